@@ -1,0 +1,55 @@
+//! The shared vocabulary of the sync engine.
+//!
+//! Every other crate speaks in these types: validated names ([`Namespace`],
+//! [`CollectionName`], [`DocId`], ...), [`Document`]s with their server
+//! metadata, client [`Operation`]s, log [`Change`]s, opaque [`Cursor`]s, the
+//! hybrid logical clock ([`Hlc`]) and the traits each layer implements
+//! ([`DiffCalculator`], [`ConflictResolver`], [`OfflineQueue`],
+//! [`SyncStore`], [`RealTimeSync`]).
+//!
+//! Why one small crate: the layers (diff, conflict, store, queue, transport,
+//! server, client) are swapped and tested alone, so they may only meet
+//! through types and traits that none of them owns. Nothing here does I/O or
+//! reads a wall clock: time comes in through the [`Clock`] trait, so the
+//! same logic runs under a simulated clock in tests.
+//!
+//! Types that cross the wire serialise exactly as the protocol specifies
+//! (camelCase fields, ISO-8601 times); a malformed name, id, time or cursor
+//! is a [`CoreError`] value at construction, never a panic.
+
+pub mod change;
+pub mod clock;
+pub mod conflict;
+pub mod cursor;
+pub mod diff;
+pub mod document;
+pub mod entity;
+pub mod error;
+pub mod names;
+pub mod operation;
+pub mod query;
+pub mod queue;
+pub mod realtime;
+pub mod result;
+pub mod timestamp;
+
+pub use change::{Change, ChangeOp};
+pub use clock::{Clock, Hlc, HlcClock, ManualClock, NodeId, SystemClock};
+pub use conflict::{ConflictData, ConflictRecord, ConflictResolver, ConflictStatus, Strategy};
+pub use cursor::{Cursor, LogId};
+pub use diff::DiffCalculator;
+pub use document::{DocKey, Document};
+pub use entity::{SyncEntity, SyncOperation};
+pub use error::{CoreError, ErrorBody, ErrorCode};
+pub use names::{
+    CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId, Seq, UserId, Version,
+};
+pub use operation::{Action, Operation};
+pub use query::Filter;
+pub use queue::OfflineQueue;
+pub use realtime::{ConnectionState, RealTimeSync};
+pub use result::{OpError, OpResult, OpStatus};
+pub use timestamp::Timestamp;
+
+/// A JSON object: the body of every document and delta.
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;

@@ -1,0 +1,386 @@
+//! Validated names and numbers: namespaces, collections, ids, versions and
+//! log positions.
+//!
+//! Each name type checks its rules once, at construction (including
+//! deserialisation), so code holding one never re-validates it. The rules are
+//! chosen so that every name is safe in a URL path segment, a log line and a
+//! storage key without escaping.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, excerpt};
+
+/// Characters allowed in ids (documents, operations, devices, conflicts):
+/// enough for UUIDs, ULIDs, slugs and `local_001`-style client ids.
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@' | '+' | '=' | '~')
+}
+
+fn is_collection_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-')
+}
+
+fn is_namespace_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')
+}
+
+fn is_user_char(c: char) -> bool {
+    !c.is_control()
+}
+
+fn check(
+    kind: &'static str,
+    value: &str,
+    max_chars: usize,
+    allowed: fn(char) -> bool,
+    rule: &'static str,
+) -> Result<(), CoreError> {
+    let invalid = |reason| CoreError::InvalidName {
+        kind,
+        value: excerpt(value),
+        reason,
+    };
+    if value.is_empty() {
+        return Err(invalid("must not be empty"));
+    }
+    if value.chars().count() > max_chars {
+        return Err(invalid("too long"));
+    }
+    if !value.chars().all(allowed) {
+        return Err(invalid(rule));
+    }
+    Ok(())
+}
+
+macro_rules! name_type {
+    (
+        $(#[$meta:meta])*
+        $name:ident, kind = $kind:literal, max = $max:literal, allowed = $allowed:ident, rule = $rule:literal
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The longest value accepted, in characters.
+            pub const MAX_CHARS: usize = $max;
+
+            #[doc = concat!("Validates `value` as a ", $kind, ": ", $rule, ".")]
+            pub fn new(value: impl Into<String>) -> Result<Self, CoreError> {
+                let value = value.into();
+                check($kind, &value, $max, $allowed, $rule)?;
+                Ok($name(value))
+            }
+
+            /// The name as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The name as an owned string.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = CoreError;
+            fn try_from(value: String) -> Result<Self, CoreError> {
+                $name::new(value)
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = CoreError;
+            fn try_from(value: &str) -> Result<Self, CoreError> {
+                $name::new(value)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = CoreError;
+            fn from_str(value: &str) -> Result<Self, CoreError> {
+                $name::new(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(name: $name) -> String {
+                name.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+name_type! {
+    /// The unit of isolation and sharing (a user's space, a team, a room).
+    /// Access is granted per namespace.
+    Namespace, kind = "namespace", max = 64, allowed = is_namespace_char,
+    rule = "1-64 characters of A-Z a-z 0-9 _ - . :"
+}
+
+name_type! {
+    /// A named set of documents inside a namespace (`todos`).
+    CollectionName, kind = "collection", max = 64, allowed = is_collection_char,
+    rule = "1-64 characters of A-Z a-z 0-9 _ -"
+}
+
+name_type! {
+    /// A document id, unique within its namespace and collection. Clients may
+    /// choose it (a UUIDv7 is a good choice); the server generates one for a
+    /// create without an id.
+    DocId, kind = "document id", max = 128, allowed = is_id_char,
+    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~"
+}
+
+name_type! {
+    /// The idempotency key of an operation: a replay with a known `OpId`
+    /// returns the first result and changes nothing.
+    OpId, kind = "opId", max = 128, allowed = is_id_char,
+    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~"
+}
+
+name_type! {
+    /// A device (an app install), stable across restarts.
+    DeviceId, kind = "deviceId", max = 128, allowed = is_id_char,
+    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~"
+}
+
+name_type! {
+    /// The id of a recorded conflict.
+    ConflictId, kind = "conflict id", max = 128, allowed = is_id_char,
+    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~"
+}
+
+name_type! {
+    /// The authenticated user (the token's `sub`, or `anonymous`).
+    UserId, kind = "user", max = 256, allowed = is_user_char,
+    rule = "1-256 characters without control characters"
+}
+
+impl Namespace {
+    /// The namespace used when a request names none.
+    pub const DEFAULT: &'static str = "default";
+
+    /// The `default` namespace.
+    pub fn default_namespace() -> Namespace {
+        Namespace(Self::DEFAULT.to_owned())
+    }
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Namespace::default_namespace()
+    }
+}
+
+impl DocId {
+    /// A fresh, time-ordered id (UUIDv7) for a document created without one.
+    pub fn generate() -> DocId {
+        DocId(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl OpId {
+    /// A fresh, time-ordered operation id (UUIDv7).
+    pub fn generate() -> OpId {
+        OpId(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl DeviceId {
+    /// A fresh device id (UUIDv7), made once per install and persisted.
+    pub fn generate() -> DeviceId {
+        DeviceId(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl ConflictId {
+    /// A fresh conflict id (UUIDv7).
+    pub fn generate() -> ConflictId {
+        ConflictId(uuid::Uuid::now_v7().to_string())
+    }
+}
+
+impl UserId {
+    /// The user of every request when authentication is off.
+    pub const ANONYMOUS: &'static str = "anonymous";
+
+    /// The `anonymous` user.
+    pub fn anonymous() -> UserId {
+        UserId(Self::ANONYMOUS.to_owned())
+    }
+}
+
+macro_rules! counter_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub u64);
+
+        impl $name {
+            /// Zero: before the first.
+            pub const ZERO: $name = $name(0);
+
+            /// The raw number.
+            pub fn get(self) -> u64 {
+                self.0
+            }
+
+            /// The one after this one.
+            pub fn next(self) -> $name {
+                $name(self.0 + 1)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0)
+            }
+        }
+
+        impl From<u64> for $name {
+            fn from(value: u64) -> Self {
+                $name(value)
+            }
+        }
+    };
+}
+
+counter_type! {
+    /// A document's version: 1 at creation, +1 on each accepted change.
+    /// Version 0 means the document does not exist yet.
+    Version
+}
+
+counter_type! {
+    /// A position in the change log: gap-free and strictly increasing from 1.
+    /// Seq 0 is the position before the first change.
+    Seq
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_name<T: std::str::FromStr<Err = CoreError>>(input: &str, ok: bool) {
+        assert_eq!(T::from_str(input).is_ok(), ok, "{input:?}");
+    }
+
+    #[test]
+    fn collection_names() {
+        for (input, ok) in [
+            ("todos", true),
+            ("Todo_Items-2", true),
+            (&"a".repeat(64), true),
+            (&"a".repeat(65), false),
+            ("", false),
+            ("to dos", false),
+            ("todos/1", false),
+            ("tödös", false),
+            ("a.b", false),
+        ] {
+            check_name::<CollectionName>(input, ok);
+        }
+    }
+
+    #[test]
+    fn namespaces() {
+        for (input, ok) in [
+            ("default", true),
+            ("team:42", true),
+            ("user.alice", true),
+            ("*", false),
+            ("", false),
+            ("a b", false),
+            (&"n".repeat(65), false),
+        ] {
+            check_name::<Namespace>(input, ok);
+        }
+    }
+
+    #[test]
+    fn document_ids() {
+        for (input, ok) in [
+            ("0192f5e4-8a1b-7c3d-9e2f-123456789abc", true),
+            ("local_001", true),
+            ("uuid-existing-456", true),
+            ("alice@example.com", true),
+            (&"x".repeat(128), true),
+            (&"x".repeat(129), false),
+            ("a/b", false),
+            ("a b", false),
+            ("a\nb", false),
+            ("", false),
+        ] {
+            check_name::<DocId>(input, ok);
+        }
+    }
+
+    #[test]
+    fn users_allow_any_printable_text() {
+        check_name::<UserId>("auth0|5f7c8ec7", true);
+        check_name::<UserId>("Zoë Müller", true);
+        check_name::<UserId>("bad\u{0}", false);
+    }
+
+    #[test]
+    fn a_bad_name_is_an_error_value_when_deserialised() {
+        let error = serde_json::from_str::<CollectionName>("\"no spaces\"").unwrap_err();
+        assert!(error.to_string().contains("invalid collection"), "{error}");
+        let ok: CollectionName = serde_json::from_str("\"todos\"").unwrap();
+        assert_eq!(ok, "todos");
+    }
+
+    #[test]
+    fn generated_ids_are_valid_and_distinct() {
+        let a = OpId::generate();
+        let b = OpId::generate();
+        assert_ne!(a, b);
+        assert!(OpId::new(a.as_str()).is_ok());
+        assert!(DocId::new(DocId::generate().into_string()).is_ok());
+    }
+
+    #[test]
+    fn counters_serialise_as_numbers() {
+        assert_eq!(serde_json::to_string(&Version(3)).unwrap(), "3");
+        assert_eq!(serde_json::from_str::<Seq>("1234").unwrap(), Seq(1234));
+        assert_eq!(Version::ZERO.next(), Version(1));
+    }
+}
