@@ -1,5 +1,6 @@
 //! Documents: a JSON object plus the server's metadata about it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,11 @@ impl fmt::Display for DocKey {
         write!(f, "{}/{}/{}", self.namespace, self.collection, self.id)
     }
 }
+
+/// When each top-level field of a document was last written (the write's
+/// HLC). Kept beside the document by the store, never sent in its data, so
+/// per-field last-write-wins does not depend on the order writes arrive in.
+pub type FieldClocks = BTreeMap<String, Hlc>;
 
 /// A stored document as the API returns it: `{"id", "namespace",
 /// "collection", "data", "version", "seq", "updatedAt", "deleted"}`.

@@ -38,7 +38,7 @@ pub use clock::{Clock, Hlc, HlcClock, ManualClock, NodeId, SystemClock};
 pub use conflict::{ConflictData, ConflictRecord, ConflictResolver, ConflictStatus, Strategy};
 pub use cursor::{Cursor, LogId};
 pub use diff::DiffCalculator;
-pub use document::{DocKey, Document};
+pub use document::{DocKey, Document, FieldClocks};
 pub use entity::{SyncEntity, SyncOperation};
 pub use error::{CoreError, ErrorBody, ErrorCode};
 pub use names::{
