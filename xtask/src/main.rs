@@ -1,0 +1,46 @@
+//! The project's task runner, run as `cargo xtask <task>` (an alias in
+//! `.cargo/config.toml`), so every check a developer or CI runs is one
+//! command with no set-up beyond the Rust toolchain.
+//!
+//! - `cargo xtask ci`: formatting, lints, every test, doctests and docs, with
+//!   one summary line at the end.
+//! - `cargo xtask bench [--quick]`: every benchmark, then the figures written
+//!   into `docs/benchmarks.md` beside their budgets.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod bench;
+mod ci;
+mod process;
+#[cfg(test)]
+mod tidy;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <ci | bench [--quick]>";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["ci"] => ci::run(),
+        ["bench"] => bench::run(false),
+        ["bench", "--quick"] => bench::run(true),
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => bail!("{USAGE}"),
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
+}
