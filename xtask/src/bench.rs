@@ -96,7 +96,10 @@ fn bench_targets(root: &Path) -> Result<Vec<(String, String)>> {
         .output()
         .context("running cargo metadata")?;
     if !output.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let metadata: Value = serde_json::from_slice(&output.stdout)?;
     let mut targets = Vec::new();
@@ -132,8 +135,13 @@ fn criterion_figures(dir: &Path, since: SystemTime) -> Result<Vec<Figure>> {
             let benchmark: Value = serde_json::from_str(&fs::read_to_string(&benchmark_path)?)?;
             let estimates: Value =
                 serde_json::from_str(&fs::read_to_string(new.join("estimates.json"))?)?;
-            let mean_ns = estimates["mean"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
-            let group_id = benchmark["group_id"].as_str().unwrap_or_default().to_owned();
+            let mean_ns = estimates["mean"]["point_estimate"]
+                .as_f64()
+                .unwrap_or(f64::NAN);
+            let group_id = benchmark["group_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let name = benchmark["full_id"].as_str().unwrap_or_default().to_owned();
             let figure = if let Some(bytes) = benchmark["throughput"]["Bytes"].as_f64() {
                 Figure {
@@ -209,7 +217,11 @@ fn render(figures: &[Figure], command: &str, machine: &str, date: &str) -> Strin
     let _ = writeln!(out, "|---|---:|---:|---|");
     for figure in figures {
         let budget = figure.budget.map_or_else(String::new, |budget| {
-            let relation = if figure.higher_is_better { "over" } else { "under" };
+            let relation = if figure.higher_is_better {
+                "over"
+            } else {
+                "under"
+            };
             format!("{relation} {} {}", format_number(budget), figure.unit)
         });
         let _ = writeln!(
@@ -309,8 +321,14 @@ mod tests {
             },
         ];
         let report = render(&figures, "cargo xtask bench", "test machine", "2026-01-01");
-        assert!(report.contains("| diff | 250 MB/s | over 100 MB/s | within budget |"), "{report}");
-        assert!(report.contains("| catch-up | 3.0 s | under 2.0 s | **over budget** |"), "{report}");
+        assert!(
+            report.contains("| diff | 250 MB/s | over 100 MB/s | within budget |"),
+            "{report}"
+        );
+        assert!(
+            report.contains("| catch-up | 3.0 s | under 2.0 s | **over budget** |"),
+            "{report}"
+        );
     }
 
     #[test]
@@ -318,10 +336,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("benchmarks.md");
-        fs::write(&path, format!("# Title\n\nintro\n\n{BEGIN}\nold\n{END}\n\nnotes\n")).unwrap();
+        fs::write(
+            &path,
+            format!("# Title\n\nintro\n\n{BEGIN}\nold\n{END}\n\nnotes\n"),
+        )
+        .unwrap();
         write_report(&path, &format!("{BEGIN}\nnew\n{END}\n")).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, format!("# Title\n\nintro\n\n{BEGIN}\nnew\n{END}\n\nnotes\n"));
+        assert_eq!(
+            text,
+            format!("# Title\n\nintro\n\n{BEGIN}\nnew\n{END}\n\nnotes\n")
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -66,7 +66,14 @@ pub(crate) fn run() -> Result<()> {
         },
         Step {
             name: "clippy",
-            args: vec!["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            args: vec![
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
             env: vec![],
         },
         test_step,
@@ -169,17 +176,27 @@ mod tests {
 
     fn check(output: &str, expected: (u64, u64, u64)) {
         let counts = parse_counts(output);
-        assert_eq!((counts.passed, counts.failed, counts.skipped), expected, "{output}");
+        assert_eq!(
+            (counts.passed, counts.failed, counts.skipped),
+            expected,
+            "{output}"
+        );
     }
 
     #[test]
     fn reads_runner_summaries() {
-        check("     Summary [  12.345s] 123 tests run: 123 passed, 0 skipped", (123, 0, 0));
+        check(
+            "     Summary [  12.345s] 123 tests run: 123 passed, 0 skipped",
+            (123, 0, 0),
+        );
         check(
             "     Summary [   1.000s] 10 tests run: 7 passed, 3 failed, 2 skipped",
             (7, 3, 2),
         );
-        check("     Summary [   1.000s] 1 test run: 1 passed, 0 skipped", (1, 0, 0));
+        check(
+            "     Summary [   1.000s] 1 test run: 1 passed, 0 skipped",
+            (1, 0, 0),
+        );
         check(
             "test result: ok. 41 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out\n\
              test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out",

@@ -31,7 +31,11 @@ fn sources() -> Vec<PathBuf> {
     for dir in ["crates", "xtask", "examples"] {
         rust_files(&root.join(dir), &mut found);
     }
-    assert!(!found.is_empty(), "no sources found under {}", root.display());
+    assert!(
+        !found.is_empty(),
+        "no sources found under {}",
+        root.display()
+    );
     found
 }
 
@@ -46,7 +50,10 @@ fn every_source_file_starts_with_a_module_doc() {
         })
         .map(|path| path.display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a `//!` doc: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "files without a `//!` doc: {missing:#?}"
+    );
 }
 
 #[test]
@@ -62,7 +69,12 @@ fn no_placeholders_are_left() {
         let text = fs::read_to_string(&path).unwrap_or_default();
         for (number, line) in text.lines().enumerate() {
             if banned.iter().any(|word| line.contains(word)) {
-                found.push(format!("{}:{}: {}", path.display(), number + 1, line.trim()));
+                found.push(format!(
+                    "{}:{}: {}",
+                    path.display(),
+                    number + 1,
+                    line.trim()
+                ));
             }
         }
     }
@@ -74,9 +86,15 @@ fn the_codemap_names_every_crate() {
     let root = workspace_root();
     let architecture = fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap_or_default();
     let mut missing = Vec::new();
-    for entry in fs::read_dir(root.join("crates")).into_iter().flatten().flatten() {
+    for entry in fs::read_dir(root.join("crates"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.path().join("Cargo.toml").exists() && !architecture.contains(&format!("### `{name}`")) {
+        if entry.path().join("Cargo.toml").exists()
+            && !architecture.contains(&format!("### `{name}`"))
+        {
             missing.push(name);
         }
     }

@@ -1,0 +1,97 @@
+//! Diff and apply of 10 KB documents in each format (SPEC budget: over
+//! 100 MB/s), and a three-way merge of 4 KB of text.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use sync_core::DiffCalculator;
+use sync_diff::{FieldDeltaDiff, JsonPatchDiff, MergePatchDiff, text};
+
+/// A realistic ~10 KB document: contacts with nested addresses, tag arrays,
+/// numbers and free text.
+fn document(edited: bool) -> Value {
+    let contacts: Vec<Value> = (0..24)
+        .map(|i| {
+            let changed = edited && i % 10 == 3;
+            json!({
+                "name": format!("Contact {i}"),
+                "title": if changed { "Chief Marketing Officer" } else { "VP Marketing" },
+                "email": format!("contact{i}@example.com"),
+                "phone": format!("+1-555-01{i:02}"),
+                "address": {
+                    "street": format!("{i} Main Street"),
+                    "city": if changed { "Bergen" } else { "Oslo" },
+                    "zip": format!("0{i:03}"),
+                },
+                "interests": if changed {
+                    json!(["marketing", "digital", "analytics", "branding"])
+                } else {
+                    json!(["marketing", "digital", "analytics"])
+                },
+                "score": i * 7,
+                "active": i % 2 == 0,
+                "notes": "Follow up on Q1 campaign discussion; interested in the new product line.",
+            })
+        })
+        .collect();
+    json!({"id": "doc-1", "owner": "alice", "version": 3, "contacts": contacts})
+}
+
+fn notes(edit_start: bool, edit_end: bool) -> String {
+    let mut lines: Vec<String> = (0..60)
+        .map(|i| format!("Line {i}: follow up on the campaign discussion."))
+        .collect();
+    if edit_start {
+        lines[2] = "Line 2: call back on Monday about pricing.".to_owned();
+    }
+    if edit_end {
+        lines[57] = "Line 57: send the signed contract.".to_owned();
+    }
+    lines.join("\n")
+}
+
+fn diff_apply<D: DiffCalculator>(calculator: &D, old: &Value, new: &Value) -> Value {
+    let patch = calculator.diff(old, new);
+    calculator.apply(old, &patch).unwrap_or(Value::Null)
+}
+
+fn benches(c: &mut Criterion) {
+    let old = document(false);
+    let new = document(true);
+    let bytes = serde_json::to_vec(&old).map_or(0, |text| text.len()) as u64;
+
+    let mut group = c.benchmark_group("diff_apply_10kb");
+    group.throughput(Throughput::Bytes(bytes));
+    group.bench_function("field_delta", |b| {
+        b.iter(|| diff_apply(&FieldDeltaDiff, black_box(&old), black_box(&new)));
+    });
+    group.bench_function("merge_patch", |b| {
+        b.iter(|| diff_apply(&MergePatchDiff, black_box(&old), black_box(&new)));
+    });
+    group.bench_function("json_patch", |b| {
+        b.iter(|| diff_apply(&JsonPatchDiff, black_box(&old), black_box(&new)));
+    });
+    group.finish();
+
+    let base = notes(false, false);
+    let ours = notes(true, false);
+    let theirs = notes(false, true);
+    let mut group = c.benchmark_group("text_merge3");
+    group.throughput(Throughput::Bytes(base.len() as u64));
+    group.bench_function("notes_4kb", |b| {
+        b.iter(|| text::merge3(black_box(&base), black_box(&ours), black_box(&theirs)));
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = diff;
+    config = Criterion::default()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(30);
+    targets = benches
+}
+criterion_main!(diff);

@@ -1,0 +1,226 @@
+//! Field-level deltas: which fields were added, modified and removed, by
+//! nested path. The readable format, for inspection, analytics and the
+//! conflict engine's "which fields changed" questions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::DiffError;
+use crate::path::FieldPath;
+
+/// The difference of two documents by field. Nested objects recurse, so a
+/// change deep inside `address` is reported at `address.city`; arrays and
+/// scalars are leaves. A value whose type changes is a modification.
+///
+/// Serialised as `{"added": {...}, "modified": {...}, "removed": [...]}` with
+/// paths as JSON Pointers (`/address/city`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FieldDelta {
+    /// Fields that did not exist before, with their values.
+    #[serde(default)]
+    pub added: BTreeMap<FieldPath, Value>,
+    /// Fields whose value changed, with the new value.
+    #[serde(default)]
+    pub modified: BTreeMap<FieldPath, Value>,
+    /// Fields that no longer exist.
+    #[serde(default)]
+    pub removed: BTreeSet<FieldPath>,
+}
+
+impl FieldDelta {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.modified.is_empty() && self.removed.is_empty()
+    }
+
+    /// How many fields changed.
+    pub fn len(&self) -> usize {
+        self.added.len() + self.modified.len() + self.removed.len()
+    }
+
+    /// Every changed path, in order.
+    pub fn changed_paths(&self) -> BTreeSet<&FieldPath> {
+        self.added
+            .keys()
+            .chain(self.modified.keys())
+            .chain(&self.removed)
+            .collect()
+    }
+
+    /// The top-level fields that changed (`address` for `address.city`);
+    /// the root itself is reported as the empty string.
+    pub fn changed_top_level_fields(&self) -> BTreeSet<String> {
+        self.changed_paths()
+            .into_iter()
+            .map(|path| path.top_level().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The value a changed path has after the change; `None` when removed
+    /// or unchanged.
+    pub fn new_value(&self, path: &FieldPath) -> Option<&Value> {
+        self.added.get(path).or_else(|| self.modified.get(path))
+    }
+}
+
+/// The field delta from `old` to `new`.
+pub fn diff(old: &Value, new: &Value) -> FieldDelta {
+    let mut delta = FieldDelta::default();
+    diff_at(&FieldPath::root(), old, new, &mut delta);
+    delta
+}
+
+fn diff_at(path: &FieldPath, old: &Value, new: &Value, delta: &mut FieldDelta) {
+    match (old, new) {
+        (Value::Object(old_map), Value::Object(new_map)) => {
+            for (key, old_value) in old_map {
+                match new_map.get(key) {
+                    Some(new_value) => {
+                        diff_at(&path.child(key.clone()), old_value, new_value, delta);
+                    }
+                    None => {
+                        delta.removed.insert(path.child(key.clone()));
+                    }
+                }
+            }
+            for (key, new_value) in new_map {
+                if !old_map.contains_key(key) {
+                    delta
+                        .added
+                        .insert(path.child(key.clone()), new_value.clone());
+                }
+            }
+        }
+        _ if old != new => {
+            delta.modified.insert(path.clone(), new.clone());
+        }
+        _ => {}
+    }
+}
+
+/// `doc` with `delta` applied. Each path must fit: an added field must not
+/// exist yet and its parent must be an object; modified and removed fields
+/// must exist. On error `doc` is untouched (the delta is applied to a copy).
+pub fn apply(doc: &Value, delta: &FieldDelta) -> Result<Value, DiffError> {
+    let mut result = doc.clone();
+    for path in &delta.removed {
+        let (parent, key) = parent_object(&mut result, path)?;
+        parent
+            .remove(key)
+            .ok_or_else(|| mismatch(path, "removed field does not exist"))?;
+    }
+    for (path, value) in &delta.modified {
+        if path.is_root() {
+            result = value.clone();
+            continue;
+        }
+        let (parent, key) = parent_object(&mut result, path)?;
+        let slot = parent
+            .get_mut(key)
+            .ok_or_else(|| mismatch(path, "modified field does not exist"))?;
+        *slot = value.clone();
+    }
+    for (path, value) in &delta.added {
+        let (parent, key) = parent_object(&mut result, path)?;
+        if parent.contains_key(key) {
+            return Err(mismatch(path, "added field already exists"));
+        }
+        parent.insert(key.to_owned(), value.clone());
+    }
+    Ok(result)
+}
+
+fn mismatch(path: &FieldPath, reason: &'static str) -> DiffError {
+    DiffError::DeltaMismatch {
+        path: path.to_string(),
+        reason,
+    }
+}
+
+/// The object holding the last segment of `path`, and that segment.
+fn parent_object<'a, 'p>(
+    doc: &'a mut Value,
+    path: &'p FieldPath,
+) -> Result<(&'a mut Map<String, Value>, &'p str), DiffError> {
+    let (last, parents) = path
+        .segments()
+        .split_last()
+        .ok_or_else(|| mismatch(path, "the root can only be modified"))?;
+    let mut current = doc;
+    for segment in parents {
+        current = current
+            .as_object_mut()
+            .and_then(|map| map.get_mut(segment))
+            .ok_or_else(|| mismatch(path, "parent field does not exist"))?;
+    }
+    let parent = current
+        .as_object_mut()
+        .ok_or_else(|| mismatch(path, "parent is not an object"))?;
+    Ok((parent, last.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn reports_nested_paths() {
+        let old = json!({"name": "John", "address": {"city": "Oslo", "zip": "0150"}, "tags": ["a"], "age": 30});
+        let new = json!({"name": "John", "address": {"city": "Bergen", "street": "Main"}, "tags": ["a", "b"], "age": "30"});
+        let delta = diff(&old, &new);
+        assert_eq!(
+            serde_json::to_value(&delta).unwrap(),
+            json!({
+                "added": {"/address/street": "Main"},
+                "modified": {"/address/city": "Bergen", "/age": "30", "/tags": ["a", "b"]},
+                "removed": ["/address/zip"]
+            })
+        );
+        assert_eq!(
+            delta
+                .changed_top_level_fields()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["address", "age", "tags"]
+        );
+        assert_eq!(apply(&old, &delta).unwrap(), new);
+        let back: FieldDelta =
+            serde_json::from_value(serde_json::to_value(&delta).unwrap()).unwrap();
+        assert_eq!(back, delta);
+    }
+
+    #[test]
+    fn a_delta_that_does_not_fit_is_an_error_and_changes_nothing() {
+        let doc = json!({"a": 1, "o": {"x": 1}});
+        let cases = [
+            json!({"added": {"/a": 2}}),
+            json!({"modified": {"/missing": 2}}),
+            json!({"removed": ["/missing"]}),
+            json!({"added": {"/a/x": 2}}),
+            json!({"added": {"/nope/x": 2}}),
+            json!({"modified": {"/o/x": 2}, "removed": ["/gone"]}),
+        ];
+        for case in cases {
+            let delta: FieldDelta = serde_json::from_value(case.clone()).unwrap();
+            assert!(
+                matches!(apply(&doc, &delta), Err(DiffError::DeltaMismatch { .. })),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_object_roots_are_modified_whole() {
+        let delta = diff(&json!([1]), &json!({"a": 1}));
+        assert_eq!(
+            delta.modified.get(&FieldPath::root()),
+            Some(&json!({"a": 1}))
+        );
+        assert_eq!(apply(&json!([1]), &delta).unwrap(), json!({"a": 1}));
+        assert!(diff(&json!(3), &json!(3)).is_empty());
+    }
+}

@@ -1,0 +1,178 @@
+//! JSON Merge Patch (RFC 7386): the protocol's delta format.
+//!
+//! A patch is a JSON value shaped like the document: object members replace
+//! or recurse, `null` removes a member, anything that is not an object
+//! replaces the target whole. Compact and readable, with one limit: a patch
+//! cannot set a member *to* `null`, so [`diff`] of a document whose objects
+//! hold `null` members does not round-trip (the member is removed instead).
+
+use serde_json::{Map, Value};
+use sync_core::JsonObject;
+
+/// The patch that turns `old` into `new`: only changed members, `null` for
+/// removed ones, nested objects as nested patches.
+pub fn diff(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => Value::Object(diff_objects(old, new)),
+        _ => new.clone(),
+    }
+}
+
+/// [`diff`] for two objects.
+pub fn diff_objects(old: &JsonObject, new: &JsonObject) -> JsonObject {
+    let mut patch = Map::new();
+    for (key, old_value) in old {
+        match new.get(key) {
+            None => {
+                patch.insert(key.clone(), Value::Null);
+            }
+            Some(new_value) if new_value != old_value => {
+                patch.insert(key.clone(), diff(old_value, new_value));
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, new_value) in new {
+        if !old.contains_key(key) {
+            patch.insert(key.clone(), new_value.clone());
+        }
+    }
+    patch
+}
+
+/// `doc` with `patch` applied (RFC 7386 section 2). Never fails: every
+/// value is a valid merge patch.
+pub fn apply(doc: &Value, patch: &Value) -> Value {
+    let mut result = doc.clone();
+    apply_in_place(&mut result, patch);
+    result
+}
+
+/// Applies `patch` to `doc` in place.
+pub fn apply_in_place(doc: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *doc = patch.clone();
+        return;
+    };
+    if !doc.is_object() {
+        *doc = Value::Object(Map::new());
+    }
+    if let Value::Object(target) = doc {
+        apply_members(target, patch);
+    }
+}
+
+fn apply_members(target: &mut JsonObject, patch: &JsonObject) {
+    for (key, value) in patch {
+        if value.is_null() {
+            target.remove(key);
+        } else {
+            apply_in_place(target.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
+}
+
+/// Applies an object patch to an object document: the shape of every
+/// document update.
+pub fn apply_to_object(doc: &JsonObject, patch: &JsonObject) -> JsonObject {
+    let mut result = doc.clone();
+    apply_members(&mut result, patch);
+    result
+}
+
+/// One patch with the effect of applying `first` then `second` to any
+/// object (to coalesce queued updates of one document), or `None` where no
+/// single merge patch has that effect: `first` sets a member to a
+/// non-object (or removes it) and `second` patches it as an object, which
+/// merges into whatever the target holds instead of replacing it.
+pub fn compose(first: &JsonObject, second: &JsonObject) -> Option<JsonObject> {
+    let mut result = first.clone();
+    for (key, value) in second {
+        match (result.get_mut(key), value) {
+            (Some(Value::Object(earlier)), Value::Object(later)) => {
+                *earlier = compose(earlier, later)?;
+            }
+            (Some(_), Value::Object(_)) => return None,
+            _ => {
+                result.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Some(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// RFC 7386 Appendix A, every example.
+    #[test]
+    fn rfc_7386_appendix_a() {
+        let cases = [
+            (json!({"a":"b"}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"b"}), json!({"b":"c"}), json!({"a":"b","b":"c"})),
+            (json!({"a":"b"}), json!({"a":null}), json!({})),
+            (
+                json!({"a":"b","b":"c"}),
+                json!({"a":null}),
+                json!({"b":"c"}),
+            ),
+            (json!({"a":["b"]}), json!({"a":"c"}), json!({"a":"c"})),
+            (json!({"a":"c"}), json!({"a":["b"]}), json!({"a":["b"]})),
+            (
+                json!({"a":{"b":"c"}}),
+                json!({"a":{"b":"d","c":null}}),
+                json!({"a":{"b":"d"}}),
+            ),
+            (json!({"a":[{"b":"c"}]}), json!({"a":[1]}), json!({"a":[1]})),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a":"b"}), json!(["c"]), json!(["c"])),
+            (json!({"a":"foo"}), json!(null), json!(null)),
+            (json!({"a":"foo"}), json!("bar"), json!("bar")),
+            (json!({"e":null}), json!({"a":1}), json!({"e":null,"a":1})),
+            (json!([1, 2]), json!({"a":"b","c":null}), json!({"a":"b"})),
+            (
+                json!({}),
+                json!({"a":{"bb":{"ccc":null}}}),
+                json!({"a":{"bb":{}}}),
+            ),
+        ];
+        for (doc, patch, expected) in cases {
+            assert_eq!(apply(&doc, &patch), expected, "{doc} + {patch}");
+        }
+    }
+
+    #[test]
+    fn diff_lists_changed_members_only() {
+        let old = json!({"title": "a", "done": false, "tags": ["x"], "meta": {"n": 1, "m": 2}});
+        let new = json!({"title": "a", "done": true, "meta": {"n": 1, "m": 3}});
+        let patch = diff(&old, &new);
+        assert_eq!(patch, json!({"done": true, "tags": null, "meta": {"m": 3}}));
+        assert_eq!(apply(&old, &patch), new);
+    }
+
+    #[test]
+    fn compose_equals_applying_in_turn() {
+        let doc = json!({"a": 1, "o": {"x": 1, "y": 2}})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let first = json!({"a": 2, "o": {"x": null}, "n": 1})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let second = json!({"a": null, "o": {"z": 3}, "n": 2})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let composed = compose(&first, &second).unwrap();
+        assert_eq!(
+            apply_to_object(&doc, &composed),
+            apply_to_object(&apply_to_object(&doc, &first), &second)
+        );
+        let replaces_then_patches = json!({"n": {"k": 1}}).as_object().cloned().unwrap();
+        assert_eq!(compose(&first, &replaces_then_patches), None);
+    }
+}

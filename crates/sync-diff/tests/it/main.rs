@@ -1,0 +1,5 @@
+//! Integration tests of sync-diff: properties over random documents and
+//! arbitrary input.
+
+mod properties;
+mod strategies;
