@@ -25,7 +25,14 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["ci"] => ci::run(),
+        ["ci"] => {
+            // The summary line must stay the last line printed, so a failed
+            // run exits quietly instead of returning an error.
+            if !ci::run()? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
         ["help" | "--help" | "-h"] => {

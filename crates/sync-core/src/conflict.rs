@@ -13,7 +13,9 @@ use crate::names::{CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId,
 use crate::timestamp::Timestamp;
 
 /// How a conflict is resolved (SPEC section 3).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// One-sided changes merge; fields both sides changed merge by type

@@ -31,6 +31,7 @@ pub mod query;
 pub mod queue;
 pub mod realtime;
 pub mod result;
+pub mod store;
 pub mod timestamp;
 
 pub use change::{Change, ChangeOp};
@@ -49,6 +50,7 @@ pub use query::Filter;
 pub use queue::OfflineQueue;
 pub use realtime::{ConnectionState, RealTimeSync};
 pub use result::{OpError, OpResult, OpStatus};
+pub use store::{CommitOutcome, StoreError, StoredDocument, SyncStore, Write, WriteEffect};
 pub use timestamp::Timestamp;
 
 /// A JSON object: the body of every document and delta.

@@ -9,7 +9,7 @@ use crate::names::{ConflictId, DocId, OpId, Seq, Version};
 use crate::operation::Action;
 
 /// How an operation ended (SPEC section 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpStatus {
     /// Applied as sent.

@@ -1,0 +1,365 @@
+//! The [`SyncStore`] trait: the server's source of truth.
+//!
+//! The store holds the documents (with their field clocks), the append-only
+//! change log, the version history, the result of every applied `opId`,
+//! conflict records, the device registry and the counters behind the stats
+//! endpoint. The embedded implementation runs on sled; a PostgreSQL one lets
+//! several server nodes share one database. Both are driven the same way:
+//!
+//! 1. The server reads a document ([`SyncStore::get`]) and decides, in pure
+//!    code, what the operation does to it.
+//! 2. It hands the store [`Write`]s that each expect the version they were
+//!    computed against (compare-and-swap), and [`SyncStore::apply`] commits
+//!    each atomically (document, change, history, opId result, conflict
+//!    record, counters) and returns once every one of them is durable.
+//! 3. A write whose expectation no longer holds comes back as
+//!    [`CommitOutcome::VersionMismatch`] and the server decides again; a
+//!    known `opId` comes back as [`CommitOutcome::Duplicate`] with the first
+//!    result.
+//!
+//! Readers of the change log never see a change before it is durable.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::JsonObject;
+use crate::change::{Change, ChangeOp};
+use crate::clock::Hlc;
+use crate::conflict::{ConflictRecord, ConflictStatus, Strategy};
+use crate::cursor::LogId;
+use crate::document::{DocKey, Document, FieldClocks};
+use crate::names::{
+    CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId, Seq, UserId, Version,
+};
+use crate::query::Filter;
+use crate::result::{OpResult, OpStatus};
+use crate::timestamp::Timestamp;
+
+/// A document as the store keeps it: the document and when each of its
+/// top-level fields was last written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredDocument {
+    /// The document with its metadata (tombstones included).
+    pub document: Document,
+    /// Per-field write times, for per-field last-write-wins.
+    pub field_clocks: FieldClocks,
+}
+
+/// What a [`Write`] does to its document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteEffect {
+    /// A change to the document: a new version and a change-log entry.
+    Change {
+        /// Insert, update or delete.
+        op: ChangeOp,
+        /// What replay applies: the whole document for an insert, a merge
+        /// patch for an update, empty for a delete.
+        delta: JsonObject,
+        /// The whole document after the change (empty for a delete).
+        data: JsonObject,
+        /// The field clocks after the change.
+        field_clocks: FieldClocks,
+        /// When the write was made.
+        timestamp: Hlc,
+    },
+    /// No change to the document (a conflict left pending): only the
+    /// operation's result and the conflict record are stored.
+    ResultOnly,
+}
+
+/// One accepted operation's effect on one document, computed by the server
+/// against `expected_version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    /// The operation's idempotency key.
+    pub op_id: OpId,
+    /// The document.
+    pub key: DocKey,
+    /// The version the effect was computed against; 0 when the document did
+    /// not exist. The write fails with a version mismatch otherwise.
+    pub expected_version: Version,
+    /// What happens to the document.
+    pub effect: WriteEffect,
+    /// The device the operation came from.
+    pub device_id: Option<DeviceId>,
+    /// The user who sent it.
+    pub user: Option<UserId>,
+    /// The result to record for replays; the store fills in `version` and
+    /// `seq` of a change.
+    pub result: OpResult,
+    /// A conflict to record with the write.
+    pub conflict: Option<ConflictRecord>,
+    /// A pending conflict this write resolves; the write fails with
+    /// [`CommitOutcome::ConflictNotPending`] if it is no longer pending.
+    pub resolves: Option<ConflictId>,
+}
+
+/// How one [`Write`] ended. Expected outcomes, not errors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommitOutcome {
+    /// Committed and durable, with the recorded result.
+    Committed(OpResult),
+    /// The `opId` was applied before; its first result.
+    Duplicate(OpResult),
+    /// The document is no longer at the expected version.
+    VersionMismatch {
+        /// The document as it is now.
+        current: Option<Box<StoredDocument>>,
+    },
+    /// The conflict the write meant to resolve is resolved already or unknown.
+    ConflictNotPending,
+}
+
+/// Which changes a reader wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeFilter {
+    /// Only these namespaces; `None` for all.
+    pub namespaces: Option<BTreeSet<Namespace>>,
+    /// Only these collections; `None` for all.
+    pub collections: Option<BTreeSet<CollectionName>>,
+}
+
+impl ChangeFilter {
+    /// Whether `change` passes the filter.
+    pub fn matches(&self, change: &Change) -> bool {
+        self.namespaces
+            .as_ref()
+            .is_none_or(|set| set.contains(&change.namespace))
+            && self
+                .collections
+                .as_ref()
+                .is_none_or(|set| set.contains(&change.collection))
+    }
+}
+
+/// A page of the change log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangePage {
+    /// The matching changes, in log order.
+    pub changes: Vec<Change>,
+    /// The last seq examined, matching or not: the reader's next `after`, so
+    /// filtered readers move past entries that are not theirs.
+    pub last_seq: Seq,
+    /// Whether durable changes remain after `last_seq`.
+    pub has_more: bool,
+}
+
+/// What a device can do (SPEC section 4, seed 002's selective sync).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceCapabilities {
+    /// The collections it syncs; empty for all.
+    #[serde(default)]
+    pub collections: Vec<CollectionName>,
+    /// Whether it holds a WebSocket connection.
+    #[serde(default)]
+    pub supports_real_time: bool,
+    /// Bytes per second it should be sent at most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_limit: Option<u64>,
+}
+
+/// A registered device. It belongs to the user who registered it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceRecord {
+    /// The device's id.
+    pub device_id: DeviceId,
+    /// Its owner.
+    pub user: UserId,
+    /// A name for people ("Alice's iPhone").
+    #[serde(default)]
+    pub name: String,
+    /// Its platform ("iOS", "web", ...).
+    #[serde(default)]
+    pub platform: String,
+    /// The app version it runs.
+    #[serde(default)]
+    pub app_version: String,
+    /// What it can do.
+    #[serde(default)]
+    pub capabilities: DeviceCapabilities,
+    /// When it was registered.
+    pub registered_at: Timestamp,
+    /// When it was last heard from.
+    pub last_seen: Timestamp,
+}
+
+/// Counters for one device.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceStats {
+    /// When it last synced an operation.
+    pub last_sync: Option<Timestamp>,
+    /// Operations it sent, by status.
+    pub operations: BTreeMap<OpStatus, u64>,
+    /// Conflicts its operations ran into.
+    pub conflicts: u64,
+}
+
+/// The counters behind the stats endpoint, kept by `apply` in the same
+/// atomic step as the writes they count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreStats {
+    /// Operations by status.
+    pub operations: BTreeMap<OpStatus, u64>,
+    /// Conflicts by the strategy that handled them.
+    pub conflicts: BTreeMap<Strategy, u64>,
+    /// Per device.
+    pub devices: BTreeMap<DeviceId, DeviceStats>,
+    /// The durable head of the log.
+    pub head: Seq,
+    /// Live documents (tombstones excluded).
+    pub documents: u64,
+}
+
+/// Which conflicts to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConflictQuery {
+    /// Only this status.
+    pub status: Option<ConflictStatus>,
+    /// Only these namespaces; `None` for all.
+    pub namespaces: Option<BTreeSet<Namespace>>,
+    /// Only this collection.
+    pub collection: Option<CollectionName>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A page of a collection's documents, in id order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentPage {
+    /// The documents.
+    pub documents: Vec<Document>,
+    /// The id to pass as `after` for the next page; `None` at the end.
+    pub next: Option<DocId>,
+}
+
+/// Why the store could not do what was asked. Expected outcomes (a stale
+/// version, a duplicate `opId`) are [`CommitOutcome`]s, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The storage failed (disk, database connection).
+    #[error("storage failed: {0}")]
+    Backend(String),
+    /// Stored data does not decode: a bug or corruption.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The store is shutting down or closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// The server's durable state. Used as `Arc<dyn SyncStore>`.
+#[async_trait]
+pub trait SyncStore: Send + Sync {
+    /// The identity of this store's change log, for cursors.
+    fn log_id(&self) -> LogId;
+
+    /// A document with its field clocks, tombstones included.
+    async fn get(&self, key: &DocKey) -> Result<Option<StoredDocument>, StoreError>;
+
+    /// A page of live documents of a collection matching `filter`, in id
+    /// order, after `after`.
+    async fn list(
+        &self,
+        namespace: &Namespace,
+        collection: &CollectionName,
+        filter: &Filter,
+        after: Option<&DocId>,
+        limit: usize,
+    ) -> Result<DocumentPage, StoreError>;
+
+    /// The recorded result of an applied operation.
+    async fn lookup_op(&self, op_id: &OpId) -> Result<Option<OpResult>, StoreError>;
+
+    /// Commits `writes` in order, each atomically, and returns once all are
+    /// durable. A later write sees the earlier ones.
+    async fn apply(&self, writes: Vec<Write>) -> Result<Vec<CommitOutcome>, StoreError>;
+
+    /// Durable changes after `after` that pass `filter`, at most `limit`.
+    async fn changes_after(
+        &self,
+        after: Seq,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<ChangePage, StoreError>;
+
+    /// The durable head of the log.
+    async fn head(&self) -> Result<Seq, StoreError>;
+
+    /// The oldest seq still in the log; a cursor before `oldest - 1` has
+    /// lost changes to retention and must reset.
+    async fn oldest_retained(&self) -> Result<Seq, StoreError>;
+
+    /// A document's retained changes, oldest first.
+    async fn history(&self, key: &DocKey) -> Result<Vec<Change>, StoreError>;
+
+    /// The document as it was at `version`, rebuilt by replaying its changes.
+    async fn document_at(
+        &self,
+        key: &DocKey,
+        version: Version,
+    ) -> Result<Option<Document>, StoreError>;
+
+    /// A conflict record.
+    async fn get_conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, StoreError>;
+
+    /// Conflict records, newest first.
+    async fn list_conflicts(
+        &self,
+        query: &ConflictQuery,
+    ) -> Result<Vec<ConflictRecord>, StoreError>;
+
+    /// Registers or updates a device.
+    async fn put_device(&self, device: DeviceRecord) -> Result<(), StoreError>;
+
+    /// A registered device.
+    async fn get_device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>, StoreError>;
+
+    /// A user's devices.
+    async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Removes a device; whether it existed.
+    async fn remove_device(&self, id: &DeviceId) -> Result<bool, StoreError>;
+
+    /// The counters behind the stats endpoint.
+    async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Flushes everything written so far to durable storage.
+    async fn flush(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn change(namespace: &str, collection: &str) -> Change {
+        serde_json::from_value(json!({
+            "seq": 1, "namespace": namespace, "collection": collection, "id": "d",
+            "op": "insert", "delta": {}, "version": 1,
+            "timestamp": "2023-12-01T10:30:00.000Z-00000000-0000000000000001",
+            "opId": "op-1"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn change_filters() {
+        let all = ChangeFilter::default();
+        assert!(all.matches(&change("a", "todos")));
+        let only = ChangeFilter {
+            namespaces: Some([Namespace::new("a").unwrap()].into()),
+            collections: Some([CollectionName::new("todos").unwrap()].into()),
+        };
+        assert!(only.matches(&change("a", "todos")));
+        assert!(!only.matches(&change("b", "todos")));
+        assert!(!only.matches(&change("a", "notes")));
+    }
+}
