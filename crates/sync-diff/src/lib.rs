@@ -61,11 +61,6 @@ pub use path::FieldPath;
 pub use pointer::JsonPointer;
 pub use text::{ConflictRegion, TextConflict, TextDelta, TextOp};
 
-/// The README's examples, compiled and run as doctests so they stay true.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
-
 /// Field deltas through [`DiffCalculator`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FieldDeltaDiff;
