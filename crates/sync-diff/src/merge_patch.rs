@@ -41,11 +41,16 @@ pub fn diff_objects(old: &JsonObject, new: &JsonObject) -> JsonObject {
 }
 
 /// `doc` with `patch` applied (RFC 7386 section 2). Never fails: every
-/// value is a valid merge patch.
+/// value is a valid merge patch. Builds the result without first copying
+/// the parts of `doc` the patch replaces.
 pub fn apply(doc: &Value, patch: &Value) -> Value {
-    let mut result = doc.clone();
-    apply_in_place(&mut result, patch);
-    result
+    match (doc, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            Value::Object(apply_to_object(target, patch))
+        }
+        (_, Value::Object(patch)) => Value::Object(apply_to_object(&Map::new(), patch)),
+        _ => patch.clone(),
+    }
 }
 
 /// Applies `patch` to `doc` in place.
@@ -75,8 +80,23 @@ fn apply_members(target: &mut JsonObject, patch: &JsonObject) {
 /// Applies an object patch to an object document: the shape of every
 /// document update.
 pub fn apply_to_object(doc: &JsonObject, patch: &JsonObject) -> JsonObject {
-    let mut result = doc.clone();
-    apply_members(&mut result, patch);
+    let mut result = Map::new();
+    for (key, value) in doc {
+        match patch.get(key) {
+            None => {
+                result.insert(key.clone(), value.clone());
+            }
+            Some(Value::Null) => {}
+            Some(member_patch) => {
+                result.insert(key.clone(), apply(value, member_patch));
+            }
+        }
+    }
+    for (key, member_patch) in patch {
+        if !doc.contains_key(key) && !member_patch.is_null() {
+            result.insert(key.clone(), apply(&Value::Null, member_patch));
+        }
+    }
     result
 }
 
