@@ -1,0 +1,735 @@
+//! The sled implementation of [`SyncStore`], with a single committer thread
+//! doing group commit.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::{Transactional, Tree};
+use sync_core::store::{
+    ChangeFilter, ChangePage, CommitOutcome, ConflictQuery, DeviceRecord, DocumentPage, StoreStats,
+    StoredDocument, Write, WriteEffect,
+};
+use sync_core::{
+    Change, ChangeOp, CollectionName, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocId,
+    DocKey, Document, Filter, LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId,
+    Version,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::Error;
+use crate::keys;
+use crate::replay::replay;
+
+/// Whether an acknowledgement waits for the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledge after fsync (the default; SPEC section 7).
+    #[default]
+    Fsync,
+    /// Acknowledge after handing the writes to the operating system, without
+    /// fsync. **Unsafe**: a power loss or kernel crash can lose acknowledged
+    /// writes. For tests and benchmarks only.
+    Os,
+}
+
+/// Settings of a [`SledStore`].
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// When writes are acknowledged.
+    pub durability: Durability,
+    /// The most writes one group commit takes.
+    pub batch_writes_max: usize,
+    /// The most write requests waiting for the committer.
+    pub queue_depth_max: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            durability: Durability::Fsync,
+            batch_writes_max: 4_096,
+            queue_depth_max: 8_192,
+        }
+    }
+}
+
+struct Trees {
+    db: sled::Db,
+    meta: Tree,
+    docs: Tree,
+    log: Tree,
+    history: Tree,
+    ops: Tree,
+    conflicts: Tree,
+    devices: Tree,
+}
+
+type Reply = oneshot::Sender<Result<Vec<CommitOutcome>, Error>>;
+
+/// The embedded store: one sled database in a data directory.
+pub struct SledStore {
+    trees: Arc<Trees>,
+    log_id: LogId,
+    durable_head: Arc<AtomicU64>,
+    committer: mpsc::Sender<(Vec<Write>, Reply)>,
+    committer_thread: std::thread::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("log_id", &self.log_id)
+            .field("durable_head", &self.durable_head.load(Ordering::Acquire))
+            .finish()
+    }
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|error| Error::Corrupt {
+        tree,
+        message: error.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Our records are plain data with string keys: encoding cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+const STATS_KEY: &[u8] = b"stats";
+const LOG_ID_KEY: &[u8] = b"log_id";
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`. Must be called inside a
+    /// tokio runtime only for the async methods; opening itself is blocking.
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<SledStore, Error> {
+        let db = sled::Config::new().path(path.as_ref()).open()?;
+        let trees = Trees {
+            meta: db.open_tree("meta")?,
+            docs: db.open_tree("docs")?,
+            log: db.open_tree("log")?,
+            history: db.open_tree("history")?,
+            ops: db.open_tree("ops")?,
+            conflicts: db.open_tree("conflicts")?,
+            devices: db.open_tree("devices")?,
+            db,
+        };
+        let log_id = match trees.meta.get(LOG_ID_KEY)? {
+            Some(bytes) => LogId(
+                keys::decode_seq(&bytes)
+                    .ok_or_else(|| Error::Corrupt {
+                        tree: "meta",
+                        message: "log id".into(),
+                    })?
+                    .get(),
+            ),
+            None => {
+                let log_id = LogId::generate();
+                trees.meta.insert(LOG_ID_KEY, &log_id.0.to_be_bytes())?;
+                trees.db.flush()?;
+                log_id
+            }
+        };
+        let head = match trees.log.last()? {
+            Some((key, _)) => keys::decode_seq(&key).unwrap_or_default(),
+            None => Seq::ZERO,
+        };
+        let trees = Arc::new(trees);
+        let durable_head = Arc::new(AtomicU64::new(head.get()));
+        let (sender, receiver) = mpsc::channel(config.queue_depth_max.max(1));
+        let committer = Committer {
+            trees: Arc::clone(&trees),
+            durable_head: Arc::clone(&durable_head),
+            head,
+            config,
+        };
+        let committer_thread = std::thread::Builder::new()
+            .name("sync-store-committer".into())
+            .spawn(move || committer.run(receiver))
+            .map_err(|error| Error::Sled(sled::Error::Io(error)))?;
+        Ok(SledStore {
+            trees,
+            log_id,
+            durable_head,
+            committer: sender,
+            committer_thread,
+        })
+    }
+
+    /// Stops accepting writes, lets the committer finish what is queued,
+    /// flushes and releases the data directory (so it can be opened again).
+    pub fn close(self) -> Result<(), Error> {
+        let SledStore {
+            trees,
+            committer,
+            committer_thread,
+            ..
+        } = self;
+        drop(committer);
+        committer_thread.join().map_err(|_| Error::Closed)?;
+        trees.db.flush()?;
+        Ok(())
+    }
+
+    fn head_seq(&self) -> Seq {
+        Seq(self.durable_head.load(Ordering::Acquire))
+    }
+
+    fn read_change(&self, seq: Seq) -> Result<Option<Change>, Error> {
+        self.trees
+            .log
+            .get(keys::seq(seq))?
+            .map(|bytes| decode("log", &bytes))
+            .transpose()
+    }
+
+    fn history_changes(&self, key: &DocKey) -> Result<Vec<Change>, Error> {
+        let head = self.head_seq();
+        let mut changes = Vec::new();
+        for entry in self.trees.history.scan_prefix(keys::history_prefix(key)) {
+            let (_, value) = entry?;
+            let seq = keys::decode_seq(&value).ok_or_else(|| Error::Corrupt {
+                tree: "history",
+                message: "seq".into(),
+            })?;
+            if seq > head {
+                break;
+            }
+            if let Some(change) = self.read_change(seq)? {
+                changes.push(change);
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Recomputes every document from the change log and compares it with
+    /// the stored projection; returns the keys that differ (empty when the
+    /// projection is exactly the log's). Documents are a projection of the
+    /// log: this is the check that they still are.
+    pub fn verify_projection(&self) -> Result<Vec<DocKey>, Error> {
+        let mut by_document: std::collections::BTreeMap<Vec<u8>, Vec<Change>> = Default::default();
+        for entry in self.trees.log.iter() {
+            let (_, value) = entry?;
+            let change: Change = decode("log", &value)?;
+            by_document
+                .entry(keys::document(&change.key()))
+                .or_default()
+                .push(change);
+        }
+        let mut differing = Vec::new();
+        for changes in by_document.values() {
+            let rebuilt = replay(changes);
+            let key = changes[0].key();
+            let stored: Option<StoredDocument> = self
+                .trees
+                .docs
+                .get(keys::document(&key))?
+                .map(|bytes| decode("docs", &bytes))
+                .transpose()?;
+            if stored.map(|stored| stored.document) != rebuilt {
+                differing.push(key);
+            }
+        }
+        for entry in self.trees.docs.iter() {
+            let (key, value) = entry?;
+            if !by_document.contains_key(key.as_ref()) {
+                let stored: StoredDocument = decode("docs", &value)?;
+                differing.push(stored.document.key());
+            }
+        }
+        Ok(differing)
+    }
+}
+
+struct Committer {
+    trees: Arc<Trees>,
+    durable_head: Arc<AtomicU64>,
+    head: Seq,
+    config: StoreConfig,
+}
+
+impl Committer {
+    fn run(mut self, mut receiver: mpsc::Receiver<(Vec<Write>, Reply)>) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut requests = vec![first];
+            let mut queued = requests[0].0.len();
+            while queued < self.config.batch_writes_max {
+                match receiver.try_recv() {
+                    Ok(request) => {
+                        queued += request.0.len();
+                        requests.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let result = self.commit_group(&requests);
+            match result {
+                Ok(outcomes) => {
+                    for ((_, reply), outcome) in requests.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                Err(error) => {
+                    let message = error.to_string();
+                    for (_, reply) in requests {
+                        let _ = reply.send(Err(Error::Corrupt {
+                            tree: "commit",
+                            message: message.clone(),
+                        }));
+                    }
+                }
+            }
+        }
+        let _ = self.trees.db.flush();
+    }
+
+    /// Applies every request's writes in one transaction, flushes once and
+    /// advances the durable head.
+    fn commit_group(
+        &mut self,
+        requests: &[(Vec<Write>, Reply)],
+    ) -> Result<Vec<Vec<CommitOutcome>>, Error> {
+        let trees = &self.trees;
+        let start = self.head;
+        let result = (
+            &trees.docs,
+            &trees.log,
+            &trees.history,
+            &trees.ops,
+            &trees.conflicts,
+            &trees.meta,
+        )
+            .transaction(|(docs, log, history, ops, conflicts, meta)| {
+                let mut head = start;
+                let mut stats: StoreStats = match meta.get(STATS_KEY)? {
+                    Some(bytes) => {
+                        decode("meta", &bytes).map_err(ConflictableTransactionError::Abort)?
+                    }
+                    None => StoreStats::default(),
+                };
+                let mut all = Vec::with_capacity(requests.len());
+                for (writes, _) in requests {
+                    let mut outcomes = Vec::with_capacity(writes.len());
+                    for write in writes {
+                        let tx = Tx {
+                            docs,
+                            log,
+                            history,
+                            ops,
+                            conflicts,
+                        };
+                        let outcome = tx
+                            .apply_write(write, &mut head, &mut stats)
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        outcomes.push(outcome);
+                    }
+                    all.push(outcomes);
+                }
+                meta.insert(STATS_KEY, encode(&stats))?;
+                Ok((all, head))
+            });
+        let (outcomes, head) = match result {
+            Ok(done) => done,
+            Err(TransactionError::Abort(error)) => return Err(error),
+            Err(TransactionError::Storage(error)) => return Err(Error::Sled(error)),
+        };
+        if self.config.durability == Durability::Fsync {
+            trees.db.flush()?;
+        }
+        self.head = head;
+        self.durable_head.store(head.get(), Ordering::Release);
+        Ok(outcomes)
+    }
+}
+
+struct Tx<'a> {
+    docs: &'a TransactionalTree,
+    log: &'a TransactionalTree,
+    history: &'a TransactionalTree,
+    ops: &'a TransactionalTree,
+    conflicts: &'a TransactionalTree,
+}
+
+fn tx_error(error: sled::transaction::UnabortableTransactionError) -> Error {
+    match error {
+        sled::transaction::UnabortableTransactionError::Storage(error) => Error::Sled(error),
+        sled::transaction::UnabortableTransactionError::Conflict => Error::Corrupt {
+            tree: "commit",
+            message: "transaction conflict in the single committer".into(),
+        },
+    }
+}
+
+impl Tx<'_> {
+    fn apply_write(
+        &self,
+        write: &Write,
+        head: &mut Seq,
+        stats: &mut StoreStats,
+    ) -> Result<CommitOutcome, Error> {
+        if let Some(first) = self.ops.get(write.op_id.as_str()).map_err(tx_error)? {
+            let first: OpResult = decode("ops", &first)?;
+            return Ok(CommitOutcome::Duplicate(first.as_duplicate()));
+        }
+        let doc_key = keys::document(&write.key);
+        let current: Option<StoredDocument> = self
+            .docs
+            .get(&doc_key)
+            .map_err(tx_error)?
+            .map(|bytes| decode("docs", &bytes))
+            .transpose()?;
+        let current_version = current
+            .as_ref()
+            .map_or(Version::ZERO, |c| c.document.version);
+        if current_version != write.expected_version {
+            return Ok(CommitOutcome::VersionMismatch {
+                current: current.map(Box::new),
+            });
+        }
+        let resolving: Option<ConflictRecord> = match &write.resolves {
+            Some(conflict_id) => {
+                let record = self
+                    .conflicts
+                    .get(conflict_id.as_str())
+                    .map_err(tx_error)?
+                    .map(|bytes| decode::<ConflictRecord>("conflicts", &bytes))
+                    .transpose()?;
+                match record {
+                    Some(record) if record.status == ConflictStatus::Pending => Some(record),
+                    _ => return Ok(CommitOutcome::ConflictNotPending),
+                }
+            }
+            None => None,
+        };
+
+        let mut result = write.result.clone();
+        if let WriteEffect::Change {
+            op,
+            delta,
+            data,
+            field_clocks,
+            timestamp,
+        } = &write.effect
+        {
+            let seq = head.next();
+            let version = current_version.next();
+            let deleted = *op == ChangeOp::Delete;
+            let change = Change {
+                seq,
+                namespace: write.key.namespace.clone(),
+                collection: write.key.collection.clone(),
+                id: write.key.id.clone(),
+                op: *op,
+                delta: delta.clone(),
+                version,
+                timestamp: *timestamp,
+                op_id: write.op_id.clone(),
+                device_id: write.device_id.clone(),
+                user: write.user.clone(),
+                data: (!deleted).then(|| data.clone()),
+            };
+            let stored = StoredDocument {
+                document: Document {
+                    id: write.key.id.clone(),
+                    namespace: write.key.namespace.clone(),
+                    collection: write.key.collection.clone(),
+                    data: if deleted {
+                        Default::default()
+                    } else {
+                        data.clone()
+                    },
+                    version,
+                    seq,
+                    updated_at: *timestamp,
+                    deleted,
+                },
+                field_clocks: field_clocks.clone(),
+            };
+            let was_live = current.as_ref().is_some_and(|c| !c.document.deleted);
+            match (was_live, deleted) {
+                (false, false) => stats.documents += 1,
+                (true, true) => stats.documents = stats.documents.saturating_sub(1),
+                _ => {}
+            }
+            self.log
+                .insert(&keys::seq(seq), encode(&change))
+                .map_err(tx_error)?;
+            self.history
+                .insert(keys::history(&write.key, version), &keys::seq(seq))
+                .map_err(tx_error)?;
+            self.docs
+                .insert(doc_key, encode(&stored))
+                .map_err(tx_error)?;
+            *head = seq;
+            stats.head = seq;
+            result.version = Some(version);
+            result.seq = Some(seq);
+        } else if let Some(current) = &current {
+            result.version = Some(current.document.version);
+        }
+
+        if let Some(conflict) = &write.conflict {
+            self.conflicts
+                .insert(conflict.id.as_str(), encode(conflict))
+                .map_err(tx_error)?;
+            *stats.conflicts.entry(conflict.strategy).or_default() += 1;
+        }
+        if let Some(mut record) = resolving {
+            record.status = ConflictStatus::Resolved;
+            if let WriteEffect::Change { data, .. } = &write.effect {
+                record.resolved_data = Some(data.clone());
+            }
+            record.resolved_at = record.resolved_at.or(Some(record.created_at));
+            self.conflicts
+                .insert(record.id.as_str(), encode(&record))
+                .map_err(tx_error)?;
+        }
+        self.ops
+            .insert(write.op_id.as_str(), encode(&result))
+            .map_err(tx_error)?;
+        *stats.operations.entry(result.status).or_default() += 1;
+        if let Some(device) = &write.device_id {
+            let device_stats = stats.devices.entry(device.clone()).or_default();
+            let synced_at = match &write.effect {
+                WriteEffect::Change { timestamp, .. } => Some(timestamp.timestamp()),
+                WriteEffect::ResultOnly => write.conflict.as_ref().map(|c| c.created_at),
+            };
+            device_stats.last_sync = device_stats.last_sync.max(synced_at);
+            *device_stats.operations.entry(result.status).or_default() += 1;
+            if write.conflict.is_some() {
+                device_stats.conflicts += 1;
+            }
+        }
+        Ok(CommitOutcome::Committed(result))
+    }
+}
+
+#[async_trait]
+impl SyncStore for SledStore {
+    fn log_id(&self) -> LogId {
+        self.log_id
+    }
+
+    async fn get(&self, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
+        let found = self
+            .trees
+            .docs
+            .get(keys::document(key))
+            .map_err(Error::from)?;
+        Ok(found.map(|bytes| decode("docs", &bytes)).transpose()?)
+    }
+
+    async fn list(
+        &self,
+        namespace: &Namespace,
+        collection: &CollectionName,
+        filter: &Filter,
+        after: Option<&DocId>,
+        limit: usize,
+    ) -> Result<DocumentPage, StoreError> {
+        let prefix = keys::collection_prefix(namespace.as_str(), collection.as_str());
+        let mut start = prefix.clone();
+        if let Some(after) = after {
+            start.extend_from_slice(after.as_str().as_bytes());
+            start.push(0);
+        }
+        let mut documents = Vec::new();
+        let mut next = None;
+        for entry in self.trees.docs.range(start..) {
+            let (key, value) = entry.map_err(Error::from)?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let stored: StoredDocument = decode("docs", &value)?;
+            if stored.document.deleted || !filter.matches(&stored.document.data) {
+                continue;
+            }
+            if documents.len() == limit {
+                next = documents.last().map(|d: &Document| d.id.clone());
+                break;
+            }
+            documents.push(stored.document);
+        }
+        Ok(DocumentPage { documents, next })
+    }
+
+    async fn lookup_op(&self, op_id: &OpId) -> Result<Option<OpResult>, StoreError> {
+        let found = self.trees.ops.get(op_id.as_str()).map_err(Error::from)?;
+        Ok(found.map(|bytes| decode("ops", &bytes)).transpose()?)
+    }
+
+    async fn apply(&self, writes: Vec<Write>) -> Result<Vec<CommitOutcome>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.committer
+            .send((writes, reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(answer.await.map_err(|_| StoreError::Closed)??)
+    }
+
+    async fn changes_after(
+        &self,
+        after: Seq,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<ChangePage, StoreError> {
+        let head = self.head_seq();
+        let mut changes = Vec::new();
+        let mut last_seq = after;
+        if after < head {
+            for entry in self
+                .trees
+                .log
+                .range(keys::seq(after.next())..=keys::seq(head))
+            {
+                let (key, value) = entry.map_err(Error::from)?;
+                let seq = keys::decode_seq(&key).unwrap_or(last_seq);
+                let change: Change = decode("log", &value)?;
+                last_seq = seq;
+                if filter.matches(&change) {
+                    changes.push(change);
+                    if changes.len() >= limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(ChangePage {
+            changes,
+            last_seq,
+            has_more: last_seq < head,
+        })
+    }
+
+    async fn head(&self) -> Result<Seq, StoreError> {
+        Ok(self.head_seq())
+    }
+
+    async fn oldest_retained(&self) -> Result<Seq, StoreError> {
+        let first = self.trees.log.first().map_err(Error::from)?;
+        Ok(first
+            .and_then(|(key, _)| keys::decode_seq(&key))
+            .unwrap_or(self.head_seq().next()))
+    }
+
+    async fn history(&self, key: &DocKey) -> Result<Vec<Change>, StoreError> {
+        Ok(self.history_changes(key)?)
+    }
+
+    async fn document_at(
+        &self,
+        key: &DocKey,
+        version: Version,
+    ) -> Result<Option<Document>, StoreError> {
+        let changes = self.history_changes(key)?;
+        let upto: Vec<&Change> = changes
+            .iter()
+            .take_while(|c| c.version <= version)
+            .collect();
+        if upto.last().is_none_or(|last| last.version != version) {
+            return Ok(None);
+        }
+        Ok(replay(upto))
+    }
+
+    async fn get_conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, StoreError> {
+        let found = self.trees.conflicts.get(id.as_str()).map_err(Error::from)?;
+        Ok(found.map(|bytes| decode("conflicts", &bytes)).transpose()?)
+    }
+
+    async fn list_conflicts(
+        &self,
+        query: &ConflictQuery,
+    ) -> Result<Vec<ConflictRecord>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.trees.conflicts.iter() {
+            let (_, value) = entry.map_err(Error::from)?;
+            let record: ConflictRecord = decode("conflicts", &value)?;
+            let wanted = query.status.is_none_or(|s| s == record.status)
+                && query
+                    .namespaces
+                    .as_ref()
+                    .is_none_or(|set| set.contains(&record.namespace))
+                && query
+                    .collection
+                    .as_ref()
+                    .is_none_or(|c| *c == record.collection);
+            if wanted {
+                found.push(record);
+            }
+        }
+        found.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        found.truncate(query.limit);
+        Ok(found)
+    }
+
+    async fn put_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
+        self.trees
+            .devices
+            .insert(device.device_id.as_str(), encode(&device))
+            .map_err(Error::from)?;
+        self.trees
+            .devices
+            .flush_async()
+            .await
+            .map_err(Error::from)?;
+        Ok(())
+    }
+
+    async fn get_device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        let found = self.trees.devices.get(id.as_str()).map_err(Error::from)?;
+        Ok(found.map(|bytes| decode("devices", &bytes)).transpose()?)
+    }
+
+    async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.trees.devices.iter() {
+            let (_, value) = entry.map_err(Error::from)?;
+            let device: DeviceRecord = decode("devices", &value)?;
+            if device.user == *user {
+                found.push(device);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn remove_device(&self, id: &DeviceId) -> Result<bool, StoreError> {
+        let removed = self
+            .trees
+            .devices
+            .remove(id.as_str())
+            .map_err(Error::from)?;
+        self.trees
+            .devices
+            .flush_async()
+            .await
+            .map_err(Error::from)?;
+        Ok(removed.is_some())
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut stats: StoreStats = match self.trees.meta.get(STATS_KEY).map_err(Error::from)? {
+            Some(bytes) => decode("meta", &bytes)?,
+            None => StoreStats::default(),
+        };
+        stats.head = self.head_seq();
+        Ok(stats)
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.trees.db.flush_async().await.map_err(Error::from)?;
+        Ok(())
+    }
+}

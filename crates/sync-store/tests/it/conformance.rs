@@ -1,0 +1,565 @@
+//! The store conformance suite: what every `SyncStore` must do, written
+//! once against the trait. `conformance_suite!(factory)` instantiates one
+//! test per check for a store factory returning `(Arc<dyn SyncStore>, guard)`.
+
+use serde_json::json;
+use sync_core::store::{
+    ChangeFilter, CommitOutcome, ConflictQuery, DeviceCapabilities, DeviceRecord, WriteEffect,
+};
+use sync_core::{
+    ChangeOp, ConflictData, ConflictRecord, ConflictStatus, Filter, OpStatus, Seq, Strategy,
+    SyncStore, Timestamp, Version,
+};
+
+use crate::support::{insert, key, obj, write};
+
+fn committed(outcome: &CommitOutcome) -> &sync_core::OpResult {
+    match outcome {
+        CommitOutcome::Committed(result) => result,
+        other => panic!("expected a commit, got {other:?}"),
+    }
+}
+
+pub(crate) async fn writes_are_readable_with_metadata(store: &dyn SyncStore) {
+    let todo = key("default", "todos", "t1");
+    let outcomes = store
+        .apply(vec![insert("op-1", &todo, json!({"text": "milk"}))])
+        .await
+        .unwrap();
+    let result = committed(&outcomes[0]);
+    assert_eq!(
+        (result.version, result.seq),
+        (Some(Version(1)), Some(Seq(1)))
+    );
+    let stored = store.get(&todo).await.unwrap().unwrap();
+    assert_eq!(stored.document.data, obj(json!({"text": "milk"})));
+    assert_eq!(
+        (
+            stored.document.version,
+            stored.document.seq,
+            stored.document.deleted
+        ),
+        (Version(1), Seq(1), false)
+    );
+    assert!(stored.field_clocks.contains_key("text"));
+    assert_eq!(store.head().await.unwrap(), Seq(1));
+    assert_eq!(
+        store
+            .lookup_op(&"op-1".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .seq,
+        Some(Seq(1))
+    );
+    assert!(
+        store
+            .get(&key("default", "todos", "none"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub(crate) async fn stale_versions_are_refused_and_change_nothing(store: &dyn SyncStore) {
+    let todo = key("default", "todos", "t1");
+    store
+        .apply(vec![insert("op-1", &todo, json!({"n": 1}))])
+        .await
+        .unwrap();
+    let stale = write(
+        "op-2",
+        &todo,
+        0,
+        ChangeOp::Update,
+        json!({"n": 2}),
+        json!({"n": 2}),
+    );
+    let outcomes = store.apply(vec![stale]).await.unwrap();
+    match &outcomes[0] {
+        CommitOutcome::VersionMismatch { current } => {
+            assert_eq!(current.as_ref().unwrap().document.version, Version(1));
+        }
+        other => panic!("expected a mismatch, got {other:?}"),
+    }
+    assert_eq!(
+        store.get(&todo).await.unwrap().unwrap().document.data,
+        obj(json!({"n": 1}))
+    );
+    assert_eq!(store.head().await.unwrap(), Seq(1));
+    assert!(
+        store
+            .lookup_op(&"op-2".parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+pub(crate) async fn replayed_op_ids_return_the_first_result(store: &dyn SyncStore) {
+    let todo = key("default", "todos", "t1");
+    let first = store
+        .apply(vec![insert("op-1", &todo, json!({"n": 1}))])
+        .await
+        .unwrap();
+    let replay = write(
+        "op-1",
+        &todo,
+        1,
+        ChangeOp::Update,
+        json!({"n": 9}),
+        json!({"n": 9}),
+    );
+    let again = store.apply(vec![replay]).await.unwrap();
+    match &again[0] {
+        CommitOutcome::Duplicate(result) => {
+            assert_eq!(result.status, OpStatus::Duplicate);
+            assert_eq!(result.seq, committed(&first[0]).seq);
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    assert_eq!(store.head().await.unwrap(), Seq(1));
+    assert_eq!(
+        store.get(&todo).await.unwrap().unwrap().document.data,
+        obj(json!({"n": 1}))
+    );
+}
+
+pub(crate) async fn a_batch_applies_in_order(store: &dyn SyncStore) {
+    let todo = key("default", "todos", "t1");
+    let outcomes = store
+        .apply(vec![
+            insert("op-1", &todo, json!({"n": 1})),
+            write(
+                "op-2",
+                &todo,
+                1,
+                ChangeOp::Update,
+                json!({"n": 2}),
+                json!({"n": 2}),
+            ),
+            write(
+                "op-3",
+                &todo,
+                1,
+                ChangeOp::Update,
+                json!({"n": 3}),
+                json!({"n": 3}),
+            ),
+            write("op-1", &todo, 2, ChangeOp::Delete, json!({}), json!({})),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(committed(&outcomes[1]).seq, Some(Seq(2)));
+    assert!(matches!(outcomes[2], CommitOutcome::VersionMismatch { .. }));
+    assert!(matches!(outcomes[3], CommitOutcome::Duplicate(_)));
+    assert_eq!(
+        store.get(&todo).await.unwrap().unwrap().document.version,
+        Version(2)
+    );
+}
+
+pub(crate) async fn the_change_log_is_ordered_filtered_and_paged(store: &dyn SyncStore) {
+    let mut writes = Vec::new();
+    for n in 0..10 {
+        let namespace = if n % 2 == 0 { "a" } else { "b" };
+        let collection = if n % 3 == 0 { "notes" } else { "todos" };
+        writes.push(insert(
+            &format!("op-{n}"),
+            &key(namespace, collection, &format!("d{n}")),
+            json!({"n": n}),
+        ));
+    }
+    store.apply(writes).await.unwrap();
+    let all = store
+        .changes_after(Seq::ZERO, &ChangeFilter::default(), 100)
+        .await
+        .unwrap();
+    let seqs: Vec<u64> = all.changes.iter().map(|c| c.seq.get()).collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+    assert!(!all.has_more);
+    assert!(all.changes.iter().all(|c| c.data.is_some()));
+
+    let page = store
+        .changes_after(Seq(3), &ChangeFilter::default(), 4)
+        .await
+        .unwrap();
+    assert_eq!(page.changes.first().map(|c| c.seq), Some(Seq(4)));
+    assert_eq!(
+        (page.changes.len(), page.last_seq, page.has_more),
+        (4, Seq(7), true)
+    );
+
+    let only_a_todos = ChangeFilter {
+        namespaces: Some(["a".parse().unwrap()].into()),
+        collections: Some(["todos".parse().unwrap()].into()),
+    };
+    let mut after = Seq::ZERO;
+    let mut found = Vec::new();
+    loop {
+        let page = store.changes_after(after, &only_a_todos, 1).await.unwrap();
+        found.extend(page.changes.iter().map(|c| c.id.to_string()));
+        after = page.last_seq;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(found, ["d2", "d4", "d8"]);
+    assert_eq!(after, Seq(10));
+    let none = store
+        .changes_after(Seq(10), &ChangeFilter::default(), 10)
+        .await
+        .unwrap();
+    assert!(none.changes.is_empty() && !none.has_more);
+}
+
+pub(crate) async fn history_replays_every_version(store: &dyn SyncStore) {
+    let doc = key("default", "visitors", "v1");
+    store
+        .apply(vec![insert(
+            "op-1",
+            &doc,
+            json!({"name": "John", "title": "Manager"}),
+        )])
+        .await
+        .unwrap();
+    store
+        .apply(vec![write(
+            "op-2",
+            &doc,
+            1,
+            ChangeOp::Update,
+            json!({"title": "Director"}),
+            json!({"name": "John", "title": "Director"}),
+        )])
+        .await
+        .unwrap();
+    store
+        .apply(vec![write(
+            "op-3",
+            &doc,
+            2,
+            ChangeOp::Update,
+            json!({"name": null}),
+            json!({"title": "Director"}),
+        )])
+        .await
+        .unwrap();
+    store
+        .apply(vec![write(
+            "op-4",
+            &doc,
+            3,
+            ChangeOp::Delete,
+            json!({}),
+            json!({}),
+        )])
+        .await
+        .unwrap();
+
+    let history = store.history(&doc).await.unwrap();
+    assert_eq!(
+        history.iter().map(|c| c.op).collect::<Vec<_>>(),
+        [
+            ChangeOp::Insert,
+            ChangeOp::Update,
+            ChangeOp::Update,
+            ChangeOp::Delete
+        ]
+    );
+    for change in &history {
+        let rebuilt = store
+            .document_at(&doc, change.version)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rebuilt.version, change.version);
+        assert_eq!(
+            Some(rebuilt.data.clone()).filter(|_| !rebuilt.deleted),
+            change.data,
+            "v{}",
+            change.version
+        );
+    }
+    assert!(store.document_at(&doc, Version(9)).await.unwrap().is_none());
+    let tombstone = store.get(&doc).await.unwrap().unwrap();
+    assert!(tombstone.document.deleted && tombstone.document.data.is_empty());
+    assert_eq!(tombstone.document.version, Version(4));
+}
+
+pub(crate) async fn lists_page_through_live_documents(store: &dyn SyncStore) {
+    let mut writes = Vec::new();
+    for n in 0..7 {
+        writes.push(insert(
+            &format!("op-{n}"),
+            &key("default", "todos", &format!("t{n}")),
+            json!({"done": n % 2 == 0}),
+        ));
+    }
+    writes.push(insert(
+        "op-other",
+        &key("default", "todosx", "t0"),
+        json!({"done": true}),
+    ));
+    writes.push(write(
+        "op-del",
+        &key("default", "todos", "t0"),
+        1,
+        ChangeOp::Delete,
+        json!({}),
+        json!({}),
+    ));
+    store.apply(writes).await.unwrap();
+    let (ns, coll) = ("default".parse().unwrap(), "todos".parse().unwrap());
+    let done = Filter::all().and_equals("done", true);
+    let first = store.list(&ns, &coll, &done, None, 2).await.unwrap();
+    let ids: Vec<String> = first.documents.iter().map(|d| d.id.to_string()).collect();
+    assert_eq!(ids, ["t2", "t4"]);
+    let rest = store
+        .list(&ns, &coll, &done, first.next.as_ref(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.documents
+            .iter()
+            .map(|d| d.id.to_string())
+            .collect::<Vec<_>>(),
+        ["t6"]
+    );
+    assert_eq!(rest.next, None);
+    assert_eq!(
+        store
+            .list(&ns, &coll, &Filter::all(), None, 100)
+            .await
+            .unwrap()
+            .documents
+            .len(),
+        6
+    );
+}
+
+fn conflict(
+    id: &str,
+    strategy: Strategy,
+    status: ConflictStatus,
+    namespace: &str,
+) -> ConflictRecord {
+    ConflictRecord {
+        id: id.parse().unwrap(),
+        local_id: None,
+        server_id: "v1".parse().unwrap(),
+        conflict_data: ConflictData {
+            client_data: obj(json!({"title": "a"})),
+            server_data: obj(json!({"title": "b"})),
+            conflict_fields: vec!["title".into()],
+        },
+        strategy,
+        status,
+        resolved_data: None,
+        namespace: namespace.parse().unwrap(),
+        collection: "visitors".parse().unwrap(),
+        base_data: None,
+        op_id: "op".parse().unwrap(),
+        device_id: None,
+        user: None,
+        created_at: Timestamp::from_millis(1_000).unwrap(),
+        resolved_at: None,
+    }
+}
+
+pub(crate) async fn conflicts_are_recorded_and_resolved_once(store: &dyn SyncStore) {
+    let doc = key("default", "visitors", "v1");
+    store
+        .apply(vec![insert("op-1", &doc, json!({"title": "b"}))])
+        .await
+        .unwrap();
+    let mut pending = write("op-2", &doc, 1, ChangeOp::Update, json!({}), json!({}));
+    pending.effect = WriteEffect::ResultOnly;
+    pending.result.status = OpStatus::Conflict;
+    pending.conflict = Some(conflict(
+        "c-1",
+        Strategy::Manual,
+        ConflictStatus::Pending,
+        "default",
+    ));
+    let outcome = store.apply(vec![pending]).await.unwrap();
+    assert_eq!(committed(&outcome[0]).status, OpStatus::Conflict);
+    assert_eq!(
+        store.head().await.unwrap(),
+        Seq(1),
+        "a pending conflict changes no document"
+    );
+
+    let mut other = write(
+        "op-x",
+        &key("team", "visitors", "v9"),
+        0,
+        ChangeOp::Insert,
+        json!({}),
+        json!({}),
+    );
+    other.conflict = Some(conflict(
+        "c-2",
+        Strategy::Lww,
+        ConflictStatus::Resolved,
+        "team",
+    ));
+    store.apply(vec![other]).await.unwrap();
+
+    let pending_only = ConflictQuery {
+        status: Some(ConflictStatus::Pending),
+        limit: 10,
+        ..ConflictQuery::default()
+    };
+    let listed = store.list_conflicts(&pending_only).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(),
+        ["c-1"]
+    );
+    let team_only = ConflictQuery {
+        namespaces: Some(["team".parse().unwrap()].into()),
+        limit: 10,
+        ..ConflictQuery::default()
+    };
+    assert_eq!(store.list_conflicts(&team_only).await.unwrap().len(), 1);
+
+    let mut resolve = write(
+        "op-3",
+        &doc,
+        1,
+        ChangeOp::Update,
+        json!({"title": "c"}),
+        json!({"title": "c"}),
+    );
+    resolve.resolves = Some("c-1".parse().unwrap());
+    committed(&store.apply(vec![resolve]).await.unwrap()[0]);
+    let record = store
+        .get_conflict(&"c-1".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, ConflictStatus::Resolved);
+    assert_eq!(record.resolved_data, Some(obj(json!({"title": "c"}))));
+
+    let mut again = write(
+        "op-4",
+        &doc,
+        2,
+        ChangeOp::Update,
+        json!({"title": "d"}),
+        json!({"title": "d"}),
+    );
+    again.resolves = Some("c-1".parse().unwrap());
+    assert_eq!(
+        store.apply(vec![again]).await.unwrap()[0],
+        CommitOutcome::ConflictNotPending
+    );
+    assert_eq!(
+        store.get(&doc).await.unwrap().unwrap().document.data,
+        obj(json!({"title": "c"}))
+    );
+}
+
+pub(crate) async fn devices_belong_to_their_user(store: &dyn SyncStore) {
+    let device = |id: &str, user: &str| DeviceRecord {
+        device_id: id.parse().unwrap(),
+        user: user.parse().unwrap(),
+        name: format!("{user}'s phone"),
+        platform: "iOS".into(),
+        app_version: "1.0.0".into(),
+        capabilities: DeviceCapabilities {
+            collections: vec!["todos".parse().unwrap()],
+            supports_real_time: true,
+            bandwidth_limit: Some(1 << 20),
+        },
+        registered_at: Timestamp::from_millis(1).unwrap(),
+        last_seen: Timestamp::from_millis(2).unwrap(),
+    };
+    store.put_device(device("d1", "alice")).await.unwrap();
+    store.put_device(device("d2", "alice")).await.unwrap();
+    store.put_device(device("d3", "bob")).await.unwrap();
+    let alice = store.list_devices(&"alice".parse().unwrap()).await.unwrap();
+    assert_eq!(alice.len(), 2);
+    assert_eq!(
+        store
+            .get_device(&"d3".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .user,
+        "bob"
+    );
+    assert!(store.remove_device(&"d1".parse().unwrap()).await.unwrap());
+    assert!(!store.remove_device(&"d1".parse().unwrap()).await.unwrap());
+    assert_eq!(
+        store
+            .list_devices(&"alice".parse().unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub(crate) async fn counters_follow_the_writes(store: &dyn SyncStore) {
+    let todo = key("default", "todos", "t1");
+    store
+        .apply(vec![
+            insert("op-1", &todo, json!({"n": 1})),
+            insert("op-2", &key("default", "todos", "t2"), json!({})),
+        ])
+        .await
+        .unwrap();
+    store
+        .apply(vec![insert("op-1", &todo, json!({"n": 1}))])
+        .await
+        .unwrap();
+    store
+        .apply(vec![write(
+            "op-3",
+            &todo,
+            1,
+            ChangeOp::Delete,
+            json!({}),
+            json!({}),
+        )])
+        .await
+        .unwrap();
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.operations.get(&OpStatus::Success), Some(&3));
+    assert_eq!(stats.head, Seq(3));
+    assert_eq!(stats.documents, 1);
+    let device = &stats.devices[&"device-A".parse::<sync_core::DeviceId>().unwrap()];
+    assert_eq!(device.operations.get(&OpStatus::Success), Some(&3));
+    assert!(device.last_sync.is_some());
+}
+
+/// One `#[tokio::test]` per conformance check, for a store factory.
+macro_rules! conformance_suite {
+    ($factory:path; $($check:ident),* $(,)?) => {
+        mod conformance {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let (store, _guard) = $factory();
+                    crate::conformance::$check(store.as_ref()).await;
+                }
+            )*
+        }
+    };
+    ($factory:path) => {
+        conformance_suite!($factory;
+            writes_are_readable_with_metadata,
+            stale_versions_are_refused_and_change_nothing,
+            replayed_op_ids_return_the_first_result,
+            a_batch_applies_in_order,
+            the_change_log_is_ordered_filtered_and_paged,
+            history_replays_every_version,
+            lists_page_through_live_documents,
+            conflicts_are_recorded_and_resolved_once,
+            devices_belong_to_their_user,
+            counters_follow_the_writes,
+        );
+    };
+}
+pub(crate) use conformance_suite;
