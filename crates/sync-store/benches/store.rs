@@ -1,0 +1,136 @@
+//! Store benchmarks: durable (fsync) acknowledged writes per second with
+//! 1, 8 and 64 concurrent writers (SPEC budget: over 20,000/s at 64), and
+//! the time to read 100,000 changes of catch-up (budget: under 2 s).
+//!
+//! Results are printed and written as JSON records to
+//! `$SYNC_BENCH_OUT/store.json` for `cargo xtask bench`.
+
+#![allow(clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sync_core::store::{ChangeFilter, Write, WriteEffect};
+use sync_core::{
+    Action, ChangeOp, DocKey, Hlc, JsonObject, NodeId, OpResult, OpStatus, Seq, SyncStore, Version,
+};
+use sync_store::{Durability, SledStore, StoreConfig};
+
+fn insert(op_id: String, id: String) -> Write {
+    let data: JsonObject = json!({"text": "Buy milk", "done": false, "tags": ["home"]})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let key = DocKey::new(
+        "default".parse().expect("namespace"),
+        "todos".parse().expect("collection"),
+        id.parse().expect("id"),
+    );
+    let mut result = OpResult::new(Action::Create, OpStatus::Success);
+    result.op_id = op_id.parse().ok();
+    Write {
+        op_id: op_id.parse().expect("op id"),
+        key,
+        expected_version: Version::ZERO,
+        effect: WriteEffect::Change {
+            op: ChangeOp::Insert,
+            delta: data.clone(),
+            data,
+            field_clocks: Default::default(),
+            timestamp: Hlc::new(1_700_000_000_000, 0, NodeId(1)).expect("hlc"),
+        },
+        device_id: None,
+        user: None,
+        result,
+        conflict: None,
+        resolves: None,
+    }
+}
+
+fn record(name: &str, value: f64, unit: &str, budget: Option<f64>, higher_is_better: bool) -> Value {
+    println!("{name}: {value:.1} {unit}");
+    json!({"name": name, "value": value, "unit": unit, "budget": budget, "higher_is_better": higher_is_better})
+}
+
+async fn durable_writes(writers: usize, run_for: Duration) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn SyncStore> =
+        Arc::new(SledStore::open(dir.path(), StoreConfig::default()).expect("open"));
+    let acked = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let store = Arc::clone(&store);
+        let acked = Arc::clone(&acked);
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while started.elapsed() < run_for {
+                let id = format!("w{writer}-{n}");
+                let outcome = store.apply(vec![insert(id.clone(), id)]).await.expect("apply");
+                assert_eq!(outcome.len(), 1);
+                acked.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("writer");
+    }
+    acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn catch_up(changes: u64) -> f64 {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = StoreConfig { durability: Durability::Os, ..StoreConfig::default() };
+    let store = SledStore::open(dir.path(), config).expect("open");
+    let batch = 1_000;
+    for start in (0..changes).step_by(batch) {
+        let writes = (start..(start + batch as u64).min(changes))
+            .map(|n| insert(format!("op-{n}"), format!("doc-{n}")))
+            .collect();
+        store.apply(writes).await.expect("apply");
+    }
+    store.flush().await.expect("flush");
+    let started = Instant::now();
+    let mut after = Seq::ZERO;
+    let mut read = 0u64;
+    loop {
+        let page = store.changes_after(after, &ChangeFilter::default(), 1_000).await.expect("read");
+        read += page.changes.len() as u64;
+        after = page.last_seq;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(read, changes);
+    started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::var_os("SYNC_BENCH_QUICK").is_some();
+    let run_for = Duration::from_secs(if quick { 1 } else { 3 });
+    let mut records = Vec::new();
+    for (writers, budget) in [(1, None), (8, None), (64, Some(20_000.0))] {
+        let rate = durable_writes(writers, run_for).await;
+        records.push(record(
+            &format!("store: durable acked writes, {writers} writer(s)"),
+            rate,
+            "writes/s",
+            budget,
+            true,
+        ));
+    }
+    let seconds = catch_up(100_000).await;
+    records.push(record("store: catch-up read of 100,000 changes", seconds, "s", Some(2.0), false));
+
+    let out = std::env::var_os("SYNC_BENCH_OUT").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-results"),
+        std::path::PathBuf::from,
+    );
+    std::fs::create_dir_all(&out).expect("bench output dir");
+    std::fs::write(out.join("store.json"), serde_json::to_vec_pretty(&records).expect("json"))
+        .expect("write results");
+}
