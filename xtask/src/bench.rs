@@ -40,7 +40,7 @@ impl Figure {
         match self.budget {
             None => "",
             Some(budget) if self.higher_is_better == (self.value >= budget) => "within budget",
-            Some(_) => "**over budget**",
+            Some(_) => "**misses budget**",
         }
     }
 }
@@ -326,7 +326,7 @@ mod tests {
             "{report}"
         );
         assert!(
-            report.contains("| catch-up | 3.0 s | under 2.0 s | **over budget** |"),
+            report.contains("| catch-up | 3.0 s | under 2.0 s | **misses budget** |"),
             "{report}"
         );
     }

@@ -49,7 +49,13 @@ fn insert(op_id: String, id: String) -> Write {
     }
 }
 
-fn record(name: &str, value: f64, unit: &str, budget: Option<f64>, higher_is_better: bool) -> Value {
+fn record(
+    name: &str,
+    value: f64,
+    unit: &str,
+    budget: Option<f64>,
+    higher_is_better: bool,
+) -> Value {
     println!("{name}: {value:.1} {unit}");
     json!({"name": name, "value": value, "unit": unit, "budget": budget, "higher_is_better": higher_is_better})
 }
@@ -68,7 +74,10 @@ async fn durable_writes(writers: usize, run_for: Duration) -> f64 {
             let mut n = 0u64;
             while started.elapsed() < run_for {
                 let id = format!("w{writer}-{n}");
-                let outcome = store.apply(vec![insert(id.clone(), id)]).await.expect("apply");
+                let outcome = store
+                    .apply(vec![insert(id.clone(), id)])
+                    .await
+                    .expect("apply");
                 assert_eq!(outcome.len(), 1);
                 acked.fetch_add(1, Ordering::Relaxed);
                 n += 1;
@@ -83,7 +92,10 @@ async fn durable_writes(writers: usize, run_for: Duration) -> f64 {
 
 async fn catch_up(changes: u64) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = StoreConfig { durability: Durability::Os, ..StoreConfig::default() };
+    let config = StoreConfig {
+        durability: Durability::Os,
+        ..StoreConfig::default()
+    };
     let store = SledStore::open(dir.path(), config).expect("open");
     let batch = 1_000;
     for start in (0..changes).step_by(batch) {
@@ -97,7 +109,10 @@ async fn catch_up(changes: u64) -> f64 {
     let mut after = Seq::ZERO;
     let mut read = 0u64;
     loop {
-        let page = store.changes_after(after, &ChangeFilter::default(), 1_000).await.expect("read");
+        let page = store
+            .changes_after(after, &ChangeFilter::default(), 1_000)
+            .await
+            .expect("read");
         read += page.changes.len() as u64;
         after = page.last_seq;
         if !page.has_more {
@@ -124,13 +139,22 @@ async fn main() {
         ));
     }
     let seconds = catch_up(100_000).await;
-    records.push(record("store: catch-up read of 100,000 changes", seconds, "s", Some(2.0), false));
+    records.push(record(
+        "store: catch-up read of 100,000 changes",
+        seconds,
+        "s",
+        Some(2.0),
+        false,
+    ));
 
     let out = std::env::var_os("SYNC_BENCH_OUT").map_or_else(
         || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-results"),
         std::path::PathBuf::from,
     );
     std::fs::create_dir_all(&out).expect("bench output dir");
-    std::fs::write(out.join("store.json"), serde_json::to_vec_pretty(&records).expect("json"))
-        .expect("write results");
+    std::fs::write(
+        out.join("store.json"),
+        serde_json::to_vec_pretty(&records).expect("json"),
+    )
+    .expect("write results");
 }
