@@ -239,6 +239,24 @@ pub struct DocumentPage {
     pub next: Option<DocId>,
 }
 
+/// What compaction may remove: changes of a document older than its last
+/// `keep_versions` versions, at or below `low_water` (the oldest cursor of
+/// the clients still connected), in the given collections.
+///
+/// A change is only ever removed when a later change of the same document
+/// stays, and every change carries the whole document after it, so a
+/// client resuming from any cursor still ends with every document's latest
+/// state; clients at or above `low_water` still receive every change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    /// Versions kept per document (at least 1).
+    pub keep_versions: u64,
+    /// No change above this seq is removed.
+    pub low_water: Seq,
+    /// Only these collections; `None` for all.
+    pub collections: Option<BTreeSet<CollectionName>>,
+}
+
 /// Why the store could not do what was asked. Expected outcomes (a stale
 /// version, a duplicate `opId`) are [`CommitOutcome`]s, not errors.
 #[derive(Debug, thiserror::Error)]
@@ -292,8 +310,9 @@ pub trait SyncStore: Send + Sync {
     /// The durable head of the log.
     async fn head(&self) -> Result<Seq, StoreError>;
 
-    /// The oldest seq still in the log; a cursor before `oldest - 1` has
-    /// lost changes to retention and must reset.
+    /// The oldest seq still in the log (the head + 1 when it is empty).
+    /// Compaction leaves later changes of every document it touches (see
+    /// [`RetentionPolicy`]), so a cursor below it still converges.
     async fn oldest_retained(&self) -> Result<Seq, StoreError>;
 
     /// A document's retained changes, oldest first.
@@ -329,6 +348,9 @@ pub trait SyncStore: Send + Sync {
 
     /// The counters behind the stats endpoint.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
+
+    /// Removes old changes as `policy` allows; returns how many.
+    async fn compact(&self, policy: &RetentionPolicy) -> Result<u64, StoreError>;
 
     /// Flushes everything written so far to durable storage.
     async fn flush(&self) -> Result<(), StoreError>;

@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 use sync_core::store::{
-    ChangeFilter, ChangePage, CommitOutcome, ConflictQuery, DeviceRecord, DocumentPage, StoreStats,
-    StoredDocument, Write, WriteEffect,
+    ChangeFilter, ChangePage, CommitOutcome, ConflictQuery, DeviceRecord, DocumentPage,
+    RetentionPolicy, StoreStats, StoredDocument, Write, WriteEffect,
 };
 use sync_core::{
     Change, ChangeOp, CollectionName, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocId,
@@ -726,6 +726,67 @@ impl SyncStore for SledStore {
         };
         stats.head = self.head_seq();
         Ok(stats)
+    }
+
+    async fn compact(&self, policy: &RetentionPolicy) -> Result<u64, StoreError> {
+        let keep = policy.keep_versions.max(1);
+        let mut removed = 0;
+        let mut current: Option<Vec<u8>> = None;
+        let mut entries: Vec<(sled::IVec, Seq)> = Vec::new();
+        let flush_document = |entries: &mut Vec<(sled::IVec, Seq)>| -> Result<u64, Error> {
+            let removable = entries.len().saturating_sub(keep as usize);
+            let mut count = 0;
+            for (history_key, seq) in entries.drain(..).take(removable) {
+                if seq > policy.low_water {
+                    break;
+                }
+                (&self.trees.history, &self.trees.log)
+                    .transaction(|(history, log)| {
+                        history.remove(&history_key)?;
+                        log.remove(&keys::seq(seq))?;
+                        Ok(())
+                    })
+                    .map_err(|error: TransactionError<Error>| match error {
+                        TransactionError::Abort(error) => error,
+                        TransactionError::Storage(error) => Error::Sled(error),
+                    })?;
+                count += 1;
+            }
+            Ok(count)
+        };
+        for entry in self.trees.history.iter() {
+            let (key, value) = entry.map_err(Error::from)?;
+            // `document key 0x01 version(8 bytes)`: see `keys::history`.
+            let Some(split) = key.len().checked_sub(9).filter(|&at| key[at] == 1) else {
+                return Err(Error::Corrupt {
+                    tree: "history",
+                    message: "key layout".into(),
+                }
+                .into());
+            };
+            let document = key[..split].to_vec();
+            if current.as_ref() != Some(&document) {
+                removed += flush_document(&mut entries)?;
+                current = Some(document.clone());
+            }
+            let in_scope = policy.collections.as_ref().is_none_or(|collections| {
+                document
+                    .split(|&b| b == 0)
+                    .nth(1)
+                    .and_then(|name| std::str::from_utf8(name).ok())
+                    .is_some_and(|name| collections.iter().any(|c| c.as_str() == name))
+            });
+            if in_scope {
+                let seq = keys::decode_seq(&value).ok_or_else(|| Error::Corrupt {
+                    tree: "history",
+                    message: "seq".into(),
+                })?;
+                entries.push((key, seq));
+            }
+        }
+        removed += flush_document(&mut entries)?;
+        self.trees.db.flush_async().await.map_err(Error::from)?;
+        Ok(removed)
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

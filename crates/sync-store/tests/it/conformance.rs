@@ -4,7 +4,8 @@
 
 use serde_json::json;
 use sync_core::store::{
-    ChangeFilter, CommitOutcome, ConflictQuery, DeviceCapabilities, DeviceRecord, WriteEffect,
+    ChangeFilter, CommitOutcome, ConflictQuery, DeviceCapabilities, DeviceRecord, RetentionPolicy,
+    WriteEffect,
 };
 use sync_core::{
     ChangeOp, ConflictData, ConflictRecord, ConflictStatus, Filter, OpStatus, Seq, Strategy,
@@ -534,6 +535,86 @@ pub(crate) async fn counters_follow_the_writes(store: &dyn SyncStore) {
     assert!(device.last_sync.is_some());
 }
 
+pub(crate) async fn compaction_keeps_the_latest_versions_and_resume_converges(
+    store: &dyn SyncStore,
+) {
+    let doc = key("default", "todos", "t1");
+    let other = key("default", "notes", "n1");
+    let mut writes = vec![
+        insert("op-0", &doc, json!({"n": 0})),
+        insert("op-n", &other, json!({"n": 0})),
+    ];
+    for v in 1..6u64 {
+        writes.push(write(
+            &format!("op-{v}"),
+            &doc,
+            v,
+            ChangeOp::Update,
+            json!({"n": v}),
+            json!({"n": v}),
+        ));
+    }
+    store.apply(writes).await.unwrap();
+    // t1 is at version 6 (seqs 1, 3..=7), n1 at version 1 (seq 2).
+    let policy = RetentionPolicy {
+        keep_versions: 2,
+        low_water: Seq(4),
+        collections: Some(["todos".parse().unwrap()].into()),
+    };
+    assert_eq!(
+        store.compact(&policy).await.unwrap(),
+        3,
+        "seqs 1, 3, 4: older than the last two and not above the low-water mark"
+    );
+    let history = store.history(&doc).await.unwrap();
+    assert_eq!(
+        history.iter().map(|c| c.version.get()).collect::<Vec<_>>(),
+        [4, 5, 6]
+    );
+    assert_eq!(
+        store
+            .document_at(&doc, Version(6))
+            .await
+            .unwrap()
+            .unwrap()
+            .data,
+        obj(json!({"n": 5}))
+    );
+    assert_eq!(
+        store
+            .document_at(&doc, Version(4))
+            .await
+            .unwrap()
+            .unwrap()
+            .data,
+        obj(json!({"n": 3}))
+    );
+    assert!(store.document_at(&doc, Version(2)).await.unwrap().is_none());
+    assert_eq!(
+        store.history(&other).await.unwrap().len(),
+        1,
+        "other collections untouched"
+    );
+    assert_eq!(store.oldest_retained().await.unwrap(), Seq(2));
+    // A client resuming from the start still ends with every latest document.
+    let all = store
+        .changes_after(Seq::ZERO, &ChangeFilter::default(), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.changes.iter().map(|c| c.seq.get()).collect::<Vec<_>>(),
+        [2, 5, 6, 7]
+    );
+    assert_eq!(all.changes.last().unwrap().data, Some(obj(json!({"n": 5}))));
+    // Nothing above the low-water mark goes, however old.
+    let everything = RetentionPolicy {
+        keep_versions: 1,
+        low_water: Seq(4),
+        collections: None,
+    };
+    assert_eq!(store.compact(&everything).await.unwrap(), 0);
+}
+
 /// One `#[tokio::test]` per conformance check, for a store factory.
 macro_rules! conformance_suite {
     ($factory:path; $($check:ident),* $(,)?) => {
@@ -559,6 +640,7 @@ macro_rules! conformance_suite {
             conflicts_are_recorded_and_resolved_once,
             devices_belong_to_their_user,
             counters_follow_the_writes,
+            compaction_keeps_the_latest_versions_and_resume_converges,
         );
     };
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use sync_core::store::CommitOutcome;
+use sync_core::store::{CommitOutcome, RetentionPolicy};
 use sync_core::{ChangeOp, Seq, SyncStore, Version};
 use sync_store::{SledStore, StoreConfig};
 
@@ -165,5 +165,13 @@ async fn the_documents_are_the_projection_of_the_log() {
         ])
         .await
         .unwrap();
+    assert_eq!(store.verify_projection().unwrap(), Vec::new());
+    // Compaction keeps the projection: replay starts from the oldest kept change.
+    let policy = RetentionPolicy {
+        keep_versions: 1,
+        low_water: Seq(5),
+        collections: None,
+    };
+    assert_eq!(store.compact(&policy).await.unwrap(), 3);
     assert_eq!(store.verify_projection().unwrap(), Vec::new());
 }
