@@ -15,8 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{CoreError, excerpt};
 use crate::timestamp::Timestamp;
 
@@ -237,18 +235,7 @@ impl std::str::FromStr for Hlc {
     }
 }
 
-impl Serialize for Hlc {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Hlc {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Hlc::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_as_string!(Hlc);
 
 /// One node's hybrid logical clock: the send and receive rules of Kulkarni
 /// et al., with the skew clamp. Pure state; the caller passes wall time in

@@ -89,18 +89,7 @@ impl std::str::FromStr for Cursor {
     }
 }
 
-impl Serialize for Cursor {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Cursor {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Cursor::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_as_string!(Cursor);
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,29 @@
 //! (camelCase fields, ISO-8601 times); a malformed name, id, time or cursor
 //! is a [`CoreError`] value at construction, never a panic.
 
+/// Implements `Serialize` and `Deserialize` for a type through its
+/// `Display` and `FromStr`: the type travels as its printed string, and a
+/// string that does not parse is a deserialisation error. The calling
+/// crate must depend on `serde`.
+#[macro_export]
+macro_rules! serde_as_string {
+    ($type:ty) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $type {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text =
+                    <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+                text.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 pub mod change;
 pub mod clock;
 pub mod conflict;

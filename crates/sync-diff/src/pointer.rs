@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::DiffError;
@@ -177,18 +176,7 @@ impl std::str::FromStr for JsonPointer {
     }
 }
 
-impl Serialize for JsonPointer {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for JsonPointer {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        JsonPointer::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
+sync_core::serde_as_string!(JsonPointer);
 
 #[cfg(test)]
 mod tests {
