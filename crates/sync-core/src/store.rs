@@ -310,6 +310,13 @@ pub trait SyncStore: Send + Sync {
     /// The durable head of the log.
     async fn head(&self) -> Result<Seq, StoreError>;
 
+    /// Waits until the durable head is past `after` and returns it (at once
+    /// when it already is). This is how readers of the log (subscribers,
+    /// long-polls) learn of new changes, including changes committed by
+    /// other server nodes on a shared database; callers bound the wait
+    /// with a timeout.
+    async fn wait_for_head(&self, after: Seq) -> Result<Seq, StoreError>;
+
     /// The oldest seq still in the log (the head + 1 when it is empty).
     /// Compaction leaves later changes of every document it touches (see
     /// [`RetentionPolicy`]), so a cursor below it still converges.

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -19,7 +18,7 @@ use sync_core::{
     DocKey, Document, Filter, LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId,
     Version,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::Error;
 use crate::keys;
@@ -75,7 +74,7 @@ type Reply = oneshot::Sender<Result<Vec<CommitOutcome>, Error>>;
 pub struct SledStore {
     trees: Arc<Trees>,
     log_id: LogId,
-    durable_head: Arc<AtomicU64>,
+    durable_head: Arc<watch::Sender<Seq>>,
     committer: mpsc::Sender<(Vec<Write>, Reply)>,
     committer_thread: std::thread::JoinHandle<()>,
 }
@@ -84,7 +83,7 @@ impl std::fmt::Debug for SledStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledStore")
             .field("log_id", &self.log_id)
-            .field("durable_head", &self.durable_head.load(Ordering::Acquire))
+            .field("durable_head", &self.head_seq())
             .finish()
     }
 }
@@ -147,7 +146,7 @@ impl SledStore {
             None => Seq::ZERO,
         };
         let trees = Arc::new(trees);
-        let durable_head = Arc::new(AtomicU64::new(head.get()));
+        let durable_head = Arc::new(watch::Sender::new(head));
         let (sender, receiver) = mpsc::channel(config.queue_depth_max.max(1));
         let committer = Committer {
             trees: Arc::clone(&trees),
@@ -184,7 +183,7 @@ impl SledStore {
     }
 
     fn head_seq(&self) -> Seq {
-        Seq(self.durable_head.load(Ordering::Acquire))
+        *self.durable_head.borrow()
     }
 
     fn read_change(&self, seq: Seq) -> Result<Option<Change>, Error> {
@@ -255,7 +254,7 @@ impl SledStore {
 
 struct Committer {
     trees: Arc<Trees>,
-    durable_head: Arc<AtomicU64>,
+    durable_head: Arc<watch::Sender<Seq>>,
     head: Seq,
     config: StoreConfig,
 }
@@ -349,7 +348,7 @@ impl Committer {
             trees.db.flush()?;
         }
         self.head = head;
-        self.durable_head.store(head.get(), Ordering::Release);
+        self.durable_head.send_replace(head);
         Ok(outcomes)
     }
 }
@@ -618,6 +617,15 @@ impl SyncStore for SledStore {
 
     async fn head(&self) -> Result<Seq, StoreError> {
         Ok(self.head_seq())
+    }
+
+    async fn wait_for_head(&self, after: Seq) -> Result<Seq, StoreError> {
+        let mut heads = self.durable_head.subscribe();
+        let head = heads
+            .wait_for(|head| *head > after)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(*head)
     }
 
     async fn oldest_retained(&self) -> Result<Seq, StoreError> {

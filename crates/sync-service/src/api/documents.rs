@@ -1,0 +1,201 @@
+//! Documents: list, one, history, one version, and restore of a version as
+//! a new change.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Serialize;
+use sync_core::store::{StoredDocument, WriteEffect};
+use sync_core::{
+    Action, ChangeOp, DeviceId, DocId, DocKey, Document, Filter, Hlc, JsonObject, OpId, OpResult,
+    OpStatus, Seq, UserId, Version,
+};
+
+use super::{Caller, QueryPairs, collection_path, doc_id};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::sync::server_write;
+
+const LIST_LIMIT_DEFAULT: usize = 100;
+const LIST_LIMIT_MAX: usize = 1_000;
+
+#[derive(Debug, Serialize)]
+pub(crate) struct DocumentList {
+    documents: Vec<Document>,
+    next: Option<DocId>,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((namespace, collection)): Path<(String, String)>,
+    query: QueryPairs,
+) -> Result<Json<DocumentList>, ApiError> {
+    let (namespace, collection) = collection_path(&namespace, &collection)?;
+    principal.check_read(&namespace)?;
+    let filter = Filter::parse_query_params(query.all("where"))?;
+    let after = query.first("after").map(DocId::new).transpose()?;
+    let limit = query
+        .number("limit")?
+        .map_or(LIST_LIMIT_DEFAULT, |n| n as usize)
+        .clamp(1, LIST_LIMIT_MAX);
+    let page = state
+        .syncer()
+        .store()
+        .list(&namespace, &collection, &filter, after.as_ref(), limit)
+        .await?;
+    Ok(Json(DocumentList {
+        documents: page.documents,
+        next: page.next,
+    }))
+}
+
+async fn key_of(
+    principal: &crate::auth::Principal,
+    namespace: &str,
+    collection: &str,
+    id: &str,
+) -> Result<DocKey, ApiError> {
+    let (namespace, collection) = collection_path(namespace, collection)?;
+    principal.check_read(&namespace)?;
+    Ok(DocKey::new(namespace, collection, doc_id(id)?))
+}
+
+fn not_found(key: &DocKey) -> ApiError {
+    ApiError::NotFound(format!("no document {key}"))
+}
+
+pub(crate) async fn one(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((namespace, collection, id)): Path<(String, String, String)>,
+) -> Result<Json<Document>, ApiError> {
+    let key = key_of(&principal, &namespace, &collection, &id).await?;
+    let stored = state.syncer().store().get(&key).await?;
+    stored
+        .map(|stored| Json(stored.document))
+        .ok_or_else(|| not_found(&key))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VersionEntry {
+    version: Version,
+    seq: Seq,
+    op: ChangeOp,
+    delta: JsonObject,
+    timestamp: Hlc,
+    device_id: Option<DeviceId>,
+    op_id: OpId,
+    user: Option<UserId>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct History {
+    versions: Vec<VersionEntry>,
+}
+
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((namespace, collection, id)): Path<(String, String, String)>,
+) -> Result<Json<History>, ApiError> {
+    let key = key_of(&principal, &namespace, &collection, &id).await?;
+    let changes = state.syncer().store().history(&key).await?;
+    if changes.is_empty() {
+        return Err(not_found(&key));
+    }
+    Ok(Json(History {
+        versions: changes
+            .into_iter()
+            .map(|change| VersionEntry {
+                version: change.version,
+                seq: change.seq,
+                op: change.op,
+                delta: change.delta,
+                timestamp: change.timestamp,
+                device_id: change.device_id,
+                op_id: change.op_id,
+                user: change.user,
+            })
+            .collect(),
+    }))
+}
+
+fn version_number(text: &str) -> Result<Version, ApiError> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .map(Version)
+        .ok_or_else(|| ApiError::Invalid(format!("version must be a number from 1, not {text:?}")))
+}
+
+pub(crate) async fn version(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((namespace, collection, id, version)): Path<(String, String, String, String)>,
+) -> Result<Json<Document>, ApiError> {
+    let key = key_of(&principal, &namespace, &collection, &id).await?;
+    let version = version_number(&version)?;
+    state
+        .syncer()
+        .store()
+        .document_at(&key, version)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no version {version} of {key} is kept")))
+}
+
+pub(crate) async fn restore(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path((namespace, collection, id, version)): Path<(String, String, String, String)>,
+) -> Result<Json<Document>, ApiError> {
+    let key = key_of(&principal, &namespace, &collection, &id).await?;
+    principal.check_write(&key.namespace)?;
+    let version = version_number(&version)?;
+    let syncer = state.syncer();
+    let old = syncer
+        .store()
+        .document_at(&key, version)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no version {version} of {key} is kept")))?;
+    syncer.check_document(&old.data)?;
+    let op_id = OpId::generate();
+    let stamp = syncer.now_hlc();
+    let result = syncer
+        .commit_one(&key, |current: Option<&StoredDocument>| {
+            let effect = match syncer.change_to(current, old.data.clone(), old.deleted, stamp) {
+                // Restoring the version the document is at is still a
+                // change: the restore is recorded in the history.
+                WriteEffect::ResultOnly => WriteEffect::Change {
+                    op: if old.deleted {
+                        ChangeOp::Delete
+                    } else {
+                        ChangeOp::Update
+                    },
+                    delta: JsonObject::new(),
+                    data: old.data.clone(),
+                    field_clocks: current.map(|c| c.field_clocks.clone()).unwrap_or_default(),
+                    timestamp: stamp,
+                },
+                effect => effect,
+            };
+            let mut result = OpResult::new(Action::Update, OpStatus::Success);
+            result.op_id = Some(op_id.clone());
+            result.server_id = Some(key.id.clone());
+            Ok(server_write(
+                op_id.clone(),
+                key.clone(),
+                current.map_or(Version::ZERO, |c| c.document.version),
+                effect,
+                result,
+                principal.user.clone(),
+            ))
+        })
+        .await?;
+    let _ = result;
+    let stored = syncer.store().get(&key).await?;
+    stored
+        .map(|stored| Json(stored.document))
+        .ok_or_else(|| not_found(&key))
+}

@@ -1,0 +1,250 @@
+//! The HTTP API (SPEC section 4): routes, the extractors that authenticate
+//! callers and read bodies within the limits, and the layers every request
+//! passes (request ids, tracing, gzip both ways, CORS, panics as 500).
+
+mod changes;
+mod conflicts;
+mod devices;
+mod documents;
+mod ops;
+mod sync;
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::routing::{delete, get, post};
+use serde::de::DeserializeOwned;
+use sync_core::{CollectionName, DocId, Namespace};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(crate) use sync::PullScope;
+
+/// The request id header, set on every request and echoed on its response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every HTTP route, with its layers, over `state`. The WebSocket routes
+/// are merged in by the caller.
+pub fn router(state: AppState, cors_origins: &[String]) -> Router<AppState> {
+    let routes = Router::new()
+        .route("/api/{collection}/bulk-sync", post(sync::bulk_sync))
+        .route("/v1/sync", post(sync::sync))
+        .route("/v1/changes", get(changes::feed))
+        .route("/v1/ns/{ns}/{collection}", get(documents::list))
+        .route("/v1/ns/{ns}/{collection}/{id}", get(documents::one))
+        .route(
+            "/v1/ns/{ns}/{collection}/{id}/history",
+            get(documents::history),
+        )
+        .route(
+            "/v1/ns/{ns}/{collection}/{id}/versions/{version}",
+            get(documents::version),
+        )
+        .route(
+            "/v1/ns/{ns}/{collection}/{id}/restore/{version}",
+            post(documents::restore),
+        )
+        .route("/v1/conflicts", get(conflicts::list))
+        .route("/v1/conflicts/{id}", get(conflicts::one))
+        .route("/v1/conflicts/{id}/resolve", post(conflicts::resolve))
+        .route("/v1/devices", post(devices::register).get(devices::list))
+        .route("/v1/devices/{id}", delete(devices::unregister))
+        .route("/v1/stats", get(ops::stats))
+        .route("/v1/stats/devices", get(ops::device_stats))
+        .route("/metrics", get(ops::metrics))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .fallback(not_found)
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
+        .layer(tower_http::decompression::RequestDecompressionLayer::new().gzip(true));
+    let _ = state;
+    let cors = cors_layer(cors_origins);
+    let routes = match cors {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    routes
+}
+
+/// The layers outside every route, WebSocket included: request ids,
+/// tracing and panics turned into 500s.
+pub fn outer_layers(router: Router) -> Router {
+    router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            axum::response::IntoResponse::into_response(ApiError::Internal(
+                "the server failed on this request".into(),
+            ))
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |request: &axum::http::Request<_>| {
+                    let id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    // The query is left out: it may carry a token.
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = request.uri().path(),
+                        request_id = id
+                    )
+                },
+            ),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::CONTENT_ENCODING,
+                HeaderName::from_static("x-sync-chunk"),
+            ])
+            .expose_headers([REQUEST_ID, HeaderName::from_static("x-sync-chunk")]),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// The authenticated caller of a request.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let query = QueryPairs::of(parts.uri.query());
+        state
+            .auth()
+            .authenticate_request(&parts.headers, query.first("token"))
+            .map(Caller)
+    }
+}
+
+/// The query string as its pairs, in order (a key may repeat:
+/// `?where=a:1&where=b:2`).
+#[derive(Debug, Default)]
+pub struct QueryPairs(Vec<(String, String)>);
+
+impl QueryPairs {
+    /// The pairs of `query`; a malformed query reads as empty.
+    pub fn of(query: Option<&str>) -> QueryPairs {
+        QueryPairs(
+            query
+                .and_then(|q| serde_urlencoded::from_str(q).ok())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The first value of `key`.
+    pub fn first(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key`.
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `key` parsed as a number.
+    pub fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
+        self.first(key)
+            .map(|text| {
+                text.parse::<u64>()
+                    .map_err(|_| ApiError::Invalid(format!("{key} must be a whole number")))
+            })
+            .transpose()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(QueryPairs::of(parts.uri.query()))
+    }
+}
+
+/// A JSON body read within the size and depth limits (after gzip
+/// decompression, so a small compressed body cannot inflate past them).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let limits = state.limits();
+        let bytes = read_body(request, limits.request_bytes_max).await?;
+        limits.check_depth(&bytes)?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|error| ApiError::Invalid(format!("invalid JSON body: {error}")))
+    }
+}
+
+/// The body of `request`, at most `limit` bytes.
+pub(crate) async fn read_body(request: Request, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|error| {
+            let too_large =
+                std::iter::successors(Some(&error as &(dyn std::error::Error + 'static)), |e| {
+                    e.source()
+                })
+                .any(|e| e.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::TooLarge {
+                    message: format!("request body over {limit} bytes"),
+                    limit: limit as u64,
+                }
+            } else {
+                ApiError::Invalid(format!("cannot read the request body: {error}"))
+            }
+        })
+}
+
+/// A namespace and collection from a path, checked.
+pub(crate) fn collection_path(
+    namespace: &str,
+    collection: &str,
+) -> Result<(Namespace, CollectionName), ApiError> {
+    Ok((Namespace::new(namespace)?, CollectionName::new(collection)?))
+}
+
+/// A document id from a path, checked.
+pub(crate) fn doc_id(id: &str) -> Result<DocId, ApiError> {
+    Ok(DocId::new(id)?)
+}

@@ -1,0 +1,149 @@
+//! Operator endpoints: sync analytics (`/v1/stats`, `/v1/stats/devices`),
+//! Prometheus metrics (`/metrics`), liveness and readiness.
+//!
+//! The global figures aggregate every namespace, so in `jwt` mode they are
+//! for admin tokens only; per-device stats show the caller's own devices
+//! (an admin sees everyone's with `?user=`).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sync_core::store::DeviceStats;
+use sync_core::{DeviceId, OpStatus, Seq, Strategy, Timestamp, UserId};
+
+use super::{Caller, QueryPairs};
+use crate::error::ApiError;
+use crate::metrics::SyncSummary;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Stats {
+    #[serde(flatten)]
+    syncs: SyncSummary,
+    operations: BTreeMap<OpStatus, u64>,
+    conflicts_by_strategy: BTreeMap<Strategy, u64>,
+    active_connections: u64,
+    devices_online: usize,
+    documents: u64,
+    head: Seq,
+}
+
+pub(crate) async fn stats(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> Result<Json<Stats>, ApiError> {
+    principal.check_admin()?;
+    let store = state.syncer().store().stats().await?;
+    Ok(Json(Stats {
+        syncs: state.metrics().summary(),
+        operations: store.operations,
+        conflicts_by_strategy: store.conflicts,
+        active_connections: state.metrics().connections.load(Ordering::Relaxed),
+        devices_online: state.devices().online_count(),
+        documents: store.documents,
+        head: store.head,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeviceStatsView {
+    device_id: DeviceId,
+    name: String,
+    online: bool,
+    active: bool,
+    last_seen: Timestamp,
+    last_sync: Option<Timestamp>,
+    /// Changes in the log after the device's last cursor, when known.
+    lag: Option<u64>,
+    /// Pushed changes waiting in its send queues on this node.
+    unacknowledged_pushes: usize,
+    operations: BTreeMap<OpStatus, u64>,
+    conflicts: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct DeviceStatsList {
+    devices: Vec<DeviceStatsView>,
+}
+
+pub(crate) async fn device_stats(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    query: QueryPairs,
+) -> Result<Json<DeviceStatsList>, ApiError> {
+    let user = match query.first("user") {
+        Some(user) if user != principal.user.as_str() => {
+            principal.check_admin()?;
+            UserId::new(user)?
+        }
+        _ => principal.user.clone(),
+    };
+    let store = state.syncer().store();
+    let records = store.list_devices(&user).await?;
+    let counters = store.stats().await?;
+    let now = state.syncer().clock().now();
+    let devices = records
+        .into_iter()
+        .map(|record| {
+            let device = &record.device_id;
+            let counts = counters
+                .devices
+                .get(device)
+                .cloned()
+                .unwrap_or(DeviceStats::default());
+            DeviceStatsView {
+                online: state.devices().is_online(device),
+                active: super::devices::is_active(&record, now),
+                lag: state
+                    .devices()
+                    .cursor(device)
+                    .map(|seq| counters.head.get().saturating_sub(seq.get())),
+                unacknowledged_pushes: state.devices().unacknowledged(device),
+                last_seen: record.last_seen,
+                last_sync: counts.last_sync,
+                operations: counts.operations,
+                conflicts: counts.conflicts,
+                name: record.name,
+                device_id: record.device_id,
+            }
+        })
+        .collect();
+    Ok(Json(DeviceStatsList { devices }))
+}
+
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> Result<Response, ApiError> {
+    principal.check_admin()?;
+    let store = state.syncer().store().stats().await?;
+    let text = state
+        .metrics()
+        .prometheus(&store, state.devices().online_count());
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+pub(crate) async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    match state.syncer().store().head().await {
+        Ok(head) => Json(serde_json::json!({ "status": "ready", "head": head })).into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "status": "unavailable",
+                "error": { "code": "internal", "message": error.to_string() }
+            })),
+        )
+            .into_response(),
+    }
+}

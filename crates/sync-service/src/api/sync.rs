@@ -1,0 +1,334 @@
+//! Bulk sync: seed 004's `POST /api/{collection}/bulk-sync` and its
+//! cross-collection form `POST /v1/sync`. Operations apply in order, each
+//! failing alone; with `"pull": true` the response also carries the changes
+//! after the request's cursor in the collections and namespaces the request
+//! is about.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Instant;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sync_core::store::ChangeFilter;
+use sync_core::{
+    Change, CollectionName, ConflictRecord, Cursor, DeviceId, Namespace, OpError, OpId, OpResult,
+    Operation, Seq, Strategy, Timestamp,
+};
+
+use super::{Caller, JsonBody, REQUEST_ID};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::{AppState, SyncRequestInfo, Transport};
+use crate::sync::{BatchContext, SyncPoint};
+
+const CHUNK_HEADER: HeaderName = HeaderName::from_static("x-sync-chunk");
+
+/// Changes returned by one pull unless the request asks for fewer.
+const PULL_LIMIT_DEFAULT: usize = 1_000;
+
+/// A bulk-sync request: seed 004's fields plus the extensions of SPEC
+/// section 4. Unknown fields (seed 004's `chunkInfo`) are ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SyncRequest {
+    #[serde(default)]
+    operations: Vec<Value>,
+    #[serde(default)]
+    last_sync_timestamp: Option<Timestamp>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    device_id: Option<DeviceId>,
+    #[serde(default)]
+    strategy: Option<Strategy>,
+    #[serde(default)]
+    pull: bool,
+    #[serde(default)]
+    limit: Option<usize>,
+    /// Pull scope of bulk sync: the namespace (default: those of the
+    /// operations, or `default`).
+    #[serde(default)]
+    namespace: Option<Namespace>,
+    /// Pull scope of `/v1/sync`: namespaces (default: every readable one).
+    #[serde(default)]
+    namespaces: Option<Vec<Namespace>>,
+    /// Pull scope of `/v1/sync`: collections (default: all).
+    #[serde(default)]
+    collections: Option<Vec<CollectionName>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncResponse {
+    success: bool,
+    results: Vec<OpResult>,
+    conflicts: Vec<ConflictRecord>,
+    errors: Vec<OpError>,
+    sync_timestamp: Timestamp,
+    cursor: Option<Cursor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<Vec<Change>>,
+    has_more: bool,
+}
+
+pub(crate) async fn bulk_sync(
+    State(state): State<AppState>,
+    Path(collection): Path<String>,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<SyncRequest>,
+) -> Result<Response, ApiError> {
+    let collection = CollectionName::new(collection)?;
+    handle(
+        &state,
+        &principal,
+        &headers,
+        Some(collection),
+        request,
+        Transport::BulkSync,
+    )
+    .await
+}
+
+pub(crate) async fn sync(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<SyncRequest>,
+) -> Result<Response, ApiError> {
+    handle(&state, &principal, &headers, None, request, Transport::Sync).await
+}
+
+async fn handle(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    collection: Option<CollectionName>,
+    request: SyncRequest,
+    transport: Transport,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let chunk = chunk_header(headers)?;
+    let outcome = run(state, principal, headers, collection, request, transport).await;
+    let ok = matches!(&outcome, Ok(response) if response.success);
+    state.metrics().record_sync(started.elapsed(), ok);
+    let mut response = axum::Json(outcome?).into_response();
+    if let Some(chunk) = chunk {
+        response.headers_mut().insert(CHUNK_HEADER, chunk);
+    }
+    Ok(response)
+}
+
+/// Seed 004's `X-Sync-Chunk: n/total`, checked so that it can be echoed.
+fn chunk_header(headers: &HeaderMap) -> Result<Option<HeaderValue>, ApiError> {
+    let Some(value) = headers.get(&CHUNK_HEADER) else {
+        return Ok(None);
+    };
+    let valid = value.to_str().ok().and_then(|text| {
+        let (n, total) = text.split_once('/')?;
+        let (n, total) = (
+            n.trim().parse::<u64>().ok()?,
+            total.trim().parse::<u64>().ok()?,
+        );
+        (n >= 1 && n <= total).then_some(())
+    });
+    match valid {
+        Some(()) => Ok(Some(value.clone())),
+        None => Err(ApiError::Invalid(
+            "X-Sync-Chunk must be `n/total` with 1 <= n <= total".into(),
+        )),
+    }
+}
+
+async fn run(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    collection: Option<CollectionName>,
+    request: SyncRequest,
+    transport: Transport,
+) -> Result<SyncResponse, ApiError> {
+    let syncer = state.syncer();
+    let store = syncer.store();
+    state.limits().check_operations(request.operations.len())?;
+    let now = syncer.clock().now();
+    let cost = u32::try_from(request.operations.len().max(1)).unwrap_or(u32::MAX);
+    state
+        .rate()
+        .charge(&principal.user, cost, now.as_millis())?;
+    if let Some(device) = &request.device_id {
+        state.devices().seen(principal, device, now).await?;
+    }
+    let cursor = request
+        .cursor
+        .as_deref()
+        .map(|text| parse_cursor(text, store.log_id()))
+        .transpose()?;
+    let sync_point = match (cursor, request.last_sync_timestamp) {
+        (Some(cursor), _) => SyncPoint::Seq(cursor.seq()),
+        (None, Some(time)) => SyncPoint::Time(time),
+        (None, None) => SyncPoint::None,
+    };
+    let operations: Vec<Result<Operation, ApiError>> = request
+        .operations
+        .into_iter()
+        .map(|value| {
+            serde_json::from_value::<Operation>(value)
+                .map_err(|error| ApiError::Invalid(format!("invalid operation: {error}")))
+        })
+        .collect();
+    let request_id = headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok());
+    state.run_middleware(&SyncRequestInfo {
+        principal,
+        device_id: request.device_id.as_ref(),
+        transport,
+        request_id,
+        operations: operations
+            .iter()
+            .filter_map(|op| op.as_ref().ok())
+            .collect(),
+    })?;
+    let op_namespaces: BTreeSet<Namespace> = operations
+        .iter()
+        .filter_map(|op| op.as_ref().ok())
+        .map(|op| op.namespace.clone().unwrap_or_default())
+        .collect();
+    let context = BatchContext {
+        principal,
+        device_id: request.device_id.clone(),
+        collection: collection.as_ref(),
+        strategy: request.strategy,
+        sync_point,
+    };
+    let reports = syncer.apply(&context, operations).await?;
+
+    let mut results = Vec::with_capacity(reports.len());
+    let mut conflicts = Vec::new();
+    let mut errors = Vec::new();
+    for report in reports {
+        results.push(report.result);
+        conflicts.extend(report.conflict);
+        errors.extend(report.error);
+    }
+    let mut response = SyncResponse {
+        success: errors.is_empty(),
+        results,
+        conflicts,
+        errors,
+        sync_timestamp: syncer.clock().now(),
+        cursor,
+        changes: None,
+        has_more: false,
+    };
+    if request.pull {
+        let scope = match &collection {
+            Some(collection) => {
+                PullScope::bulk(principal, collection, request.namespace, op_namespaces)?
+            }
+            None => PullScope::sync(principal, request.namespaces, request.collections)?,
+        };
+        let own: HashSet<OpId> = response
+            .results
+            .iter()
+            .filter_map(|result| result.op_id.clone())
+            .collect();
+        let limit = request
+            .limit
+            .unwrap_or(PULL_LIMIT_DEFAULT)
+            .clamp(1, state.limits().changes_per_page_max);
+        let after = cursor.map_or(Seq::ZERO, Cursor::seq);
+        let page = store.changes_after(after, &scope.filter, limit).await?;
+        let since = if cursor.is_none() {
+            request.last_sync_timestamp
+        } else {
+            None
+        };
+        let changes = page
+            .changes
+            .into_iter()
+            .filter(|change| !own.contains(&change.op_id))
+            .filter(|change| since.is_none_or(|time| change.timestamp.timestamp() > time))
+            .collect();
+        response.changes = Some(changes);
+        response.cursor = Some(Cursor::new(store.log_id(), page.last_seq));
+        response.has_more = page.has_more;
+        if let Some(device) = &request.device_id {
+            state.devices().synced_to(device, page.last_seq);
+        }
+    } else if let (Some(device), Some(cursor)) = (&request.device_id, cursor) {
+        state.devices().synced_to(device, cursor.seq());
+    }
+    Ok(response)
+}
+
+/// A cursor of this store's log. One of another log (a wiped or foreign
+/// store) is expired: the client must start over.
+pub(crate) fn parse_cursor(text: &str, log: sync_core::LogId) -> Result<Cursor, ApiError> {
+    let cursor = Cursor::parse(text)?;
+    if cursor.log() != log {
+        return Err(ApiError::CursorExpired(
+            "the cursor belongs to another change log; sync again without it".into(),
+        ));
+    }
+    Ok(cursor)
+}
+
+/// Which part of the log a reader may and wants to see.
+#[derive(Debug, Clone)]
+pub(crate) struct PullScope {
+    /// The filter for `changes_after`.
+    pub(crate) filter: ChangeFilter,
+}
+
+impl PullScope {
+    /// Bulk sync: one collection, in the request's namespace or those its
+    /// operations name.
+    fn bulk(
+        principal: &Principal,
+        collection: &CollectionName,
+        namespace: Option<Namespace>,
+        op_namespaces: BTreeSet<Namespace>,
+    ) -> Result<PullScope, ApiError> {
+        let namespaces = match namespace {
+            Some(namespace) => BTreeSet::from([namespace]),
+            None if op_namespaces.is_empty() => BTreeSet::from([Namespace::default()]),
+            None => op_namespaces,
+        };
+        for namespace in &namespaces {
+            principal.check_read(namespace)?;
+        }
+        Ok(PullScope {
+            filter: ChangeFilter {
+                namespaces: Some(namespaces),
+                collections: Some(BTreeSet::from([collection.clone()])),
+            },
+        })
+    }
+
+    /// `/v1/sync` and the change feed: the named namespaces (each must be
+    /// readable) or every readable one, and the named collections or all.
+    pub(crate) fn sync(
+        principal: &Principal,
+        namespaces: Option<Vec<Namespace>>,
+        collections: Option<Vec<CollectionName>>,
+    ) -> Result<PullScope, ApiError> {
+        let namespaces = match namespaces {
+            Some(named) => {
+                for namespace in &named {
+                    principal.check_read(namespace)?;
+                }
+                Some(named.into_iter().collect())
+            }
+            None => principal.readable(),
+        };
+        Ok(PullScope {
+            filter: ChangeFilter {
+                namespaces,
+                collections: collections.map(|c| c.into_iter().collect()),
+            },
+        })
+    }
+}

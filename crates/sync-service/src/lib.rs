@@ -1,0 +1,44 @@
+//! The sync server: the HTTP API of SPEC section 4 (bulk sync, change
+//! feed, documents, history, conflicts, devices, stats, metrics), auth and
+//! limits (section 6), configuration (section 8), and the `sync-server`
+//! binary.
+//!
+//! Every write, whatever door it comes through, goes through one
+//! [`sync::Syncer`]: validate, look up the `opId`, find the base of the
+//! client's edit, let the conflict engine decide, and commit
+//! compare-and-swap to the store, which acknowledges only once the write
+//! is durable. A request's operations are committed together (one group
+//! commit), so bulk sync of hundreds of operations costs one flush.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), sync_service::ServerError> {
+//! let server = sync_service::ServerBuilder::new(sync_service::Config::default())
+//!     .start()
+//!     .await?;
+//! println!("listening on {}", server.local_addr());
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod devices;
+pub mod error;
+pub mod limits;
+pub mod metrics;
+pub mod server;
+pub mod state;
+pub mod sync;
+
+pub use auth::{Authenticator, Principal};
+pub use config::Config;
+pub use error::ApiError;
+pub use server::{Server, ServerBuilder, ServerError};
+pub use state::{AppState, AuditLog, SyncMiddleware, SyncRequestInfo, Transport};
+
+/// The whole application: every route over `state`, with its layers.
+pub fn app(state: AppState, cors_origins: &[String]) -> axum::Router {
+    let routes = api::router(state.clone(), cors_origins);
+    api::outer_layers(routes.with_state(state))
+}

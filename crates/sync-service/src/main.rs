@@ -1,0 +1,134 @@
+//! `sync-server`: the sync engine's server.
+//!
+//! With no argument it serves on 127.0.0.1:7700 with a sled store in
+//! `./sync-data` and no authentication (and says so). Settings come from a
+//! TOML file (`--config`), then `SYNC_*` environment variables, then flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use sync_service::config::{AuthMode, DurabilityMode, JwtAlgorithm, Overrides, StoreKind};
+use sync_service::{Config, ServerBuilder};
+
+/// The sync engine's server.
+#[derive(Debug, Parser)]
+#[command(name = "sync-server", version, about)]
+struct Args {
+    /// A TOML configuration file.
+    #[arg(long, env = "SYNC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to serve on [default: 127.0.0.1:7700].
+    #[arg(long, env = "SYNC_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory of the sled store [default: ./sync-data].
+    #[arg(long, env = "SYNC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Store: sled or postgres [default: sled].
+    #[arg(long, env = "SYNC_STORE")]
+    store: Option<StoreKind>,
+    /// PostgreSQL URL for store postgres.
+    #[arg(long, env = "SYNC_DATABASE_URL")]
+    database_url: Option<String>,
+    /// This node's name (distinct per node when several share a database).
+    #[arg(long, env = "SYNC_NODE_NAME")]
+    node_name: Option<String>,
+    /// Authentication: none or jwt [default: none].
+    #[arg(long, env = "SYNC_AUTH")]
+    auth: Option<AuthMode>,
+    /// The one JWT algorithm accepted: HS256, EdDSA or RS256.
+    #[arg(long, env = "SYNC_JWT_ALGORITHM")]
+    jwt_algorithm: Option<JwtAlgorithm>,
+    /// The HS256 secret (prefer the environment to the command line).
+    #[arg(long, env = "SYNC_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// A PEM public key for EdDSA or RS256.
+    #[arg(long, env = "SYNC_JWT_PUBLIC_KEY_FILE")]
+    jwt_public_key_file: Option<PathBuf>,
+    /// Seconds between WebSocket pings [default: 30].
+    #[arg(long, env = "SYNC_HEARTBEAT_SECS")]
+    heartbeat_secs: Option<u64>,
+    /// Client clocks further ahead than this are clamped [default: 60].
+    #[arg(long, env = "SYNC_MAX_CLOCK_SKEW_SECS")]
+    max_clock_skew_secs: Option<u64>,
+    /// fsync (default) or os (no fsync: tests and benchmarks only).
+    #[arg(long, env = "SYNC_DURABILITY", value_parser = parse_durability)]
+    durability: Option<DurabilityMode>,
+}
+
+fn parse_durability(text: &str) -> Result<DurabilityMode, String> {
+    match text {
+        "fsync" => Ok(DurabilityMode::Fsync),
+        "os" => Ok(DurabilityMode::Os),
+        other => Err(format!("unknown durability {other:?} (fsync | os)")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    config.apply(Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        store: args.store,
+        database_url: args.database_url,
+        node_name: args.node_name,
+        auth: args.auth,
+        jwt_algorithm: args.jwt_algorithm,
+        jwt_secret: args.jwt_secret,
+        jwt_public_key_file: args.jwt_public_key_file,
+        heartbeat_secs: args.heartbeat_secs,
+        max_clock_skew_secs: args.max_clock_skew_secs,
+        durability: args.durability,
+    });
+    config.validate().context("invalid configuration")?;
+    if config.auth.mode == AuthMode::None {
+        tracing::warn!(
+            "AUTH IS OFF (auth = none): every request is user `anonymous` with access to every \
+             namespace. For development only; set SYNC_AUTH=jwt and SYNC_JWT_SECRET in production."
+        );
+    }
+    if config.durability == DurabilityMode::Os {
+        tracing::warn!("durability = os: acknowledged writes are not fsynced and can be lost");
+    }
+    let server = ServerBuilder::new(config).start().await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests, closing sockets, flushing the store");
+    server.shutdown().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

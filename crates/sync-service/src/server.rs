@@ -1,0 +1,325 @@
+//! Starting and stopping a server: open the store, build the state and
+//! routes, serve, compact the log now and then, and shut down gracefully
+//! (stop accepting, end long-polls and WebSockets, flush, release the store).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sync_conflict::ConflictEngine;
+use sync_core::store::RetentionPolicy;
+use sync_core::{
+    Clock, CollectionName, ConflictResolver, HlcClock, NodeId, SyncStore, SystemClock,
+};
+use sync_store::{Durability, SledStore, StoreConfig};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ConfigError, DurabilityMode, StoreKind};
+use crate::state::{AppState, AuditLog, Settings, SyncMiddleware};
+use crate::sync::Syncer;
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The settings are invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store could not be opened or closed.
+    #[error("store: {0}")]
+    Store(String),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Builds a [`Server`] from its settings and the application's hooks.
+pub struct ServerBuilder {
+    config: Config,
+    clock: Arc<dyn Clock>,
+    middleware: Vec<Arc<dyn SyncMiddleware>>,
+    resolvers: Vec<(String, Arc<dyn ConflictResolver>)>,
+    store: Option<Arc<dyn SyncStore>>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// A server with `config`, the system clock and the audit log.
+    pub fn new(config: Config) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            clock: Arc::new(SystemClock),
+            middleware: vec![Arc::new(AuditLog)],
+            resolvers: Vec::new(),
+            store: None,
+        }
+    }
+
+    /// Uses `clock` instead of the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> ServerBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// Adds a middleware run on every sync request (after the audit log).
+    pub fn middleware(mut self, middleware: Arc<dyn SyncMiddleware>) -> ServerBuilder {
+        self.middleware.push(middleware);
+        self
+    }
+
+    /// Registers the application's resolver for `collection` (strategy `custom`).
+    pub fn resolver(
+        mut self,
+        collection: impl Into<String>,
+        resolver: Arc<dyn ConflictResolver>,
+    ) -> ServerBuilder {
+        self.resolvers.push((collection.into(), resolver));
+        self
+    }
+
+    /// Serves from `store` instead of opening the configured one.
+    pub fn store(mut self, store: Arc<dyn SyncStore>) -> ServerBuilder {
+        self.store = Some(store);
+        self
+    }
+
+    /// Opens the store, binds the address and starts serving.
+    pub async fn start(self) -> Result<Server, ServerError> {
+        let config = self.config;
+        config.validate()?;
+        let auth = config.auth.authenticator()?;
+        let (store, sled) = match self.store {
+            Some(store) => (store, None),
+            None => open_store(&config).await?,
+        };
+        let mut engine = ConflictEngine::new(config.conflict_config());
+        for (collection, resolver) in self.resolvers {
+            engine.register_resolver(collection, resolver);
+        }
+        let hlc = HlcClock::new(
+            NodeId::from_name(&config.node_name),
+            config.max_clock_skew(),
+        );
+        let syncer = Syncer::new(
+            Arc::clone(&store),
+            engine,
+            Arc::clone(&self.clock),
+            hlc,
+            config.limits.document_bytes_max,
+        );
+        let state = AppState::new(
+            syncer,
+            auth,
+            Settings {
+                limits: config.limits.clone(),
+                heartbeat_secs: config.heartbeat_secs,
+                websocket_origins: config.cors.websocket_origins.clone(),
+            },
+            self.middleware,
+        );
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let app = crate::app(state.clone(), &config.cors.allowed_origins);
+        let serve_state = state.clone();
+        let serving = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { serve_state.shutting_down().await })
+            .await
+        });
+        let compaction = compaction_task(&config, state.clone());
+        tracing::info!(%addr, store = ?config.store, auth = ?config.auth.mode, "sync server listening");
+        Ok(Server {
+            addr,
+            state,
+            serving,
+            compaction,
+            sled,
+        })
+    }
+}
+
+async fn open_store(
+    config: &Config,
+) -> Result<(Arc<dyn SyncStore>, Option<Arc<SledStore>>), ServerError> {
+    match config.store {
+        StoreKind::Sled => {
+            let store_config = StoreConfig {
+                durability: match config.durability {
+                    DurabilityMode::Fsync => Durability::Fsync,
+                    DurabilityMode::Os => Durability::Os,
+                },
+                ..StoreConfig::default()
+            };
+            let path = config.data_dir.clone();
+            let store = tokio::task::spawn_blocking(move || SledStore::open(path, store_config))
+                .await
+                .map_err(|error| ServerError::Store(error.to_string()))?
+                .map_err(|error| {
+                    ServerError::Store(format!(
+                        "cannot open {}: {error}",
+                        config.data_dir.display()
+                    ))
+                })?;
+            let store = Arc::new(store);
+            Ok((Arc::clone(&store) as Arc<dyn SyncStore>, Some(store)))
+        }
+        StoreKind::Postgres => Err(ServerError::Store(
+            "this build has no PostgreSQL store".into(),
+        )),
+    }
+}
+
+/// Compacts each collection with `keep_versions` every interval, never
+/// above the lowest cursor of the devices online.
+fn compaction_task(config: &Config, state: AppState) -> Option<JoinHandle<()>> {
+    let policies: Vec<(CollectionName, u64)> = config
+        .collections
+        .iter()
+        .filter_map(|(name, settings)| {
+            Some((
+                CollectionName::new(name.as_str()).ok()?,
+                settings.keep_versions?,
+            ))
+        })
+        .collect();
+    if policies.is_empty() || config.compaction_interval_secs == 0 {
+        return None;
+    }
+    let interval = Duration::from_secs(config.compaction_interval_secs);
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = state.shutting_down() => return,
+            }
+            let store = state.syncer().store();
+            let head = match store.head().await {
+                Ok(head) => head,
+                Err(error) => {
+                    tracing::warn!(%error, "compaction skipped");
+                    continue;
+                }
+            };
+            let low_water = state
+                .devices()
+                .low_water()
+                .map_or(head, |low| low.min(head));
+            for (collection, keep_versions) in &policies {
+                let policy = RetentionPolicy {
+                    keep_versions: *keep_versions,
+                    low_water,
+                    collections: Some(BTreeSet::from([collection.clone()])),
+                };
+                match store.compact(&policy).await {
+                    Ok(removed) => tracing::info!(%collection, removed, "log compacted"),
+                    Err(error) => tracing::warn!(%collection, %error, "compaction failed"),
+                }
+            }
+        }
+    }))
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    state: AppState,
+    serving: JoinHandle<Result<(), std::io::Error>>,
+    compaction: Option<JoinHandle<()>>,
+    sled: Option<Arc<SledStore>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// The address it serves on (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (for embedding and tests).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting, ends long-polls and WebSockets (close 1001),
+    /// flushes and closes the store.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let Server {
+            state,
+            serving,
+            compaction,
+            sled,
+            ..
+        } = self;
+        state.begin_shutdown();
+        let served = serving
+            .await
+            .map_err(|error| ServerError::Store(format!("server task: {error}")))?;
+        if let Some(compaction) = compaction {
+            let _ = compaction.await;
+        }
+        state
+            .syncer()
+            .store()
+            .flush()
+            .await
+            .map_err(|error| ServerError::Store(error.to_string()))?;
+        drop(state);
+        if let Some(sled) = sled {
+            close_sled(sled).await?;
+        }
+        served?;
+        Ok(())
+    }
+}
+
+/// Closes the sled store once the last handle to it is gone, so its data
+/// directory can be opened again at once.
+async fn close_sled(mut sled: Arc<SledStore>) -> Result<(), ServerError> {
+    for _ in 0..500 {
+        match Arc::try_unwrap(sled) {
+            Ok(store) => {
+                return tokio::task::spawn_blocking(move || store.close())
+                    .await
+                    .map_err(|error| ServerError::Store(error.to_string()))?
+                    .map_err(|error| ServerError::Store(error.to_string()));
+            }
+            Err(shared) => {
+                sled = shared;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    Err(ServerError::Store(
+        "the store is still in use after shutdown".into(),
+    ))
+}

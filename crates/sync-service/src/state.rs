@@ -1,0 +1,206 @@
+//! What every request handler shares, and the middleware hook through
+//! which an application sees (and may refuse) every sync request.
+
+use std::sync::Arc;
+
+use sync_core::{DeviceId, Operation};
+
+use crate::auth::{Authenticator, Principal};
+use crate::devices::Devices;
+use crate::error::ApiError;
+use crate::limits::{Limits, UserRateLimiter};
+use crate::metrics::Metrics;
+use crate::sync::Syncer;
+
+/// Where a sync request came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `POST /api/{collection}/bulk-sync`.
+    BulkSync,
+    /// `POST /v1/sync`.
+    Sync,
+    /// A WebSocket write message.
+    WebSocket,
+}
+
+impl Transport {
+    /// The name used in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::BulkSync => "bulk-sync",
+            Transport::Sync => "sync",
+            Transport::WebSocket => "websocket",
+        }
+    }
+}
+
+/// A sync request as the middleware sees it, before anything is applied.
+#[derive(Debug)]
+pub struct SyncRequestInfo<'a> {
+    /// The caller.
+    pub principal: &'a Principal,
+    /// The sending device.
+    pub device_id: Option<&'a DeviceId>,
+    /// Where it came in.
+    pub transport: Transport,
+    /// The request id (`x-request-id`), when there is one.
+    pub request_id: Option<&'a str>,
+    /// The operations that could be read.
+    pub operations: Vec<&'a Operation>,
+}
+
+/// A hook run on every sync request before it is applied (seed 002's
+/// `add_middleware`): audit logging, extra validation, quotas. Returning an
+/// error refuses the whole request with that error.
+pub trait SyncMiddleware: Send + Sync {
+    /// Sees the request; an error refuses it.
+    fn before_sync(&self, request: &SyncRequestInfo<'_>) -> Result<(), ApiError>;
+}
+
+/// The default middleware: one structured audit line per operation, through
+/// `tracing` (target `sync::audit`). Data is not logged, only what was
+/// done to which document by whom.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AuditLog;
+
+impl SyncMiddleware for AuditLog {
+    fn before_sync(&self, request: &SyncRequestInfo<'_>) -> Result<(), ApiError> {
+        for op in &request.operations {
+            tracing::info!(
+                target: "sync::audit",
+                transport = request.transport.as_str(),
+                request_id = request.request_id.unwrap_or(""),
+                user = request.principal.user.as_str(),
+                device = request.device_id.map_or("", DeviceId::as_str),
+                action = op.action.as_str(),
+                namespace = op.namespace.as_ref().map_or("default", |ns| ns.as_str()),
+                collection = op.collection.as_ref().map_or("", |c| c.as_str()),
+                id = op.id.as_ref().or(op.server_id.as_ref()).map_or("", |id| id.as_str()),
+                op_id = op.op_id.as_ref().map_or("", |id| id.as_str()),
+                "sync operation"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Settings the handlers read at request time.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Request and connection limits.
+    pub limits: Limits,
+    /// Seconds between WebSocket pings.
+    pub heartbeat_secs: u64,
+    /// Origins allowed to open WebSockets; empty allows any.
+    pub websocket_origins: Vec<String>,
+}
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    syncer: Syncer,
+    auth: Authenticator,
+    settings: Settings,
+    rate: UserRateLimiter,
+    metrics: Metrics,
+    devices: Devices,
+    middleware: Vec<Arc<dyn SyncMiddleware>>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `syncer`, checking credentials with `auth`.
+    pub fn new(
+        syncer: Syncer,
+        auth: Authenticator,
+        settings: Settings,
+        middleware: Vec<Arc<dyn SyncMiddleware>>,
+    ) -> AppState {
+        let devices = Devices::new(Arc::clone(syncer.store()));
+        let rate = UserRateLimiter::new(
+            settings.limits.operations_per_second,
+            settings.limits.operations_burst,
+        );
+        AppState {
+            inner: Arc::new(Inner {
+                syncer,
+                auth,
+                settings,
+                rate,
+                metrics: Metrics::default(),
+                devices,
+                middleware,
+                shutdown: tokio::sync::watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// The operation processor.
+    pub fn syncer(&self) -> &Syncer {
+        &self.inner.syncer
+    }
+
+    /// The credential checker.
+    pub fn auth(&self) -> &Authenticator {
+        &self.inner.auth
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.settings.limits
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The per-user rate limiter of HTTP operations.
+    pub fn rate(&self) -> &UserRateLimiter {
+        &self.inner.rate
+    }
+
+    /// The node's analytics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// The device registry's live side.
+    pub fn devices(&self) -> &Devices {
+        &self.inner.devices
+    }
+
+    /// Tells long-lived requests (long-polls, WebSockets) to end.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn shutting_down(&self) {
+        let mut receiver = self.inner.shutdown.subscribe();
+        let _ = receiver.wait_for(|down| *down).await;
+    }
+
+    /// Runs every middleware; the first error refuses the request.
+    pub fn run_middleware(&self, request: &SyncRequestInfo<'_>) -> Result<(), ApiError> {
+        self.inner
+            .middleware
+            .iter()
+            .try_for_each(|middleware| middleware.before_sync(request))
+    }
+}
