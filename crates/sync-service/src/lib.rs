@@ -1,7 +1,7 @@
 //! The sync server: the HTTP API of SPEC section 4 (bulk sync, change
-//! feed, documents, history, conflicts, devices, stats, metrics), auth and
-//! limits (section 6), configuration (section 8), and the `sync-server`
-//! binary.
+//! feed, documents, history, conflicts, devices, stats, metrics), the
+//! WebSocket protocol of section 5 with its fan-out, auth and limits
+//! (section 6), configuration (section 8), and the `sync-server` binary.
 //!
 //! Every write, whatever door it comes through, goes through one
 //! [`sync::Syncer`]: validate, look up the `opId`, find the base of the
@@ -27,9 +27,11 @@ pub mod devices;
 pub mod error;
 pub mod limits;
 pub mod metrics;
+pub mod realtime;
 pub mod server;
 pub mod state;
 pub mod sync;
+pub mod ws;
 
 pub use auth::{Authenticator, Principal};
 pub use config::Config;
@@ -39,6 +41,9 @@ pub use state::{AppState, AuditLog, SyncMiddleware, SyncRequestInfo, Transport};
 
 /// The whole application: every route over `state`, with its layers.
 pub fn app(state: AppState, cors_origins: &[String]) -> axum::Router {
-    let routes = api::router(state.clone(), cors_origins);
+    let websocket = axum::Router::new()
+        .route("/ws", axum::routing::get(ws::upgrade))
+        .route("/v1/ws", axum::routing::get(ws::upgrade));
+    let routes = api::router(state.clone(), cors_origins).merge(websocket);
     api::outer_layers(routes.with_state(state))
 }

@@ -37,6 +37,9 @@ pub struct Limits {
     pub changes_per_page_max: usize,
     /// Longest long-poll wait of the change feed.
     pub long_poll_secs_max: u64,
+    /// Frames waiting in one WebSocket connection's send queue before its
+    /// live stream is dropped with `resync`.
+    pub send_queue_frames_max: usize,
 }
 
 impl Default for Limits {
@@ -53,6 +56,7 @@ impl Default for Limits {
             idle_timeout_secs: 300,
             changes_per_page_max: 10_000,
             long_poll_secs_max: 60,
+            send_queue_frames_max: 4_096,
         }
     }
 }

@@ -150,12 +150,19 @@ impl ServerBuilder {
             .await
         });
         let compaction = compaction_task(&config, state.clone());
+        let fan_out_state = state.clone();
+        let fan_out = tokio::spawn(
+            Arc::clone(state.realtime()).run(state.metrics_handle(), async move {
+                fan_out_state.shutting_down().await
+            }),
+        );
         tracing::info!(%addr, store = ?config.store, auth = ?config.auth.mode, "sync server listening");
         Ok(Server {
             addr,
             state,
             serving,
             compaction,
+            fan_out,
             sled,
         })
     }
@@ -248,6 +255,7 @@ pub struct Server {
     state: AppState,
     serving: JoinHandle<Result<(), std::io::Error>>,
     compaction: Option<JoinHandle<()>>,
+    fan_out: JoinHandle<()>,
     sled: Option<Arc<SledStore>>,
 }
 
@@ -277,6 +285,7 @@ impl Server {
             state,
             serving,
             compaction,
+            fan_out,
             sled,
             ..
         } = self;
@@ -287,6 +296,7 @@ impl Server {
         if let Some(compaction) = compaction {
             let _ = compaction.await;
         }
+        let _ = fan_out.await;
         state
             .syncer()
             .store()

@@ -106,8 +106,9 @@ struct Inner {
     auth: Authenticator,
     settings: Settings,
     rate: UserRateLimiter,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     devices: Devices,
+    realtime: Arc<crate::realtime::Hub>,
     middleware: Vec<Arc<dyn SyncMiddleware>>,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -131,13 +132,18 @@ impl AppState {
             settings.limits.operations_per_second,
             settings.limits.operations_burst,
         );
+        let realtime = Arc::new(crate::realtime::Hub::new(
+            Arc::clone(syncer.store()),
+            settings.limits.send_queue_frames_max,
+        ));
         AppState {
             inner: Arc::new(Inner {
+                realtime,
                 syncer,
                 auth,
                 settings,
                 rate,
-                metrics: Metrics::default(),
+                metrics: Arc::new(Metrics::default()),
                 devices,
                 middleware,
                 shutdown: tokio::sync::watch::Sender::new(false),
@@ -173,6 +179,16 @@ impl AppState {
     /// The node's analytics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The real-time fan-out.
+    pub fn realtime(&self) -> &Arc<crate::realtime::Hub> {
+        &self.inner.realtime
+    }
+
+    /// The node's analytics, shareable with background tasks.
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        Arc::clone(&self.inner.metrics)
     }
 
     /// The device registry's live side.

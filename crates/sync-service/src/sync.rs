@@ -103,7 +103,7 @@ struct Prepared {
 
 #[derive(Debug)]
 enum Slot {
-    Done(OpReport),
+    Done(Box<OpReport>),
     /// Same `opId` as an earlier operation of the request.
     SameAs(usize),
     Pending(Box<Prepared>),
@@ -115,6 +115,10 @@ struct Decided {
     after: StoredDocument,
     conflict: Option<ConflictRecord>,
 }
+
+/// Where a decided operation's write sits in the round's batch, with the
+/// conflict it records.
+type WriteIndex = (usize, Option<ConflictRecord>);
 
 /// The base of a client's edit, owned.
 enum OwnedBase {
@@ -212,17 +216,17 @@ impl Syncer {
         let mut first_by_op_id: HashMap<OpId, usize> = HashMap::new();
         for (index, operation) in operations.into_iter().enumerate() {
             let slot = match operation.and_then(|op| self.prepare(context, op)) {
-                Err(error) => Slot::Done(OpReport::failed(index, None, &error)),
+                Err(error) => Slot::Done(Box::new(OpReport::failed(index, None, &error))),
                 Ok(prepared) => match first_by_op_id.get(&prepared.op_id) {
                     Some(&first) => Slot::SameAs(first),
                     None => {
                         first_by_op_id.insert(prepared.op_id.clone(), index);
                         match self.store.lookup_op(&prepared.op_id).await? {
-                            Some(first) => Slot::Done(OpReport {
+                            Some(first) => Slot::Done(Box::new(OpReport {
                                 conflict: self.recorded_conflict(&first).await?,
                                 result: first.as_duplicate(),
                                 error: None,
-                            }),
+                            })),
                             None => Slot::Pending(Box::new(prepared)),
                         }
                     }
@@ -238,7 +242,7 @@ impl Syncer {
         let mut reports: Vec<OpReport> = Vec::with_capacity(slots.len());
         for (index, slot) in slots.into_iter().enumerate() {
             let report = match slot {
-                Slot::Done(report) => report,
+                Slot::Done(report) => *report,
                 Slot::SameAs(first) => {
                     let first = &reports[first];
                     let mut report = first.clone();
@@ -339,11 +343,7 @@ impl Syncer {
     ) -> Result<bool, ApiError> {
         let mut overlay: HashMap<DocKey, Option<StoredDocument>> = HashMap::new();
         let mut writes = Vec::new();
-        let mut decided: Vec<(
-            usize,
-            DocKey,
-            Result<(usize, Option<ConflictRecord>), ApiError>,
-        )> = Vec::new();
+        let mut decided: Vec<(usize, DocKey, Result<WriteIndex, ApiError>)> = Vec::new();
         for (index, slot) in slots.iter().enumerate() {
             let Slot::Pending(prepared) = slot else {
                 continue;
@@ -415,7 +415,7 @@ impl Syncer {
                     ),
                 },
             };
-            slots[index] = Slot::Done(report);
+            slots[index] = Slot::Done(Box::new(report));
         }
         Ok(!stale.is_empty())
     }
@@ -687,10 +687,10 @@ impl Syncer {
         if others.is_empty() {
             return Ok(OwnedBase::Document(document.data.clone()));
         }
-        if let Some(base) = prepared.op.base_version {
-            if let Some(at_base) = self.store.document_at(&prepared.key, base).await? {
-                return Ok(OwnedBase::Document(at_base.data));
-            }
+        if let Some(base) = prepared.op.base_version
+            && let Some(at_base) = self.store.document_at(&prepared.key, base).await?
+        {
+            return Ok(OwnedBase::Document(at_base.data));
         }
         let fields = others
             .iter()

@@ -64,11 +64,10 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router<AppState> {
         .layer(tower_http::decompression::RequestDecompressionLayer::new().gzip(true));
     let _ = state;
     let cors = cors_layer(cors_origins);
-    let routes = match cors {
+    match cors {
         Some(cors) => routes.layer(cors),
         None => routes,
-    };
-    routes
+    }
 }
 
 /// The layers outside every route, WebSocket included: request ids,

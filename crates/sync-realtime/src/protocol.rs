@@ -1,0 +1,419 @@
+//! The WebSocket messages: text frames of one JSON object each, `type`
+//! first. The wire shapes are SPEC section 5; the tests at the bottom pin
+//! them, including seed 001's messages as its clients send them.
+
+use serde::{Deserialize, Serialize};
+use sync_core::{
+    Action, Change, ChangeOp, CollectionName, ConflictRecord, Cursor, DeviceId, DocId, ErrorCode,
+    Filter, Hlc, JsonObject, LogId, Namespace, OpId, OpStatus, Operation, Seq, Timestamp, Version,
+};
+
+/// A client's write: `insert`, `update` or `delete` of one document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteMessage {
+    /// The collection.
+    pub collection: CollectionName,
+    /// The document (`recordId`, or `id` as seed 001 also writes it).
+    #[serde(alias = "id")]
+    pub record_id: Option<DocId>,
+    /// The whole document (insert) or the changed fields (update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<JsonObject>,
+    /// The idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_id: Option<OpId>,
+    /// The version the edit was made on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_version: Option<Version>,
+    /// When the client made the edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Timestamp>,
+    /// The namespace; `default` when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<Namespace>,
+}
+
+impl WriteMessage {
+    /// The operation this message asks for. An `insert` is an upsert: a
+    /// client that saves a document it created offline (seed 001's
+    /// `save`) writes it whether or not the server has it already.
+    pub fn to_operation(&self, action: Action) -> Operation {
+        let mut op = Operation::new(action);
+        op.op_id = self.op_id.clone();
+        op.collection = Some(self.collection.clone());
+        op.namespace = self.namespace.clone();
+        op.id = self.record_id.clone();
+        op.base_version = self.base_version;
+        op.timestamp = self.timestamp;
+        op.data = self.data.clone();
+        op
+    }
+}
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
+pub enum ClientMessage {
+    /// Introduces the connection: its device and default cursor.
+    Hello {
+        /// The device, for presence and the stats.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_id: Option<DeviceId>,
+        /// Where subscriptions without their own cursor resume.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<String>,
+        /// Free-form client description (name, version).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<serde_json::Value>,
+    },
+    /// Starts a subscription to one collection.
+    Subscribe {
+        /// The client's name for it (default: the collection).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The collection.
+        collection: CollectionName,
+        /// The namespace; `default` when omitted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        namespace: Option<Namespace>,
+        /// Top-level field equalities.
+        #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+        filter: Option<Filter>,
+        /// Resume after this cursor; without one the current documents
+        /// arrive as inserts first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<String>,
+    },
+    /// Ends a subscription, named by id or collection.
+    Unsubscribe {
+        /// The subscription's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Or its collection.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        collection: Option<CollectionName>,
+    },
+    /// Creates or replaces a document.
+    Insert(WriteMessage),
+    /// Changes fields of a document.
+    Update(WriteMessage),
+    /// Deletes a document.
+    Delete(WriteMessage),
+    /// Asks for a `pong`.
+    Ping,
+}
+
+/// Where a change came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Origin {
+    /// The device that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<DeviceId>,
+    /// Its operation.
+    pub op_id: OpId,
+}
+
+/// A change pushed to a subscriber.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerChange {
+    /// The collection.
+    pub collection: CollectionName,
+    /// The namespace.
+    pub namespace: Namespace,
+    /// The document.
+    pub record_id: DocId,
+    /// The whole document after the change (absent for a delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<JsonObject>,
+    /// The changed fields only.
+    pub delta: JsonObject,
+    /// The document's version after the change.
+    pub version: Version,
+    /// The change's position in the log.
+    pub seq: Seq,
+    /// The cursor to resume after this change.
+    pub cursor: Cursor,
+    /// When the write was made.
+    pub timestamp: Hlc,
+    /// Who made it (absent when a current document is sent as an insert).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// `false` when the document stopped matching the subscription's filter
+    /// with this change (it is sent once more, then no longer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<bool>,
+}
+
+impl ServerChange {
+    /// A current document sent as an insert (a subscription without a
+    /// cursor, or after a reset).
+    pub fn from_document(document: &sync_core::Document, log: LogId) -> ServerChange {
+        ServerChange {
+            collection: document.collection.clone(),
+            namespace: document.namespace.clone(),
+            record_id: document.id.clone(),
+            data: Some(document.data.clone()),
+            delta: document.data.clone(),
+            version: document.version,
+            seq: document.seq,
+            cursor: Cursor::new(log, document.seq),
+            timestamp: document.updated_at,
+            origin: None,
+            matches: None,
+        }
+    }
+
+    /// The message for `change` of the log `log`.
+    pub fn from_change(change: &Change, log: LogId) -> ServerChange {
+        ServerChange {
+            collection: change.collection.clone(),
+            namespace: change.namespace.clone(),
+            record_id: change.id.clone(),
+            data: change.data.clone(),
+            delta: change.delta.clone(),
+            version: change.version,
+            seq: change.seq,
+            cursor: Cursor::new(log, change.seq),
+            timestamp: change.timestamp,
+            origin: Some(Origin {
+                device_id: change.device_id.clone(),
+                op_id: change.op_id.clone(),
+            }),
+            matches: None,
+        }
+    }
+}
+
+/// The answer to an applied write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ack {
+    /// The write's idempotency key.
+    pub op_id: OpId,
+    /// `success`, `merged` or `duplicate`.
+    pub status: OpStatus,
+    /// The document.
+    pub record_id: DocId,
+    /// Its version after the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    /// The change's position in the log (none when nothing changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<Seq>,
+    /// The cursor after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Cursor>,
+    /// The whole document, when a conflict was resolved automatically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<JsonObject>,
+}
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorMessage {
+    /// The protocol code.
+    pub code: ErrorCode,
+    /// What went wrong.
+    pub message: String,
+    /// The write it is about, when it is about one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_id: Option<String>,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
+pub enum ServerMessage {
+    /// The answer to `hello`.
+    Welcome {
+        /// The server's clock.
+        server_time: Timestamp,
+        /// The head of the log.
+        cursor: Cursor,
+        /// Seconds between the server's pings.
+        heartbeat_secs: u64,
+    },
+    /// A subscription started; its catch-up follows.
+    Subscribed {
+        /// Its id.
+        id: String,
+        /// Where its stream starts.
+        cursor: Cursor,
+    },
+    /// A subscription ended.
+    Unsubscribed {
+        /// Its id.
+        id: String,
+    },
+    /// A document was created (or started matching the filter).
+    Insert(ServerChange),
+    /// A document changed.
+    Update(ServerChange),
+    /// A document was deleted.
+    Delete(ServerChange),
+    /// A write was applied.
+    Ack(Ack),
+    /// A write was left pending as a conflict (`manual`).
+    Conflict {
+        /// The write.
+        op_id: OpId,
+        /// The conflict, as bulk sync lists it.
+        #[serde(flatten)]
+        conflict: Box<ConflictRecord>,
+    },
+    /// A request failed; the connection stays open.
+    Error(ErrorMessage),
+    /// The live stream of a subscription was dropped (too slow a consumer):
+    /// subscribe again from `cursor`; with `reset`, replace the local copy
+    /// with the current documents that follow.
+    Resync {
+        /// The subscription concerned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Where to resume.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<Cursor>,
+        /// Whether the local copy must be replaced.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reset: bool,
+    },
+    /// The answer to `ping`.
+    Pong,
+}
+
+impl ServerMessage {
+    /// The change message for `change`: `insert`, `update` or `delete` by
+    /// its op.
+    pub fn change(change: ServerChange, op: ChangeOp) -> ServerMessage {
+        match op {
+            ChangeOp::Insert => ServerMessage::Insert(change),
+            ChangeOp::Update => ServerMessage::Update(change),
+            ChangeOp::Delete => ServerMessage::Delete(change),
+        }
+    }
+
+    /// The message as the JSON text of one frame.
+    pub fn to_json(&self) -> String {
+        // Plain data with string keys: serialisation cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(value: serde_json::Value) -> ClientMessage {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn reads_seed_001_messages_as_written() {
+        assert!(matches!(
+            parse(json!({"type": "subscribe", "collection": "todos"})),
+            ClientMessage::Subscribe { ref collection, .. } if collection == "todos"
+        ));
+        let ClientMessage::Insert(insert) = parse(json!({
+            "type": "insert", "collection": "todos", "recordId": "t1",
+            "data": {"text": "Buy groceries", "done": false},
+            "timestamp": "2023-12-01T10:30:00.000Z"
+        })) else {
+            panic!("not an insert");
+        };
+        let op = insert.to_operation(Action::Upsert);
+        assert_eq!(op.id.unwrap(), "t1");
+        assert_eq!(op.data.unwrap()["text"], "Buy groceries");
+        assert!(matches!(
+            parse(json!({"type": "delete", "collection": "todos", "id": "t1"})),
+            ClientMessage::Delete(WriteMessage { record_id: Some(ref id), .. }) if id == "t1"
+        ));
+        assert_eq!(parse(json!({"type": "ping"})), ClientMessage::Ping);
+        assert!(serde_json::from_value::<ClientMessage>(json!({"type": "drop"})).is_err());
+    }
+
+    #[test]
+    fn subscribe_takes_where_and_cursor() {
+        let ClientMessage::Subscribe {
+            filter,
+            cursor,
+            namespace,
+            id,
+            ..
+        } = parse(json!({
+            "type": "subscribe", "id": "s1", "collection": "messages", "namespace": "room-42",
+            "where": {"roomId": "42"}, "cursor": "c1.0000000000000abc.7"
+        }))
+        else {
+            panic!("not a subscribe");
+        };
+        assert_eq!(id.as_deref(), Some("s1"));
+        assert_eq!(namespace.unwrap(), "room-42");
+        assert_eq!(
+            serde_json::to_value(filter.unwrap()).unwrap(),
+            json!({"roomId": "42"})
+        );
+        assert_eq!(cursor.as_deref(), Some("c1.0000000000000abc.7"));
+    }
+
+    #[test]
+    fn server_messages_have_the_spec_shape() {
+        let change: Change = serde_json::from_value(json!({
+            "seq": 1234, "namespace": "default", "collection": "todos", "id": "doc-1",
+            "op": "update", "delta": {"done": true}, "version": 4,
+            "timestamp": "2023-12-01T10:30:00.000Z-00000000-0000000000000001",
+            "opId": "op-9", "deviceId": "device-A",
+            "data": {"text": "milk", "done": true}
+        }))
+        .unwrap();
+        let message =
+            ServerMessage::change(ServerChange::from_change(&change, LogId(0xabc)), change.op);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&message.to_json()).unwrap(),
+            json!({
+                "type": "update", "collection": "todos", "namespace": "default",
+                "recordId": "doc-1", "data": {"text": "milk", "done": true},
+                "delta": {"done": true}, "version": 4, "seq": 1234,
+                "cursor": "c1.0000000000000abc.1234",
+                "timestamp": "2023-12-01T10:30:00.000Z-00000000-0000000000000001",
+                "origin": {"deviceId": "device-A", "opId": "op-9"}
+            })
+        );
+        assert_eq!(ServerMessage::Pong.to_json(), r#"{"type":"pong"}"#);
+        let resync = ServerMessage::Resync {
+            id: None,
+            cursor: None,
+            reset: true,
+        };
+        assert_eq!(resync.to_json(), r#"{"type":"resync","reset":true}"#);
+        let ack = ServerMessage::Ack(Ack {
+            op_id: "op-1".parse().unwrap(),
+            status: OpStatus::Success,
+            record_id: "doc-1".parse().unwrap(),
+            version: Some(Version(1)),
+            seq: Some(Seq(5)),
+            cursor: Some(Cursor::new(LogId(1), Seq(5))),
+            data: None,
+        });
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&ack.to_json()).unwrap(),
+            json!({"type": "ack", "opId": "op-1", "status": "success", "recordId": "doc-1",
+                   "version": 1, "seq": 5, "cursor": "c1.0000000000000001.5"})
+        );
+        let back: ServerMessage = serde_json::from_str(&ack.to_json()).unwrap();
+        assert_eq!(back, ack);
+    }
+}

@@ -1,0 +1,666 @@
+//! Fan-out: one task tails the durable change log and hands each change to
+//! the subscriptions of its (namespace, collection), encoded once and
+//! shared by every subscriber.
+//!
+//! A subscription first catches up (the changes after its cursor, or the
+//! current documents as inserts) while the tailer buffers what arrives
+//! live for it; the buffer is then drained past the catch-up's end and the
+//! subscription goes live, so nothing is lost or sent twice in between.
+//! Live changes go into each connection's bounded send queue without
+//! waiting: a subscriber whose queue is full is dropped from the live
+//! stream and told to `resync` from the last change it was given, never
+//! silently skipped, and never slowing the other subscribers.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+
+use axum::extract::ws::Utf8Bytes;
+use sync_core::store::ChangeFilter;
+use sync_core::{
+    Change, ChangeOp, CollectionName, Cursor, DocId, Filter, LogId, Namespace, OpId, Seq,
+    SyncStore, UserId, Version,
+};
+use sync_realtime::{ServerChange, ServerMessage};
+use tokio::sync::{Notify, mpsc};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Changes one catch-up read takes at a time.
+const CATCH_UP_PAGE: usize = 1_000;
+/// Changes the tailer reads at a time.
+const TAIL_PAGE: usize = 4_096;
+/// Live changes buffered for a subscription while it catches up.
+const CATCH_UP_BUFFER_MAX: usize = 100_000;
+/// Recent opIds of a connection remembered to suppress their echo.
+const OWN_OPS_MAX: usize = 4_096;
+
+/// A frame for a connection's writer.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A text frame.
+    Frame(Utf8Bytes),
+    /// Close the connection with this code and reason.
+    Close(u16, &'static str),
+    /// Stop writing (the reader has ended).
+    End,
+}
+
+/// One change, encoded once for every subscriber; the two variants a
+/// filtered subscription may need are encoded on first use.
+#[derive(Debug)]
+pub struct EncodedChange {
+    change: Change,
+    log: LogId,
+    plain: Utf8Bytes,
+    as_insert: OnceLock<Utf8Bytes>,
+    leaving: OnceLock<Utf8Bytes>,
+}
+
+impl EncodedChange {
+    fn new(change: Change, log: LogId) -> EncodedChange {
+        let message = ServerMessage::change(ServerChange::from_change(&change, log), change.op);
+        EncodedChange {
+            plain: message.to_json().into(),
+            change,
+            log,
+            as_insert: OnceLock::new(),
+            leaving: OnceLock::new(),
+        }
+    }
+
+    /// The change arriving in a filtered subscription it starts to match.
+    fn as_insert(&self) -> Utf8Bytes {
+        self.as_insert
+            .get_or_init(|| {
+                let message =
+                    ServerMessage::Insert(ServerChange::from_change(&self.change, self.log));
+                message.to_json().into()
+            })
+            .clone()
+    }
+
+    /// The change that makes a document leave a filtered subscription.
+    fn leaving(&self) -> Utf8Bytes {
+        if self.change.op == ChangeOp::Delete {
+            return self.plain.clone();
+        }
+        self.leaving
+            .get_or_init(|| {
+                let mut change = ServerChange::from_change(&self.change, self.log);
+                change.matches = Some(false);
+                ServerMessage::Update(change).to_json().into()
+            })
+            .clone()
+    }
+}
+
+/// A connection's side of the fan-out: its send queue, and the opIds it
+/// wrote (whose changes it is not sent back).
+#[derive(Debug)]
+pub struct Connection {
+    user: UserId,
+    queue: mpsc::Sender<Outbound>,
+    resyncs: Mutex<Vec<Utf8Bytes>>,
+    resync_ready: Notify,
+    own_ops: Mutex<(HashSet<OpId>, VecDeque<OpId>)>,
+    queued: AtomicUsize,
+    subscriptions: Mutex<HashMap<String, Arc<Subscription>>>,
+}
+
+impl Connection {
+    /// Queues a frame, waiting while the queue is full (answers and
+    /// catch-up: the client's own reading paces them).
+    pub async fn send(&self, outbound: Outbound) -> bool {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        self.queue.send(outbound).await.is_ok()
+    }
+
+    /// Queues a message.
+    pub async fn send_message(&self, message: &ServerMessage) -> bool {
+        self.send(Outbound::Frame(message.to_json().into())).await
+    }
+
+    fn try_send(&self, frame: Utf8Bytes) -> bool {
+        match self.queue.try_send(Outbound::Frame(frame)) {
+            Ok(()) => {
+                self.queued.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The writer took a frame off the queue.
+    pub fn sent(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Frames waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Notes a write of this connection, so its change is not echoed.
+    pub fn wrote(&self, op_id: &OpId) {
+        let mut own = lock(&self.own_ops);
+        if own.0.insert(op_id.clone()) {
+            own.1.push_back(op_id.clone());
+            if own.1.len() > OWN_OPS_MAX
+                && let Some(oldest) = own.1.pop_front()
+            {
+                own.0.remove(&oldest);
+            }
+        }
+    }
+
+    fn is_own(&self, op_id: &OpId) -> bool {
+        lock(&self.own_ops).0.contains(op_id)
+    }
+
+    /// Resync messages waiting to be written after the queued frames.
+    pub fn take_resyncs(&self) -> Vec<Utf8Bytes> {
+        std::mem::take(&mut *lock(&self.resyncs))
+    }
+
+    /// Resolves when resyncs are waiting.
+    pub async fn resync_ready(&self) {
+        self.resync_ready.notified().await;
+    }
+
+    /// How many subscriptions it holds.
+    pub fn subscription_count(&self) -> usize {
+        lock(&self.subscriptions).len()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    CatchingUp,
+    Live,
+    Dropped,
+}
+
+#[derive(Debug)]
+struct SubState {
+    mode: Mode,
+    /// The last change given to the connection (or passed over).
+    last_seq: Seq,
+    buffer: Vec<Arc<EncodedChange>>,
+    /// Filtered subscriptions: whether each document seen matches now.
+    matching: HashMap<DocId, bool>,
+    /// Without a cursor: the versions sent as current documents.
+    sent_versions: HashMap<DocId, Version>,
+    /// Resumed from a cursor: a document not seen yet may be on the
+    /// client, so one that does not match is sent as leaving. Without a
+    /// cursor the client holds exactly the documents it was sent.
+    unseen_may_match: bool,
+}
+
+/// One subscription of one connection.
+#[derive(Debug)]
+pub struct Subscription {
+    id: String,
+    namespace: Namespace,
+    collection: CollectionName,
+    filter: Filter,
+    connection: Arc<Connection>,
+    state: Mutex<SubState>,
+}
+
+impl Subscription {
+    /// The frame `change` becomes for this subscription, if any; updates
+    /// what it knows of the document's matching.
+    fn frame_for(&self, state: &mut SubState, change: &EncodedChange) -> Option<Utf8Bytes> {
+        if self.filter.is_empty() {
+            return Some(change.plain.clone());
+        }
+        let inner = &change.change;
+        let now = inner
+            .data
+            .as_ref()
+            .is_some_and(|data| self.filter.matches(data));
+        let was = state
+            .matching
+            .insert(inner.id.clone(), now)
+            .or((!state.unseen_may_match).then_some(false));
+        match (was, now) {
+            (Some(true), true) => Some(change.plain.clone()),
+            (Some(false), true) | (None, true) => Some(match inner.op {
+                ChangeOp::Update => change.as_insert(),
+                _ => change.plain.clone(),
+            }),
+            // Unknown before (resumed from a cursor): the client may hold it.
+            (Some(true), false) | (None, false) => Some(change.leaving()),
+            (Some(false), false) => None,
+        }
+    }
+
+    /// Hands a live change to the connection; drops the live stream with a
+    /// `resync` when the connection's queue is full.
+    fn deliver(&self, state: &mut SubState, change: &EncodedChange, metrics: &Metrics) {
+        let inner = &change.change;
+        if inner.seq <= state.last_seq || state.mode == Mode::Dropped {
+            return;
+        }
+        if state
+            .sent_versions
+            .get(&inner.id)
+            .is_some_and(|sent| inner.version <= *sent)
+        {
+            state.last_seq = inner.seq;
+            return;
+        }
+        if self.connection.is_own(&inner.op_id) {
+            // No echo: the writer has its ack. It still learns whether the
+            // document matches, for its next change.
+            let _ = self.frame_for(state, change);
+            state.last_seq = inner.seq;
+            return;
+        }
+        let Some(frame) = self.frame_for(state, change) else {
+            state.last_seq = inner.seq;
+            return;
+        };
+        if self.connection.try_send(frame) {
+            state.last_seq = inner.seq;
+            metrics.deliveries.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.drop_live(state, change.log, metrics);
+        }
+    }
+
+    fn drop_live(&self, state: &mut SubState, log: LogId, metrics: &Metrics) {
+        state.mode = Mode::Dropped;
+        state.buffer.clear();
+        metrics.resyncs.fetch_add(1, Ordering::Relaxed);
+        let resync = ServerMessage::Resync {
+            id: Some(self.id.clone()),
+            cursor: Some(Cursor::new(log, state.last_seq)),
+            reset: false,
+        };
+        lock(&self.connection.resyncs).push(resync.to_json().into());
+        self.connection.resync_ready.notify_one();
+    }
+}
+
+type Key = (Namespace, CollectionName);
+
+/// The fan-out of one server node.
+pub struct Hub {
+    store: Arc<dyn SyncStore>,
+    subscriptions: RwLock<HashMap<Key, Vec<Arc<Subscription>>>>,
+    connections_by_user: Mutex<HashMap<UserId, usize>>,
+    queue_frames_max: usize,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+/// What a subscription asks for.
+#[derive(Debug, Clone)]
+pub struct SubscribeRequest {
+    /// Its id.
+    pub id: String,
+    /// The namespace.
+    pub namespace: Namespace,
+    /// The collection.
+    pub collection: CollectionName,
+    /// Field equalities.
+    pub filter: Filter,
+    /// Resume after this seq; `None` sends the current documents first.
+    pub after: Option<Seq>,
+}
+
+impl Hub {
+    /// A hub over `store`, with send queues of `queue_frames_max` frames.
+    pub fn new(store: Arc<dyn SyncStore>, queue_frames_max: usize) -> Hub {
+        Hub {
+            store,
+            subscriptions: RwLock::new(HashMap::new()),
+            connections_by_user: Mutex::new(HashMap::new()),
+            queue_frames_max: queue_frames_max.max(16),
+        }
+    }
+
+    /// Registers a connection of `user` (refused past `per_user_max`) and
+    /// returns it with the receiving end of its send queue.
+    pub fn connect(
+        &self,
+        user: &UserId,
+        per_user_max: usize,
+    ) -> Result<(Arc<Connection>, mpsc::Receiver<Outbound>), ApiError> {
+        {
+            let mut counts = lock(&self.connections_by_user);
+            let count = counts.entry(user.clone()).or_default();
+            if *count >= per_user_max {
+                return Err(ApiError::RateLimited {
+                    retry_after_secs: 30,
+                });
+            }
+            *count += 1;
+        }
+        let (sender, receiver) = mpsc::channel(self.queue_frames_max);
+        let connection = Arc::new(Connection {
+            user: user.clone(),
+            queue: sender,
+            resyncs: Mutex::new(Vec::new()),
+            resync_ready: Notify::new(),
+            own_ops: Mutex::new((HashSet::new(), VecDeque::new())),
+            queued: AtomicUsize::new(0),
+            subscriptions: Mutex::new(HashMap::new()),
+        });
+        Ok((connection, receiver))
+    }
+
+    /// Removes a connection and its subscriptions.
+    pub fn disconnect(&self, connection: &Arc<Connection>) {
+        let subscriptions: Vec<Arc<Subscription>> = lock(&connection.subscriptions)
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        for subscription in &subscriptions {
+            self.unregister(subscription);
+        }
+        let mut counts = lock(&self.connections_by_user);
+        if let Some(count) = counts.get_mut(&connection.user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&connection.user);
+            }
+        }
+    }
+
+    fn unregister(&self, subscription: &Arc<Subscription>) {
+        let key = (
+            subscription.namespace.clone(),
+            subscription.collection.clone(),
+        );
+        let mut all = self
+            .subscriptions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(list) = all.get_mut(&key) {
+            list.retain(|other| !Arc::ptr_eq(other, subscription));
+            if list.is_empty() {
+                all.remove(&key);
+            }
+        }
+    }
+
+    /// Ends the subscription `id` (or the subscriptions of `collection`) of
+    /// `connection`; returns the ids ended.
+    pub fn unsubscribe(
+        &self,
+        connection: &Arc<Connection>,
+        id: Option<&str>,
+        collection: Option<&CollectionName>,
+    ) -> Vec<String> {
+        let ended: Vec<Arc<Subscription>> = {
+            let mut subscriptions = lock(&connection.subscriptions);
+            let ids: Vec<String> = subscriptions
+                .values()
+                .filter(|s| {
+                    id.is_some_and(|id| s.id == id)
+                        || (id.is_none() && collection.is_some_and(|c| &s.collection == c))
+                })
+                .map(|s| s.id.clone())
+                .collect();
+            ids.iter()
+                .filter_map(|id| subscriptions.remove(id))
+                .collect()
+        };
+        for subscription in &ended {
+            self.unregister(subscription);
+        }
+        ended.into_iter().map(|s| s.id.clone()).collect()
+    }
+
+    /// Starts a subscription: registers it (live changes are buffered from
+    /// now on), sends `subscribed`, catches up, drains the buffer and goes
+    /// live. A subscription with the same id replaces the old one.
+    pub async fn subscribe(
+        &self,
+        connection: &Arc<Connection>,
+        request: SubscribeRequest,
+        metrics: &Metrics,
+    ) -> Result<(), ApiError> {
+        self.unsubscribe(connection, Some(&request.id), None);
+        let log = self.store.log_id();
+        let subscription = Arc::new(Subscription {
+            id: request.id.clone(),
+            namespace: request.namespace.clone(),
+            collection: request.collection.clone(),
+            filter: request.filter.clone(),
+            connection: Arc::clone(connection),
+            state: Mutex::new(SubState {
+                mode: Mode::CatchingUp,
+                last_seq: Seq::ZERO,
+                buffer: Vec::new(),
+                matching: HashMap::new(),
+                sent_versions: HashMap::new(),
+                unseen_may_match: request.after.is_some(),
+            }),
+        });
+        lock(&connection.subscriptions).insert(request.id.clone(), Arc::clone(&subscription));
+        self.subscriptions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry((request.namespace.clone(), request.collection.clone()))
+            .or_default()
+            .push(Arc::clone(&subscription));
+
+        let caught_up = match request.after {
+            Some(after) => self.catch_up_changes(&subscription, after).await?,
+            None => self.catch_up_documents(&subscription).await?,
+        };
+        let mut state = lock(&subscription.state);
+        if state.mode == Mode::Dropped {
+            // The buffer overflowed while catching up: resume from there.
+            state.last_seq = caught_up;
+            state.mode = Mode::Live;
+            subscription.drop_live(&mut state, log, metrics);
+            return Ok(());
+        }
+        state.last_seq = state.last_seq.max(caught_up);
+        state.mode = Mode::Live;
+        let buffered = std::mem::take(&mut state.buffer);
+        for change in &buffered {
+            subscription.deliver(&mut state, change, metrics);
+        }
+        Ok(())
+    }
+
+    async fn catch_up_changes(
+        &self,
+        subscription: &Arc<Subscription>,
+        mut after: Seq,
+    ) -> Result<Seq, ApiError> {
+        let log = self.store.log_id();
+        subscription
+            .connection
+            .send_message(&ServerMessage::Subscribed {
+                id: subscription.id.clone(),
+                cursor: Cursor::new(log, after),
+            })
+            .await;
+        let filter = ChangeFilter {
+            namespaces: Some([subscription.namespace.clone()].into()),
+            collections: Some([subscription.collection.clone()].into()),
+        };
+        loop {
+            let page = self
+                .store
+                .changes_after(after, &filter, CATCH_UP_PAGE)
+                .await?;
+            for change in page.changes {
+                let encoded = EncodedChange::new(change, log);
+                let frame = {
+                    let mut state = lock(&subscription.state);
+                    subscription.frame_for(&mut state, &encoded)
+                };
+                if let Some(frame) = frame {
+                    subscription.connection.send(Outbound::Frame(frame)).await;
+                }
+            }
+            after = page.last_seq;
+            if !page.has_more {
+                return Ok(after);
+            }
+        }
+    }
+
+    async fn catch_up_documents(&self, subscription: &Arc<Subscription>) -> Result<Seq, ApiError> {
+        let log = self.store.log_id();
+        let head = self.store.head().await?;
+        subscription
+            .connection
+            .send_message(&ServerMessage::Subscribed {
+                id: subscription.id.clone(),
+                cursor: Cursor::new(log, head),
+            })
+            .await;
+        let mut after: Option<DocId> = None;
+        loop {
+            let page = self
+                .store
+                .list(
+                    &subscription.namespace,
+                    &subscription.collection,
+                    &subscription.filter,
+                    after.as_ref(),
+                    CATCH_UP_PAGE,
+                )
+                .await?;
+            for document in &page.documents {
+                {
+                    let mut state = lock(&subscription.state);
+                    state
+                        .sent_versions
+                        .insert(document.id.clone(), document.version);
+                    if !subscription.filter.is_empty() {
+                        state.matching.insert(document.id.clone(), true);
+                    }
+                }
+                let message = ServerMessage::Insert(ServerChange::from_document(document, log));
+                subscription.connection.send_message(&message).await;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(head),
+            }
+        }
+    }
+
+    /// Sends `{"type": "resync", "reset": true}` and then the current
+    /// documents, for a cursor of another log.
+    pub async fn reset(
+        &self,
+        connection: &Arc<Connection>,
+        request: SubscribeRequest,
+        metrics: &Metrics,
+    ) -> Result<(), ApiError> {
+        connection
+            .send_message(&ServerMessage::Resync {
+                id: Some(request.id.clone()),
+                cursor: None,
+                reset: true,
+            })
+            .await;
+        self.subscribe(
+            connection,
+            SubscribeRequest {
+                after: None,
+                ..request
+            },
+            metrics,
+        )
+        .await
+    }
+
+    fn dispatch(&self, change: Change, metrics: &Metrics) {
+        let key = (change.namespace.clone(), change.collection.clone());
+        let all = self
+            .subscriptions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(subscribers) = all.get(&key) else {
+            return;
+        };
+        let encoded = Arc::new(EncodedChange::new(change, self.store.log_id()));
+        for subscription in subscribers {
+            let mut state = lock(&subscription.state);
+            match state.mode {
+                Mode::Live => subscription.deliver(&mut state, &encoded, metrics),
+                Mode::CatchingUp => {
+                    if state.buffer.len() >= CATCH_UP_BUFFER_MAX {
+                        state.mode = Mode::Dropped;
+                        state.buffer.clear();
+                    } else {
+                        state.buffer.push(Arc::clone(&encoded));
+                    }
+                }
+                Mode::Dropped => {}
+            }
+        }
+    }
+
+    /// Tails the log from its current head and fans every change out,
+    /// until `shutdown` resolves.
+    pub async fn run(
+        self: Arc<Self>,
+        metrics: Arc<Metrics>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let mut position = match self.store.head().await {
+            Ok(head) => head,
+            Err(error) => {
+                tracing::error!(%error, "fan-out cannot read the log head");
+                Seq::ZERO
+            }
+        };
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                woken = self.store.wait_for_head(position) => {
+                    if let Err(error) = woken {
+                        tracing::warn!(%error, "fan-out stopped waiting for the log");
+                        return;
+                    }
+                }
+                () = &mut shutdown => return,
+            }
+            loop {
+                let page = match self
+                    .store
+                    .changes_after(position, &ChangeFilter::default(), TAIL_PAGE)
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(error) => {
+                        tracing::warn!(%error, "fan-out cannot read the log; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        break;
+                    }
+                };
+                for change in page.changes {
+                    self.dispatch(change, &metrics);
+                }
+                position = page.last_seq;
+                if !page.has_more {
+                    break;
+                }
+            }
+        }
+    }
+}

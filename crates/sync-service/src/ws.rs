@@ -1,0 +1,528 @@
+//! `GET /ws` (and `/v1/ws`): the WebSocket protocol of SPEC section 5.
+//!
+//! Each connection has a reader (this task: parses messages, applies
+//! writes, starts subscriptions) and a writer task that drains the
+//! connection's send queue and writes every frame waiting into one socket
+//! flush, sends heartbeat pings, and closes connections that stopped
+//! answering, whose token expired, or that the server is shutting down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use sync_core::{Action, Cursor, DeviceId, OpId, OpStatus, Operation};
+use sync_realtime::{Ack, ClientMessage, ErrorMessage, ServerMessage, WriteMessage};
+use tokio::sync::mpsc;
+
+use crate::api::QueryPairs;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::limits::TokenBucket;
+use crate::realtime::{Connection, Outbound, SubscribeRequest};
+use crate::state::{AppState, SyncRequestInfo, Transport};
+use crate::sync::{BatchContext, SyncPoint};
+
+/// Frames the writer puts into one socket flush at most.
+const WRITE_BATCH_MAX: usize = 256;
+
+/// The upgrade: checks the origin and the token (401 before upgrading).
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryPairs,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let origins = &state.settings().websocket_origins;
+    if !origins.is_empty() {
+        let origin = headers
+            .get(axum::http::header::ORIGIN)
+            .and_then(|v| v.to_str().ok());
+        if let Some(origin) = origin
+            && !origins
+                .iter()
+                .any(|allowed| allowed == origin || allowed == "*")
+        {
+            return Err(ApiError::Forbidden(format!(
+                "origin {origin:?} is not allowed"
+            )));
+        }
+    }
+    let principal = state
+        .auth()
+        .authenticate_request(&headers, query.first("token"))?;
+    let limits = state.limits();
+    let (connection, queue) = state
+        .realtime()
+        .connect(&principal.user, limits.connections_per_user_max)?;
+    let message_max = limits.request_bytes_max;
+    Ok(ws
+        // One byte over the limit still arrives, so it can be refused with
+        // 1009; anything larger is cut off by the codec.
+        .max_message_size(message_max + 1)
+        .max_frame_size(message_max + 1)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .on_upgrade(move |socket| run(state, socket, principal, connection, queue)))
+}
+
+struct Session {
+    state: AppState,
+    principal: Principal,
+    connection: Arc<Connection>,
+    device: Option<DeviceId>,
+    hello_cursor: Option<Cursor>,
+    rate: TokenBucket,
+    last_heard_ms: Arc<AtomicU64>,
+}
+
+async fn run(
+    state: AppState,
+    socket: WebSocket,
+    principal: Principal,
+    connection: Arc<Connection>,
+    queue: mpsc::Receiver<Outbound>,
+) {
+    state.metrics().connections.fetch_add(1, Ordering::Relaxed);
+    let (sink, mut stream) = socket.split();
+    let now_ms = state.syncer().clock().now_millis();
+    let last_heard_ms = Arc::new(AtomicU64::new(now_ms));
+    let writer = tokio::spawn(write_loop(
+        state.clone(),
+        sink,
+        queue,
+        Arc::clone(&connection),
+        principal.expires_at,
+        Arc::clone(&last_heard_ms),
+    ));
+    let limits = state.limits().clone();
+    let mut session = Session {
+        rate: TokenBucket::new(
+            limits.operations_per_second,
+            limits.operations_burst,
+            now_ms,
+        ),
+        state: state.clone(),
+        principal,
+        connection: Arc::clone(&connection),
+        device: None,
+        hello_cursor: None,
+        last_heard_ms,
+    };
+    let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle, stream.next()) => next,
+            () = state.shutting_down() => break,
+        };
+        let message = match next {
+            Err(_) => {
+                session.close(1000, "idle timeout").await;
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(Err(error))) => {
+                let text = error.to_string();
+                if text.contains("too long") || text.contains("Space limit") {
+                    session.close(1009, "message too large").await;
+                }
+                break;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        session.heard();
+        if let Some(device) = &session.device {
+            state
+                .devices()
+                .set_unacknowledged(device, connection.queued());
+        }
+        let keep_going = match message {
+            Message::Text(text) => session.on_text(text.as_str()).await,
+            Message::Binary(_) => {
+                session
+                    .error(
+                        ApiError::Invalid("binary frames are not supported".into()),
+                        None,
+                    )
+                    .await;
+                true
+            }
+            Message::Ping(_) | Message::Pong(_) => true,
+            Message::Close(_) => false,
+        };
+        if !keep_going {
+            break;
+        }
+    }
+    if state.is_shutting_down() {
+        session.close(1001, "server shutting down").await;
+    }
+    state.realtime().disconnect(&connection);
+    if let Some(device) = &session.device {
+        state.devices().disconnected(device);
+    }
+    drop(session);
+    // The writer ends after what is queued; a client that stopped reading
+    // does not hold the connection open.
+    let ended = tokio::time::timeout(Duration::from_secs(1), connection.send(Outbound::End)).await;
+    let mut writer = writer;
+    if ended.is_err()
+        || tokio::time::timeout(Duration::from_secs(5), &mut writer)
+            .await
+            .is_err()
+    {
+        writer.abort();
+    }
+    state.metrics().connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Session {
+    fn heard(&self) {
+        self.last_heard_ms
+            .store(self.state.syncer().clock().now_millis(), Ordering::Relaxed);
+    }
+
+    async fn send(&self, message: &ServerMessage) {
+        self.connection.send_message(message).await;
+    }
+
+    async fn close(&self, code: u16, reason: &'static str) {
+        self.connection.send(Outbound::Close(code, reason)).await;
+    }
+
+    async fn error(&self, error: ApiError, op_id: Option<String>) {
+        let body = error.body();
+        self.send(&ServerMessage::Error(ErrorMessage {
+            code: body.code,
+            message: body.message,
+            op_id,
+        }))
+        .await;
+    }
+
+    /// Handles one text message; `false` ends the connection.
+    async fn on_text(&mut self, text: &str) -> bool {
+        let limits = self.state.limits();
+        if text.len() > limits.request_bytes_max {
+            self.close(1009, "message too large").await;
+            return false;
+        }
+        if let Err(error) = limits.check_depth(text.as_bytes()) {
+            self.error(error, None).await;
+            return true;
+        }
+        let message = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => message,
+            Err(error) => {
+                let op_id = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .and_then(|v| v.get("opId").and_then(|id| id.as_str()).map(str::to_owned));
+                self.error(
+                    ApiError::Invalid(format!("invalid message: {error}")),
+                    op_id,
+                )
+                .await;
+                return true;
+            }
+        };
+        match message {
+            ClientMessage::Ping => {
+                self.send(&ServerMessage::Pong).await;
+                true
+            }
+            ClientMessage::Hello {
+                device_id, cursor, ..
+            } => self.hello(device_id, cursor).await,
+            ClientMessage::Subscribe {
+                id,
+                collection,
+                namespace,
+                filter,
+                cursor,
+            } => {
+                let id = id.unwrap_or_else(|| collection.to_string());
+                let request = SubscribeRequest {
+                    id,
+                    namespace: namespace.unwrap_or_default(),
+                    collection,
+                    filter: filter.unwrap_or_default(),
+                    after: None,
+                };
+                if let Err(error) = self.subscribe(request, cursor).await {
+                    self.error(error, None).await;
+                }
+                true
+            }
+            ClientMessage::Unsubscribe { id, collection } => {
+                let ended = self.state.realtime().unsubscribe(
+                    &self.connection,
+                    id.as_deref(),
+                    collection.as_ref(),
+                );
+                if ended.is_empty() {
+                    self.error(ApiError::NotFound("no such subscription".into()), None)
+                        .await;
+                }
+                for id in ended {
+                    self.send(&ServerMessage::Unsubscribed { id }).await;
+                }
+                true
+            }
+            ClientMessage::Insert(write) => self.write(write, Action::Upsert).await,
+            ClientMessage::Update(write) => self.write(write, Action::Update).await,
+            ClientMessage::Delete(write) => self.write(write, Action::Delete).await,
+        }
+    }
+
+    async fn hello(&mut self, device_id: Option<DeviceId>, cursor: Option<String>) -> bool {
+        let store = self.state.syncer().store();
+        if let Some(device) = device_id {
+            let now = self.state.syncer().clock().now();
+            if let Err(error) = self
+                .state
+                .devices()
+                .seen(&self.principal, &device, now)
+                .await
+            {
+                self.error(error, None).await;
+                self.close(1008, "device belongs to another user").await;
+                return false;
+            }
+            if self.device.as_ref() != Some(&device) {
+                if let Some(old) = self.device.take() {
+                    self.state.devices().disconnected(&old);
+                }
+                self.state.devices().connected(&device);
+                self.device = Some(device);
+            }
+        }
+        if let Some(cursor) = cursor {
+            match Cursor::parse(&cursor) {
+                Ok(cursor) => self.hello_cursor = Some(cursor),
+                Err(error) => {
+                    self.error(error.into(), None).await;
+                    return true;
+                }
+            }
+        }
+        match store.head().await {
+            Ok(head) => {
+                self.send(&ServerMessage::Welcome {
+                    server_time: self.state.syncer().clock().now(),
+                    cursor: Cursor::new(store.log_id(), head),
+                    heartbeat_secs: self.state.settings().heartbeat_secs,
+                })
+                .await;
+            }
+            Err(error) => self.error(error.into(), None).await,
+        }
+        true
+    }
+
+    async fn subscribe(
+        &mut self,
+        mut request: SubscribeRequest,
+        cursor: Option<String>,
+    ) -> Result<(), ApiError> {
+        self.principal.check_read(&request.namespace)?;
+        let limits = self.state.limits();
+        if self.connection.subscription_count() >= limits.subscriptions_per_connection_max {
+            return Err(ApiError::TooLarge {
+                message: format!(
+                    "at most {} subscriptions per connection",
+                    limits.subscriptions_per_connection_max
+                ),
+                limit: limits.subscriptions_per_connection_max as u64,
+            });
+        }
+        let cursor = match cursor {
+            Some(text) => Some(Cursor::parse(&text)?),
+            None => self.hello_cursor,
+        };
+        let hub = self.state.realtime();
+        let metrics = self.state.metrics();
+        match cursor {
+            Some(cursor) if cursor.log() != self.state.syncer().store().log_id() => {
+                hub.reset(&self.connection, request, metrics).await
+            }
+            Some(cursor) => {
+                request.after = Some(cursor.seq());
+                if let Some(device) = &self.device {
+                    self.state.devices().synced_to(device, cursor.seq());
+                }
+                hub.subscribe(&self.connection, request, metrics).await
+            }
+            None => hub.subscribe(&self.connection, request, metrics).await,
+        }
+    }
+
+    async fn write(&mut self, write: WriteMessage, action: Action) -> bool {
+        let started = Instant::now();
+        let now_ms = self.state.syncer().clock().now_millis();
+        let mut op: Operation = write.to_operation(action);
+        let op_id = op.op_id.clone().unwrap_or_else(OpId::generate);
+        op.op_id = Some(op_id.clone());
+        if let Err(wait) = self.rate.take(1, now_ms) {
+            let error = ApiError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            };
+            self.error(error, Some(op_id.to_string())).await;
+            return true;
+        }
+        let refused = self.state.run_middleware(&SyncRequestInfo {
+            principal: &self.principal,
+            device_id: self.device.as_ref(),
+            transport: Transport::WebSocket,
+            request_id: None,
+            operations: vec![&op],
+        });
+        if let Err(error) = refused {
+            self.error(error, Some(op_id.to_string())).await;
+            return true;
+        }
+        self.connection.wrote(&op_id);
+        let context = BatchContext {
+            principal: &self.principal,
+            device_id: self.device.clone(),
+            collection: None,
+            strategy: None,
+            sync_point: SyncPoint::None,
+        };
+        let applied = self.state.syncer().apply(&context, vec![Ok(op)]).await;
+        let report = match applied.map(|mut reports| reports.pop()) {
+            Ok(Some(report)) => report,
+            Ok(None) => return true,
+            Err(error) => {
+                self.state.metrics().record_sync(started.elapsed(), false);
+                self.error(error, Some(op_id.to_string())).await;
+                return true;
+            }
+        };
+        let result = report.result;
+        self.state
+            .metrics()
+            .record_sync(started.elapsed(), result.status != OpStatus::Error);
+        let log = self.state.syncer().store().log_id();
+        let message = match (result.status, report.conflict, result.error) {
+            (OpStatus::Error, _, error) => {
+                let error = error.unwrap_or_else(|| {
+                    sync_core::ErrorBody::new(sync_core::ErrorCode::Internal, "failed")
+                });
+                ServerMessage::Error(ErrorMessage {
+                    code: error.code,
+                    message: error.message,
+                    op_id: Some(op_id.to_string()),
+                })
+            }
+            (OpStatus::Conflict, Some(conflict), _) => ServerMessage::Conflict {
+                op_id: op_id.clone(),
+                conflict: Box::new(conflict),
+            },
+            (status, _, _) => ServerMessage::Ack(Ack {
+                op_id: op_id.clone(),
+                status,
+                record_id: result.server_id.unwrap_or_else(sync_core::DocId::generate),
+                version: result.version,
+                seq: result.seq,
+                cursor: result.seq.map(|seq| Cursor::new(log, seq)),
+                data: result.data,
+            }),
+        };
+        self.send(&message).await;
+        true
+    }
+}
+
+async fn write_loop(
+    state: AppState,
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut queue: mpsc::Receiver<Outbound>,
+    connection: Arc<Connection>,
+    expires_at: Option<u64>,
+    last_heard_ms: Arc<AtomicU64>,
+) {
+    let heartbeat = Duration::from_secs(state.settings().heartbeat_secs.max(1));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let clock = Arc::clone(state.syncer().clock());
+    loop {
+        let first = tokio::select! {
+            outbound = queue.recv() => match outbound {
+                Some(outbound) => Some(outbound),
+                None => return,
+            },
+            () = connection.resync_ready() => None,
+            _ = ticker.tick() => {
+                let now_ms = clock.now_millis();
+                let silent_ms = now_ms.saturating_sub(last_heard_ms.load(Ordering::Relaxed));
+                if silent_ms > 2 * heartbeat.as_millis() as u64 {
+                    let _ = close(&mut sink, 1000, "missed heartbeats").await;
+                    return;
+                }
+                if expires_at.is_some_and(|exp| exp <= now_ms / 1000) {
+                    let _ = close(&mut sink, 1008, "token expired").await;
+                    return;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let mut pending = first;
+        let mut written = 0;
+        loop {
+            match pending.take() {
+                Some(Outbound::Frame(frame)) => {
+                    connection.sent();
+                    if sink.feed(Message::Text(frame)).await.is_err() {
+                        return;
+                    }
+                    written += 1;
+                }
+                Some(Outbound::End) => return,
+                Some(Outbound::Close(code, reason)) => {
+                    connection.sent();
+                    let _ = sink.flush().await;
+                    let _ = close(&mut sink, code, reason).await;
+                    return;
+                }
+                None => {}
+            }
+            if written >= WRITE_BATCH_MAX {
+                if sink.flush().await.is_err() {
+                    return;
+                }
+                written = 0;
+            }
+            match queue.try_recv() {
+                Ok(next) => pending = Some(next),
+                Err(_) => break,
+            }
+        }
+        // Resyncs go after every frame queued before them.
+        for resync in connection.take_resyncs() {
+            if sink.feed(Message::Text(resync)).await.is_err() {
+                return;
+            }
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn close(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    code: u16,
+    reason: &'static str,
+) -> Result<(), axum::Error> {
+    sink.send(Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    })))
+    .await
+}
