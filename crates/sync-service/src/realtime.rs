@@ -107,6 +107,21 @@ pub struct Connection {
     own_ops: Mutex<(HashSet<OpId>, VecDeque<OpId>)>,
     queued: AtomicUsize,
     subscriptions: Mutex<HashMap<String, Arc<Subscription>>>,
+    connections_by_user: Arc<Mutex<HashMap<UserId, usize>>>,
+}
+
+impl Drop for Connection {
+    /// The user's connection count goes down however the connection ends,
+    /// an upgrade that never completed included.
+    fn drop(&mut self) {
+        let mut counts = lock(&self.connections_by_user);
+        if let Some(count) = counts.get_mut(&self.user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl Connection {
@@ -297,7 +312,7 @@ type Key = (Namespace, CollectionName);
 pub struct Hub {
     store: Arc<dyn SyncStore>,
     subscriptions: RwLock<HashMap<Key, Vec<Arc<Subscription>>>>,
-    connections_by_user: Mutex<HashMap<UserId, usize>>,
+    connections_by_user: Arc<Mutex<HashMap<UserId, usize>>>,
     queue_frames_max: usize,
 }
 
@@ -328,7 +343,7 @@ impl Hub {
         Hub {
             store,
             subscriptions: RwLock::new(HashMap::new()),
-            connections_by_user: Mutex::new(HashMap::new()),
+            connections_by_user: Arc::new(Mutex::new(HashMap::new())),
             queue_frames_max: queue_frames_max.max(16),
         }
     }
@@ -359,11 +374,13 @@ impl Hub {
             own_ops: Mutex::new((HashSet::new(), VecDeque::new())),
             queued: AtomicUsize::new(0),
             subscriptions: Mutex::new(HashMap::new()),
+            connections_by_user: Arc::clone(&self.connections_by_user),
         });
         Ok((connection, receiver))
     }
 
-    /// Removes a connection and its subscriptions.
+    /// Removes a connection's subscriptions (its user's count goes down
+    /// when the last handle to it is dropped).
     pub fn disconnect(&self, connection: &Arc<Connection>) {
         let subscriptions: Vec<Arc<Subscription>> = lock(&connection.subscriptions)
             .drain()
@@ -371,13 +388,6 @@ impl Hub {
             .collect();
         for subscription in &subscriptions {
             self.unregister(subscription);
-        }
-        let mut counts = lock(&self.connections_by_user);
-        if let Some(count) = counts.get_mut(&connection.user) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                counts.remove(&connection.user);
-            }
         }
     }
 

@@ -426,3 +426,22 @@ async fn shutdown_closes_sockets_with_1001() {
     assert_eq!(a.next().await, json!({"type": "closed", "code": 1001}));
     stopping.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn connections_per_user_are_limited_and_freed_on_close() {
+    let node = Node::start(|config| config.limits.connections_per_user_max = 1).await;
+    let first = node.client("device-A").await;
+    let refused = connect_async(node.ws_url()).await.unwrap_err();
+    assert!(refused.to_string().contains("429"), "{refused}");
+    drop(first);
+    // The slot comes back once the server has seen the close.
+    let mut reconnected = None;
+    for _ in 0..50 {
+        if let Ok((socket, _)) = connect_async(node.ws_url()).await {
+            reconnected = Some(socket);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reconnected.is_some(), "the closed connection's slot was not freed");
+}
