@@ -8,11 +8,17 @@
 //! reverse, and golden JSON tests pin the shapes. Seed 001's backend
 //! messages (`subscribe`, `insert`, `update`, `delete`, `ping`) parse as
 //! they are written there.
+//!
+//! [`RealtimeClient`] is the client side: a reconnecting connection that
+//! resumes every subscription from its cursor, which the client SDK
+//! builds on.
 
 mod backoff;
+mod client;
 mod protocol;
 
 pub use backoff::Backoff;
+pub use client::{ClientConfig, RealtimeClient};
 pub use protocol::{
     Ack, ClientMessage, ErrorMessage, Origin, ServerChange, ServerMessage, WriteMessage,
 };

@@ -153,7 +153,7 @@ impl ServerBuilder {
         let fan_out_state = state.clone();
         let fan_out = tokio::spawn(
             Arc::clone(state.realtime()).run(state.metrics_handle(), async move {
-                fan_out_state.shutting_down().await
+                fan_out_state.shutting_down().await;
             }),
         );
         tracing::info!(%addr, store = ?config.store, auth = ?config.auth.mode, "sync server listening");
