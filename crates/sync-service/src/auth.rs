@@ -163,16 +163,21 @@ impl OneOrMany {
     }
 }
 
+/// The claims read. `sub` and `exp` are required, but optional here so
+/// that a token without them is refused by the validation, which says so,
+/// rather than by the parser.
 #[derive(Debug, Deserialize)]
 struct Claims {
-    sub: String,
+    #[serde(default)]
+    sub: Option<String>,
     #[serde(default)]
     ns: Option<OneOrMany>,
     #[serde(default)]
     ro: Option<OneOrMany>,
     #[serde(default)]
     admin: bool,
-    exp: u64,
+    #[serde(default)]
+    exp: Option<u64>,
 }
 
 /// The leeway allowed on `exp` for clock differences, in seconds.
@@ -227,8 +232,13 @@ impl Authenticator {
             ApiError::Unauthorized(format!("token refused: {}", describe(&error)))
         })?;
         let claims = data.claims;
-        let user = UserId::new(claims.sub)
-            .map_err(|_| ApiError::Unauthorized("token refused: invalid sub".into()))?;
+        let user = claims
+            .sub
+            .and_then(|sub| UserId::new(sub).ok())
+            .ok_or_else(|| ApiError::Unauthorized("token refused: invalid sub".into()))?;
+        let exp = claims.exp.ok_or_else(|| {
+            ApiError::Unauthorized("token refused: a required claim is missing".into())
+        })?;
         let mut write = BTreeSet::new();
         let mut all = false;
         for name in claims.ns.map(OneOrMany::into_vec).unwrap_or_default() {
@@ -250,7 +260,7 @@ impl Authenticator {
             write: if all { Grant::All } else { Grant::Some(write) },
             read_only,
             admin: claims.admin,
-            expires_at: Some(claims.exp),
+            expires_at: Some(exp),
         })
     }
 

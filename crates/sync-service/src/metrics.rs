@@ -1,7 +1,9 @@
 //! Sync analytics kept in memory by each server node (seed 000's
 //! performance report): how many sync requests ran, how many failed, and
 //! how long they took (mean and p99 from a histogram). Durable counters
-//! (operations by status, conflicts by strategy) live in the store.
+//! (operations by status, conflicts by strategy) live in the store; the
+//! operations nothing is written for (duplicates, errors) are counted by
+//! each node's [`crate::sync::Syncer`].
 
 use std::fmt::Write as _;
 use std::sync::Mutex;

@@ -151,11 +151,12 @@ impl ServerBuilder {
         });
         let compaction = compaction_task(&config, state.clone());
         let fan_out_state = state.clone();
-        let fan_out = tokio::spawn(
-            Arc::clone(state.realtime()).run(state.metrics_handle(), async move {
+        let fan_out = tokio::spawn(Arc::clone(state.realtime()).run(
+            state.metrics_handle(),
+            async move {
                 fan_out_state.shutting_down().await;
-            }),
-        );
+            },
+        ));
         tracing::info!(%addr, store = ?config.store, auth = ?config.auth.mode, "sync server listening");
         Ok(Server {
             addr,

@@ -11,7 +11,8 @@
 //! the fresh document, together with the later operations of the request on
 //! that document; operations on other documents keep their commit.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -101,6 +102,18 @@ struct Prepared {
     key: DocKey,
 }
 
+impl Prepared {
+    /// `op` bound to its document and opId, with its defaults filled in:
+    /// namespace, collection, document id and opId.
+    fn new(mut op: Operation, key: DocKey, op_id: OpId) -> Prepared {
+        op.op_id = Some(op_id.clone());
+        op.namespace = Some(key.namespace.clone());
+        op.collection = Some(key.collection.clone());
+        op.id = Some(key.id.clone());
+        Prepared { op, op_id, key }
+    }
+}
+
 #[derive(Debug)]
 enum Slot {
     Done(Box<OpReport>),
@@ -144,6 +157,10 @@ pub struct Syncer {
     clock: Arc<dyn Clock>,
     hlc: Mutex<HlcClock>,
     document_bytes_max: usize,
+    /// Operations answered `duplicate` by this node since it started.
+    duplicates: AtomicU64,
+    /// Operations answered `error` by this node since it started.
+    errors: AtomicU64,
 }
 
 impl std::fmt::Debug for Syncer {
@@ -168,7 +185,22 @@ impl Syncer {
             clock,
             hlc: Mutex::new(hlc),
             document_bytes_max,
+            duplicates: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
         }
+    }
+
+    /// The operations this node answered `duplicate` or `error` since it
+    /// started, by status. Nothing is written for them, so the store's
+    /// durable counters (the other statuses) never see them.
+    pub fn unwritten_counts(&self) -> BTreeMap<OpStatus, u64> {
+        [
+            (OpStatus::Duplicate, self.duplicates.load(Ordering::Relaxed)),
+            (OpStatus::Error, self.errors.load(Ordering::Relaxed)),
+        ]
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+        .collect()
     }
 
     /// The store.
@@ -215,8 +247,17 @@ impl Syncer {
         let mut slots = Vec::with_capacity(operations.len());
         let mut first_by_op_id: HashMap<OpId, usize> = HashMap::new();
         for (index, operation) in operations.into_iter().enumerate() {
-            let slot = match operation.and_then(|op| self.prepare(context, op)) {
-                Err(error) => Slot::Done(Box::new(OpReport::failed(index, None, &error))),
+            let prepared = match operation {
+                Err(error) => Err(OpReport::failed(index, None, &error)),
+                Ok(op) => match self.target(context, &op) {
+                    Ok((key, op_id)) => Ok(Prepared::new(op, key, op_id)),
+                    // Reported with the operation's own ids, which the
+                    // client matches its results by.
+                    Err(error) => Err(OpReport::failed(index, Some(&op), &error)),
+                },
+            };
+            let slot = match prepared {
+                Err(report) => Slot::Done(Box::new(report)),
                 Ok(prepared) => match first_by_op_id.get(&prepared.op_id) {
                     Some(&first) => Slot::SameAs(first),
                     None => {
@@ -263,6 +304,14 @@ impl Syncer {
             };
             reports.push(report);
         }
+        for report in &reports {
+            let counter = match report.result.status {
+                OpStatus::Duplicate => &self.duplicates,
+                OpStatus::Error => &self.errors,
+                _ => continue,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(reports)
     }
 
@@ -276,9 +325,14 @@ impl Syncer {
         }
     }
 
-    /// Checks an operation and fills in its defaults: namespace,
-    /// collection, document id and opId.
-    fn prepare(&self, context: &BatchContext<'_>, mut op: Operation) -> Result<Prepared, ApiError> {
+    /// Checks an operation (its fields fit its action, the caller may write
+    /// its namespace, its data is within the size limit) and finds its
+    /// document and its opId, made up when the client sent none.
+    fn target(
+        &self,
+        context: &BatchContext<'_>,
+        op: &Operation,
+    ) -> Result<(DocKey, OpId), ApiError> {
         op.validate()?;
         let namespace = op.namespace.clone().unwrap_or_default();
         let collection = match (&op.collection, context.collection) {
@@ -301,21 +355,13 @@ impl Syncer {
         }
         let op_id = match &op.op_id {
             Some(op_id) => op_id.clone(),
-            None => derived_op_id(context, &namespace, &collection, &op),
+            None => derived_op_id(context, &namespace, &collection, op),
         };
         let id = match op.document_id()? {
             Some(id) => id.clone(),
             None => DocId::generate(),
         };
-        op.op_id = Some(op_id.clone());
-        op.namespace = Some(namespace.clone());
-        op.collection = Some(collection.clone());
-        op.id = Some(id.clone());
-        Ok(Prepared {
-            key: DocKey::new(namespace, collection, id),
-            op_id,
-            op,
-        })
+        Ok((DocKey::new(namespace, collection, id), op_id))
     }
 
     fn check_size(&self, data: &JsonObject) -> Result<(), ApiError> {

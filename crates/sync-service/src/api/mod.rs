@@ -60,6 +60,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router<AppState> {
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .layer(tower_http::decompression::RequestDecompressionLayer::new().gzip(true));
     let _ = state;
@@ -130,6 +131,16 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
+}
+
+/// A route asked with a method it does not have: 405 (with `Allow`), and
+/// the error body every other failure has.
+async fn method_not_allowed(method: Method) -> axum::response::Response {
+    let mut response = axum::response::IntoResponse::into_response(ApiError::Invalid(format!(
+        "method {method} is not allowed on this route"
+    )));
+    *response.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
+    response
 }
 
 /// The authenticated caller of a request.

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use sync_core::store::DeviceStats;
+use sync_core::store::{DeviceStats, StoreStats};
 use sync_core::{DeviceId, OpStatus, Seq, Strategy, Timestamp, UserId};
 
 use super::{Caller, QueryPairs};
@@ -39,7 +39,7 @@ pub(crate) async fn stats(
     Caller(principal): Caller,
 ) -> Result<Json<Stats>, ApiError> {
     principal.check_admin()?;
-    let store = state.syncer().store().stats().await?;
+    let store = stats_of(&state).await?;
     Ok(Json(Stats {
         syncs: state.metrics().summary(),
         operations: store.operations,
@@ -123,11 +123,21 @@ pub(crate) async fn metrics(
     Caller(principal): Caller,
 ) -> Result<Response, ApiError> {
     principal.check_admin()?;
-    let store = state.syncer().store().stats().await?;
+    let store = stats_of(&state).await?;
     let text = state
         .metrics()
         .prometheus(&store, state.devices().online_count());
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+/// The store's counters, with the operations nothing was written for
+/// (duplicates and errors, counted by this node) added to those by status.
+async fn stats_of(state: &AppState) -> Result<StoreStats, ApiError> {
+    let mut stats = state.syncer().store().stats().await?;
+    for (status, count) in state.syncer().unwritten_counts() {
+        *stats.operations.entry(status).or_default() += count;
+    }
+    Ok(stats)
 }
 
 pub(crate) async fn health() -> Json<serde_json::Value> {

@@ -14,15 +14,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sync_core::store::ChangeFilter;
 use sync_core::{
-    Change, CollectionName, ConflictRecord, Cursor, DeviceId, Namespace, OpError, OpId, OpResult,
-    Operation, Seq, Strategy, Timestamp,
+    Action, Change, CollectionName, ConflictRecord, Cursor, DeviceId, DocId, Namespace, OpError,
+    OpId, OpResult, Operation, Seq, Strategy, Timestamp,
 };
 
 use super::{Caller, JsonBody, REQUEST_ID};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::{AppState, SyncRequestInfo, Transport};
-use crate::sync::{BatchContext, SyncPoint};
+use crate::sync::{BatchContext, OpReport, SyncPoint};
 
 const CHUNK_HEADER: HeaderName = HeaderName::from_static("x-sync-chunk");
 
@@ -172,12 +172,18 @@ async fn run(
         (None, Some(time)) => SyncPoint::Time(time),
         (None, None) => SyncPoint::None,
     };
+    // Operations that cannot be read are kept, so that their results still
+    // carry the ids the client matches them by.
+    let mut unreadable: Vec<(usize, Value)> = Vec::new();
     let operations: Vec<Result<Operation, ApiError>> = request
         .operations
         .into_iter()
-        .map(|value| {
-            serde_json::from_value::<Operation>(value)
-                .map_err(|error| ApiError::Invalid(format!("invalid operation: {error}")))
+        .enumerate()
+        .map(|(index, value)| {
+            Operation::deserialize(&value).map_err(|error| {
+                unreadable.push((index, value));
+                ApiError::Invalid(format!("invalid operation: {error}"))
+            })
         })
         .collect();
     let request_id = headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok());
@@ -196,6 +202,18 @@ async fn run(
         .filter_map(|op| op.as_ref().ok())
         .map(|op| op.namespace.clone().unwrap_or_default())
         .collect();
+    // The pull is checked before anything is applied: a request refused
+    // for what it asks to read must not have written.
+    let scope = if request.pull {
+        Some(match &collection {
+            Some(collection) => {
+                PullScope::bulk(principal, collection, request.namespace, op_namespaces)?
+            }
+            None => PullScope::sync(principal, request.namespaces, request.collections)?,
+        })
+    } else {
+        None
+    };
     let context = BatchContext {
         principal,
         device_id: request.device_id.clone(),
@@ -203,14 +221,25 @@ async fn run(
         strategy: request.strategy,
         sync_point,
     };
-    let reports = syncer.apply(&context, operations).await?;
+    let mut reports = syncer.apply(&context, operations).await?;
+    for (index, value) in &unreadable {
+        if let Some(report) = reports.get_mut(*index) {
+            identify(report, value);
+        }
+    }
 
     let mut results = Vec::with_capacity(reports.len());
-    let mut conflicts = Vec::new();
+    let mut conflicts: Vec<ConflictRecord> = Vec::new();
     let mut errors = Vec::new();
     for report in reports {
         results.push(report.result);
-        conflicts.extend(report.conflict);
+        // An operation and its duplicate in the same request share one
+        // conflict: it is listed once.
+        if let Some(conflict) = report.conflict
+            && !conflicts.iter().any(|listed| listed.id == conflict.id)
+        {
+            conflicts.push(conflict);
+        }
         errors.extend(report.error);
     }
     let mut response = SyncResponse {
@@ -223,13 +252,7 @@ async fn run(
         changes: None,
         has_more: false,
     };
-    if request.pull {
-        let scope = match &collection {
-            Some(collection) => {
-                PullScope::bulk(principal, collection, request.namespace, op_namespaces)?
-            }
-            None => PullScope::sync(principal, request.namespaces, request.collections)?,
-        };
+    if let Some(scope) = scope {
         let own: HashSet<OpId> = response
             .results
             .iter()
@@ -262,6 +285,36 @@ async fn run(
         state.devices().synced_to(device, cursor.seq());
     }
     Ok(response)
+}
+
+/// Fills in the ids of an operation that could not be read from what of
+/// them is readable: its `opId`, `localId`, document id and action.
+fn identify(report: &mut OpReport, value: &Value) {
+    let text = |key: &str| value.get(key).and_then(Value::as_str);
+    let op_id = text("opId").and_then(|id| OpId::new(id).ok());
+    let local_id = text("localId")
+        .filter(|id| {
+            let chars = id.chars().count();
+            (1..=Operation::LOCAL_ID_MAX_CHARS).contains(&chars)
+                && !id.chars().any(char::is_control)
+        })
+        .map(str::to_owned);
+    let server_id = text("id")
+        .or_else(|| text("serverId"))
+        .and_then(|id| DocId::new(id).ok());
+    if let Some(action) = value
+        .get("action")
+        .and_then(|action| Action::deserialize(action).ok())
+    {
+        report.result.action = action;
+    }
+    report.result.op_id = report.result.op_id.take().or(op_id);
+    report.result.local_id = report.result.local_id.take().or(local_id);
+    report.result.server_id = report.result.server_id.take().or(server_id);
+    if let Some(error) = &mut report.error {
+        error.op_id = report.result.op_id.clone();
+        error.local_id = report.result.local_id.clone();
+    }
 }
 
 /// A cursor of this store's log. One of another log (a wiped or foreign

@@ -1,1 +1,16 @@
-//! x
+//! End-to-end tests of the sync server: each test starts a real server on
+//! `127.0.0.1:0` over a sled store in a temporary directory and talks to it
+//! over real HTTP and WebSocket, as a client would.
+
+mod auth;
+mod bad_input;
+mod documents;
+mod feed;
+mod idempotency;
+mod operations;
+mod partial_failure;
+mod realtime;
+mod restart;
+mod scenarios;
+mod seed_004;
+mod support;

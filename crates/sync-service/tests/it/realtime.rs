@@ -443,5 +443,8 @@ async fn connections_per_user_are_limited_and_freed_on_close() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(reconnected.is_some(), "the closed connection's slot was not freed");
+    assert!(
+        reconnected.is_some(),
+        "the closed connection's slot was not freed"
+    );
 }
