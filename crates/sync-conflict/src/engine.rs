@@ -371,7 +371,13 @@ fn resolve_update(
             Base::Document(base) => FieldBase::Known(base.get(key)),
             Base::ChangedSince(changed) if changed.contains(key) => FieldBase::Unknown,
             Base::ChangedSince(_) => FieldBase::Known(server.data.get(key)),
-            Base::Unknown if patch.contains_key(key) => FieldBase::Unknown,
+            // A field the server never wrote has nothing to conflict with.
+            Base::Unknown
+                if patch.contains_key(key)
+                    && (server.data.contains_key(key) || server.field_clocks.contains_key(key)) =>
+            {
+                FieldBase::Unknown
+            }
             Base::Unknown => FieldBase::Known(server.data.get(key)),
         };
         let server_value = server.data.get(key);

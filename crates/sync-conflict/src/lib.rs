@@ -62,8 +62,3 @@ pub use engine::{
     Base, ClientEdit, ConflictEngine, Outcome, RecordContext, ResolveRequest, ServerState,
     merge_arrays, rebase,
 };
-
-/// The README's examples, compiled and run as doctests so they stay true.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

@@ -277,6 +277,42 @@ fn without_a_base_the_later_write_wins() {
 }
 
 #[test]
+fn without_a_base_a_field_the_server_never_wrote_is_no_conflict() {
+    let mut server = ServerDoc::new(obj(json!({"n": 1})), time(5_000, 1));
+    // Even an earlier (or equal) client time: the server has nothing there.
+    let patch = obj(json!({"even": true}));
+    let outcome = server.apply(
+        &ConflictEngine::default(),
+        Base::Unknown,
+        ClientEdit::Update(&patch),
+        time(5_000, 0),
+        None,
+    );
+    assert!(outcome.conflict_fields.is_empty(), "{:?}", outcome.conflict_fields);
+    assert_eq!(outcome.status, OpStatus::Success);
+    assert_eq!(Value::Object(server.data.clone()), json!({"n": 1, "even": true}));
+    // A field the server removed keeps its clock: that is still decided by time.
+    let removal = obj(json!({"n": null}));
+    server.apply(
+        &ConflictEngine::default(),
+        Base::Unknown,
+        ClientEdit::Update(&removal),
+        time(6_000, 1),
+        None,
+    );
+    let late = obj(json!({"n": 2}));
+    let outcome = server.apply(
+        &ConflictEngine::default(),
+        Base::Unknown,
+        ClientEdit::Update(&late),
+        time(5_500, 2),
+        None,
+    );
+    assert_eq!(outcome.conflict_fields, ["n"]);
+    assert!(!server.data.contains_key("n"));
+}
+
+#[test]
 fn with_a_sync_point_only_fields_changed_since_conflict() {
     let mut server = ServerDoc::new(
         obj(json!({"title": "Director", "phone": "1"})),

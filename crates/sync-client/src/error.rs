@@ -1,0 +1,82 @@
+//! The crate's one error type.
+
+use sync_core::queue::QueueError;
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A setting of the builder is missing or makes no sense.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A name, id or value did not validate.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// The collection is not among the configured ones.
+    #[error("collection {0:?} is not configured on this client")]
+    UnknownCollection(String),
+    /// No document with this id in the local view.
+    #[error("no document {0:?}")]
+    NotFound(String),
+    /// The local store (sled) failed.
+    #[error("local storage failed: {0}")]
+    Storage(String),
+    /// The offline queue refused or failed.
+    #[error("offline queue failed: {0}")]
+    Queue(String),
+    /// The server could not be reached or answered with a failure.
+    #[error("server unreachable or failing: {0}")]
+    Network(String),
+    /// The server answered, but refused the request.
+    #[error("server refused: {code}: {message}")]
+    Server {
+        /// The HTTP status.
+        status: u16,
+        /// The protocol error code (`invalid_request`, `cursor_expired`, ...).
+        code: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// `sync_now` returned with operations still waiting (in backoff or
+    /// behind a failed one).
+    #[error("{0} operations are still pending")]
+    Pending(usize),
+    /// The client was closed.
+    #[error("the client is closed")]
+    Closed,
+}
+
+impl From<sled::Error> for Error {
+    fn from(error: sled::Error) -> Self {
+        Error::Storage(error.to_string())
+    }
+}
+
+impl From<QueueError> for Error {
+    fn from(error: QueueError) -> Self {
+        Error::Queue(error.to_string())
+    }
+}
+
+impl From<sync_queue::Error> for Error {
+    fn from(error: sync_queue::Error) -> Self {
+        Error::Queue(error.to_string())
+    }
+}
+
+impl From<sync_core::CoreError> for Error {
+    fn from(error: sync_core::CoreError) -> Self {
+        Error::Invalid(error.to_string())
+    }
+}
+
+impl From<reqwest::Error> for Error {
+    fn from(error: reqwest::Error) -> Self {
+        Error::Network(error.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(error: serde_json::Error) -> Self {
+        Error::Storage(format!("unreadable record: {error}"))
+    }
+}

@@ -1,0 +1,139 @@
+//! Two clients converge: what A writes shows up in B's live queries.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use sync_client::{ConnectionState, Order, SyncEvent};
+
+use crate::support::{Node, client, data_dir, local_todos, obj};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_on_a_appear_in_bs_watch_stream() {
+    let node = Node::start(None).await;
+    let root = tempfile::tempdir().unwrap();
+    let a = client(&node.url(), &data_dir(&root, "a")).await;
+    let b = client(&node.url(), &data_dir(&root, "b")).await;
+    let mut events = b.events();
+    let mut state = b.connection_state();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        state.wait_for(|s| *s == ConnectionState::Connected),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let mut room = b
+        .collection("todos")
+        .where_eq("room", "42")
+        .order_by("n", Order::Descending)
+        .watch();
+    assert_eq!(
+        room.next().await.unwrap(),
+        Vec::<sync_client::JsonObject>::new()
+    );
+
+    let todos = a.collection("todos");
+    let first = todos
+        .save(obj(json!({"text": "Buy milk", "room": "42", "n": 1})))
+        .await
+        .unwrap();
+    todos
+        .save(obj(json!({"text": "elsewhere", "room": "7", "n": 5})))
+        .await
+        .unwrap();
+    let second = todos
+        .save(obj(
+            json!({"id": "fixed", "text": "Walk", "room": "42", "n": 2}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(second.as_str(), "fixed");
+    // A sees its own writes at once.
+    assert_eq!(todos.list().await.unwrap().len(), 3);
+
+    let result = wait(&mut room, vec!["Walk", "Buy milk"]).await;
+    assert_eq!(result[0]["id"], "fixed");
+
+    todos
+        .update(first.as_str(), obj(json!({"text": "Buy oat milk", "n": 3})))
+        .await
+        .unwrap();
+    wait(&mut room, vec!["Buy oat milk", "Walk"]).await;
+    todos.delete("fixed").await.unwrap();
+    wait(&mut room, vec!["Buy oat milk"]).await;
+
+    let mut saw_insert = false;
+    while let Ok(event) = events.try_recv() {
+        saw_insert |= matches!(event, SyncEvent::Insert { ref id, .. } if id == "fixed");
+    }
+    assert!(saw_insert, "B heard of A's insert");
+    a.sync_now().await.unwrap();
+    b.sync_now().await.unwrap();
+    assert_eq!(local_todos(&a).await, local_todos(&b).await);
+    assert_eq!(a.pending_count().await.unwrap(), 0);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_polling_carries_the_sync_when_there_is_no_websocket() {
+    let node = Node::start(None).await;
+    let root = tempfile::tempdir().unwrap();
+    let build = |name: &str| {
+        sync_client::SyncClient::builder()
+            .server_url(node.url())
+            .data_dir(data_dir(&root, name))
+            .collections(["todos"])
+            .realtime(false)
+            .poll_wait_secs(2)
+            .chunk_size(7)
+            .build()
+    };
+    let a = build("a").await.unwrap();
+    let b = build("b").await.unwrap();
+    let mut progress = a.events();
+    for n in 0..20 {
+        a.collection("todos")
+            .save(obj(json!({"id": format!("t{n:02}"), "n": n})))
+            .await
+            .unwrap();
+    }
+    a.sync_now().await.unwrap();
+    let mut totals = Vec::new();
+    while let Ok(event) = progress.try_recv() {
+        if let SyncEvent::SyncProgress { done, total } = event {
+            totals.push((done, total));
+        }
+    }
+    assert!(totals.len() >= 3, "chunked in sevens: {totals:?}");
+    assert_eq!(totals.last().map(|t| t.0), Some(20), "{totals:?}");
+    crate::support::eventually(10, "B polls A's todos", || async {
+        local_todos(&b).await.len() == 20
+    })
+    .await;
+    assert_eq!(local_todos(&a).await, local_todos(&b).await);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+async fn wait(
+    room: &mut futures::stream::BoxStream<'static, Vec<sync_client::JsonObject>>,
+    want: Vec<&'static str>,
+) -> Vec<sync_client::JsonObject> {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let result = room.next().await.unwrap();
+            let texts: Vec<&str> = result
+                .iter()
+                .map(|doc| doc["text"].as_str().unwrap_or(""))
+                .collect();
+            if texts == want {
+                return result;
+            }
+        }
+    })
+    .await
+    .expect("the live query caught up")
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the client SDK against a real server: convergence,
+//! offline edits and crashes, concurrent edits under `merge` and `lww`,
+//! and a server restart mid-sync.
+
+mod conflicts;
+mod converge;
+mod offline;
+mod restart;
+mod support;
