@@ -288,9 +288,16 @@ fn without_a_base_a_field_the_server_never_wrote_is_no_conflict() {
         time(5_000, 0),
         None,
     );
-    assert!(outcome.conflict_fields.is_empty(), "{:?}", outcome.conflict_fields);
+    assert!(
+        outcome.conflict_fields.is_empty(),
+        "{:?}",
+        outcome.conflict_fields
+    );
     assert_eq!(outcome.status, OpStatus::Success);
-    assert_eq!(Value::Object(server.data.clone()), json!({"n": 1, "even": true}));
+    assert_eq!(
+        Value::Object(server.data.clone()),
+        json!({"n": 1, "even": true})
+    );
     // A field the server removed keeps its clock: that is still decided by time.
     let removal = obj(json!({"n": null}));
     server.apply(
