@@ -2,7 +2,7 @@
 //! same server and see each other's changes as they arrive, online or not.
 //!
 //! ```text
-//! cargo run -p sync-server &
+//! cargo run --release -p sync-service &
 //! cargo run -p sync-client --example todo -- --server http://127.0.0.1:7700 --data-dir ./todo-a
 //! cargo run -p sync-client --example todo -- --server http://127.0.0.1:7700 --data-dir ./todo-b
 //! ```
