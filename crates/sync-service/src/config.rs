@@ -7,7 +7,8 @@
 //! listen = "0.0.0.0:7700"
 //! data_dir = "/var/lib/sync"
 //! store = "sled"                 # sled | postgres
-//! # database_url = "postgres://sync@db/sync"
+//! # database_url = "postgres://sync@db/sync"   # store postgres
+//! # database_schema = "sync"                     # shared by every node
 //!
 //! [auth]
 //! mode = "jwt"                   # none | jwt
@@ -262,6 +263,9 @@ pub struct Config {
     pub store: StoreKind,
     /// The PostgreSQL URL (store `postgres`).
     pub database_url: Option<String>,
+    /// The PostgreSQL schema of the store's tables; every node sharing a
+    /// log uses the same one.
+    pub database_schema: String,
     /// This node's name; its HLC node id derives from it.
     pub node_name: String,
     /// Authentication.
@@ -291,6 +295,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./sync-data"),
             store: StoreKind::Sled,
             database_url: None,
+            database_schema: "sync".into(),
             node_name: "sync-server".into(),
             auth: AuthConfig::default(),
             max_clock_skew_secs: 60,
@@ -317,6 +322,8 @@ pub struct Overrides {
     pub store: Option<StoreKind>,
     /// `--database-url` / `SYNC_DATABASE_URL`.
     pub database_url: Option<String>,
+    /// `--database-schema` / `SYNC_DATABASE_SCHEMA`.
+    pub database_schema: Option<String>,
     /// `--node-name` / `SYNC_NODE_NAME`.
     pub node_name: Option<String>,
     /// `--auth` / `SYNC_AUTH`.
@@ -355,6 +362,7 @@ impl Config {
             data_dir,
             store,
             database_url,
+            database_schema,
             node_name,
             auth,
             jwt_algorithm,
@@ -368,6 +376,7 @@ impl Config {
         set(&mut self.data_dir, data_dir);
         set(&mut self.store, store);
         set(&mut self.node_name, node_name);
+        set(&mut self.database_schema, database_schema);
         set(&mut self.auth.mode, auth);
         set(&mut self.auth.algorithm, jwt_algorithm);
         set(&mut self.heartbeat_secs, heartbeat_secs);

@@ -31,6 +31,9 @@ struct Args {
     /// PostgreSQL URL for store postgres.
     #[arg(long, env = "SYNC_DATABASE_URL")]
     database_url: Option<String>,
+    /// The PostgreSQL schema of the store [default: sync].
+    #[arg(long, env = "SYNC_DATABASE_SCHEMA")]
+    database_schema: Option<String>,
     /// This node's name (distinct per node when several share a database).
     #[arg(long, env = "SYNC_NODE_NAME")]
     node_name: Option<String>,
@@ -83,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: args.data_dir,
         store: args.store,
         database_url: args.database_url,
+        database_schema: args.database_schema,
         node_name: args.node_name,
         auth: args.auth,
         jwt_algorithm: args.jwt_algorithm,

@@ -12,7 +12,7 @@ use sync_core::store::RetentionPolicy;
 use sync_core::{
     Clock, CollectionName, ConflictResolver, HlcClock, NodeId, SyncStore, SystemClock,
 };
-use sync_store::{Durability, SledStore, StoreConfig};
+use sync_store::{Durability, PgConfig, PgStore, SledStore, StoreConfig};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError, DurabilityMode, StoreKind};
@@ -194,9 +194,14 @@ async fn open_store(
             let store = Arc::new(store);
             Ok((Arc::clone(&store) as Arc<dyn SyncStore>, Some(store)))
         }
-        StoreKind::Postgres => Err(ServerError::Store(
-            "this build has no PostgreSQL store".into(),
-        )),
+        StoreKind::Postgres => {
+            let url = config.database_url.as_deref().unwrap_or_default();
+            let store_config = PgConfig::with_schema(config.database_schema.clone());
+            let store = PgStore::connect(url, store_config)
+                .await
+                .map_err(|error| ServerError::Store(format!("PostgreSQL: {error}")))?;
+            Ok((Arc::new(store) as Arc<dyn SyncStore>, None))
+        }
     }
 }
 

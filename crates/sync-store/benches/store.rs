@@ -2,6 +2,10 @@
 //! 1, 8 and 64 concurrent writers (SPEC budget: over 20,000/s at 64), and
 //! the time to read 100,000 changes of catch-up (budget: under 2 s).
 //!
+//! When `SYNC_BENCH_DATABASE_URL` (or `SYNC_TEST_DATABASE_URL`) names a
+//! PostgreSQL database, the same write and catch-up figures are measured
+//! for the PostgreSQL store too, in a fresh schema dropped afterwards.
+//!
 //! Results are printed and written as JSON records to
 //! `$SYNC_BENCH_OUT/store.json` for `cargo xtask bench`.
 
@@ -16,7 +20,7 @@ use sync_core::store::{ChangeFilter, Write, WriteEffect};
 use sync_core::{
     Action, ChangeOp, DocKey, Hlc, JsonObject, NodeId, OpResult, OpStatus, Seq, SyncStore, Version,
 };
-use sync_store::{Durability, SledStore, StoreConfig};
+use sync_store::{Durability, PgConfig, PgStore, SledStore, StoreConfig};
 
 fn insert(op_id: String, id: String) -> Write {
     let data: JsonObject = json!({"text": "Buy milk", "done": false, "tags": ["home"]})
@@ -64,6 +68,12 @@ async fn durable_writes(writers: usize, run_for: Duration) -> f64 {
     let dir = tempfile::tempdir().expect("temp dir");
     let store: Arc<dyn SyncStore> =
         Arc::new(SledStore::open(dir.path(), StoreConfig::default()).expect("open"));
+    acked_writes(store, writers, run_for).await
+}
+
+/// Acknowledged writes per second of `writers` concurrent writers, each
+/// waiting for its write before sending the next.
+async fn acked_writes(store: Arc<dyn SyncStore>, writers: usize, run_for: Duration) -> f64 {
     let acked = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -97,6 +107,12 @@ async fn catch_up(changes: u64) -> f64 {
         ..StoreConfig::default()
     };
     let store = SledStore::open(dir.path(), config).expect("open");
+    read_back(&store, changes).await
+}
+
+/// Writes `changes` inserts in batches, then the seconds to read them all
+/// back in pages of 1,000.
+async fn read_back(store: &dyn SyncStore, changes: u64) -> f64 {
     let batch = 1_000;
     for start in (0..changes).step_by(batch) {
         let writes = (start..(start + batch as u64).min(changes))
@@ -123,6 +139,47 @@ async fn catch_up(changes: u64) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
+/// The PostgreSQL store in a fresh schema of the database at `url`.
+async fn pg_store(url: &str, schema: &str) -> PgStore {
+    PgStore::connect(url, PgConfig::with_schema(schema))
+        .await
+        .expect("connect to the benchmark database")
+}
+
+/// The PostgreSQL figures, in a schema per measurement (dropped after).
+async fn postgres(url: &str, run_for: Duration, records: &mut Vec<Value>) {
+    for writers in [1, 8, 64] {
+        let schema = format!("sync_bench_{}_{writers}", std::process::id());
+        let store = Arc::new(pg_store(url, &schema).await);
+        let rate = acked_writes(store.clone(), writers, run_for).await;
+        store
+            .drop_schema()
+            .await
+            .expect("drop the benchmark schema");
+        records.push(record(
+            &format!("store (postgres): durable acked writes, {writers} writer(s)"),
+            rate,
+            "writes/s",
+            None,
+            true,
+        ));
+    }
+    let schema = format!("sync_bench_{}_catch_up", std::process::id());
+    let store = pg_store(url, &schema).await;
+    let seconds = read_back(&store, 100_000).await;
+    store
+        .drop_schema()
+        .await
+        .expect("drop the benchmark schema");
+    records.push(record(
+        "store (postgres): catch-up read of 100,000 changes",
+        seconds,
+        "s",
+        Some(2.0),
+        false,
+    ));
+}
+
 #[tokio::main]
 async fn main() {
     let quick = std::env::var_os("SYNC_BENCH_QUICK").is_some();
@@ -146,6 +203,13 @@ async fn main() {
         Some(2.0),
         false,
     ));
+    let database = ["SYNC_BENCH_DATABASE_URL", "SYNC_TEST_DATABASE_URL"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|url| !url.is_empty()));
+    match database {
+        Some(url) => postgres(&url, run_for, &mut records).await,
+        None => println!("store (postgres): skipped, SYNC_BENCH_DATABASE_URL is not set"),
+    }
 
     let out = std::env::var_os("SYNC_BENCH_OUT").map_or_else(
         || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-results"),

@@ -3,7 +3,7 @@
 
 use sync_core::StoreError;
 
-/// Why the sled store failed.
+/// Why a store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// sled reported an I/O or storage error.
@@ -12,14 +12,38 @@ pub enum Error {
     /// A stored record does not decode.
     #[error("corrupt record in {tree}: {message}")]
     Corrupt {
-        /// The tree the record is in.
+        /// The tree (sled) or table (PostgreSQL) the record is in.
         tree: &'static str,
         /// What failed to decode.
         message: String,
     },
-    /// The committer thread is gone (the store is closing).
+    /// The committer is gone (the store is closing).
     #[error("the store is closed")]
     Closed,
+    /// PostgreSQL refused a statement, or the connection to it failed.
+    #[error("postgres: {message}")]
+    Postgres {
+        /// What went wrong, with the server's message when it sent one.
+        message: String,
+        /// The SQLSTATE code when the server refused the statement (then the
+        /// transaction was rolled back); `None` for connection failures,
+        /// where the fate of a commit in flight is unknown.
+        code: Option<String>,
+    },
+    /// No connection could be taken from the PostgreSQL connection pool.
+    #[error("postgres connection pool: {0}")]
+    Pool(String),
+    /// The store's settings are invalid (database URL, schema name).
+    #[error("invalid store configuration: {0}")]
+    Config(String),
+    /// The database was migrated by a newer build than this one.
+    #[error("the database schema is at version {found}, this build knows up to {known}")]
+    SchemaTooNew {
+        /// The version found in `schema_migrations`.
+        found: i32,
+        /// The newest version this build can migrate to.
+        known: i32,
+    },
 }
 
 impl From<Error> for StoreError {
@@ -28,6 +52,10 @@ impl From<Error> for StoreError {
             Error::Sled(error) => StoreError::Backend(error.to_string()),
             Error::Corrupt { tree, message } => StoreError::Corrupt(format!("{tree}: {message}")),
             Error::Closed => StoreError::Closed,
+            error @ (Error::Postgres { .. }
+            | Error::Pool(_)
+            | Error::Config(_)
+            | Error::SchemaTooNew { .. }) => StoreError::Backend(error.to_string()),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The server's durable store behind [`sync_core::SyncStore`].
+//! The server's durable store behind [`sync_core::SyncStore`], in two
+//! implementations that pass the same conformance suite.
 //!
 //! [`SledStore`] keeps everything in one sled database in a data directory:
 //! zero set-up. One committer thread owns every write: it takes all writes
@@ -9,14 +10,25 @@
 //! write is acknowledged only once it is on disk, while concurrent writers
 //! share the cost of each flush (group commit).
 //!
+//! [`PgStore`] keeps the same state in PostgreSQL tables so that several
+//! server nodes can share one database and one change log. Each node's
+//! committer task does group commit the same way, in one PostgreSQL
+//! transaction per group; every such transaction first locks the single
+//! row holding the log's head, so all nodes' transactions assign seqs one
+//! after the other, in commit order, without gaps. Nodes learn of each
+//! other's commits through `LISTEN`/`NOTIFY`, with a periodic poll of the
+//! head as the fallback.
+//!
 //! Readers of the change log never see past the durable head, so nobody is
 //! told of a change a crash could take back.
 
 mod error;
 mod keys;
+mod pg_store;
 mod replay;
 mod sled_store;
 
 pub use error::Error;
+pub use pg_store::{PgConfig, PgStore};
 pub use replay::replay;
 pub use sled_store::{Durability, SledStore, StoreConfig};

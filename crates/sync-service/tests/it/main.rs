@@ -11,6 +11,7 @@ mod operations;
 mod partial_failure;
 mod realtime;
 mod restart;
+mod scale_out;
 mod scenarios;
 mod seed_004;
 mod support;

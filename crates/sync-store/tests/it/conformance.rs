@@ -1,6 +1,9 @@
 //! The store conformance suite: what every `SyncStore` must do, written
 //! once against the trait. `conformance_suite!(factory)` instantiates one
-//! test per check for a store factory returning `(Arc<dyn SyncStore>, guard)`.
+//! test per check for a store factory returning `(Arc<dyn SyncStore>, guard)`;
+//! `conformance_suite!(async factory)` does the same for an async factory
+//! returning `Option<(Arc<dyn SyncStore>, guard)>`, `None` meaning that its
+//! backend is not available here (the test then returns).
 
 use serde_json::json;
 use sync_core::store::{
@@ -616,7 +619,73 @@ pub(crate) async fn compaction_keeps_the_latest_versions_and_resume_converges(
 }
 
 /// One `#[tokio::test]` per conformance check, for a store factory.
+pub(crate) async fn waiting_for_the_head_wakes_on_a_commit(store: &dyn SyncStore) {
+    let todo = key("default", "todos", "w1");
+    let head = store.head().await.unwrap();
+    if head > Seq::ZERO {
+        // (Only then: with an empty log, waiting past 0 would wait forever.)
+        let already = store.wait_for_head(Seq(head.get() - 1)).await;
+        assert_eq!(already.unwrap(), head);
+    }
+    let (woken, ()) = tokio::join!(
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            store.wait_for_head(head)
+        ),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            store
+                .apply(vec![insert("op-wait", &todo, json!({"n": 1}))])
+                .await
+                .unwrap();
+        }
+    );
+    let woken = woken.expect("a commit wakes the waiter").unwrap();
+    assert_eq!(woken, head.next());
+    assert_eq!(
+        store.wait_for_head(head).await.unwrap(),
+        head.next(),
+        "a head already past returns at once"
+    );
+}
+
 macro_rules! conformance_suite {
+    // Every check, for the factory in brackets (either form below).
+    (@checks [$($factory:tt)*]) => {
+        conformance_suite!($($factory)*;
+            writes_are_readable_with_metadata,
+            stale_versions_are_refused_and_change_nothing,
+            replayed_op_ids_return_the_first_result,
+            a_batch_applies_in_order,
+            the_change_log_is_ordered_filtered_and_paged,
+            history_replays_every_version,
+            lists_page_through_live_documents,
+            conflicts_are_recorded_and_resolved_once,
+            devices_belong_to_their_user,
+            counters_follow_the_writes,
+            compaction_keeps_the_latest_versions_and_resume_converges,
+            waiting_for_the_head_wakes_on_a_commit,
+        );
+    };
+    // `async factory`: an async factory returning
+    // `Option<(Arc<dyn SyncStore>, guard)>`, `None` when its backend is not
+    // available (the factory says so loudly, and the test returns).
+    (async $factory:path; $($check:ident),* $(,)?) => {
+        mod conformance {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let Some((store, _guard)) = $factory().await else {
+                        return;
+                    };
+                    crate::conformance::$check(store.as_ref()).await;
+                }
+            )*
+        }
+    };
+    (async $factory:path) => {
+        conformance_suite!(@checks [async $factory]);
+    };
     ($factory:path; $($check:ident),* $(,)?) => {
         mod conformance {
             $(
@@ -629,19 +698,7 @@ macro_rules! conformance_suite {
         }
     };
     ($factory:path) => {
-        conformance_suite!($factory;
-            writes_are_readable_with_metadata,
-            stale_versions_are_refused_and_change_nothing,
-            replayed_op_ids_return_the_first_result,
-            a_batch_applies_in_order,
-            the_change_log_is_ordered_filtered_and_paged,
-            history_replays_every_version,
-            lists_page_through_live_documents,
-            conflicts_are_recorded_and_resolved_once,
-            devices_belong_to_their_user,
-            counters_follow_the_writes,
-            compaction_keeps_the_latest_versions_and_resume_converges,
-        );
+        conformance_suite!(@checks [$factory]);
     };
 }
 pub(crate) use conformance_suite;

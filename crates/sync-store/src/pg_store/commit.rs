@@ -1,0 +1,682 @@
+//! Group commit: one committer task per store takes every `apply` queued
+//! while the previous transaction ran and commits them in one PostgreSQL
+//! transaction.
+//!
+//! The transaction first locks the single `log_head` row
+//! (`SELECT ... FOR UPDATE`). That lock serialises every writing
+//! transaction of every node on the database, and it is held until the
+//! commit is durable and visible. So:
+//!
+//! - the seqs a transaction assigns (`head + 1, head + 2, ...`) follow the
+//!   head the previous transaction committed: no two transactions take the
+//!   same seq, and a rolled-back transaction leaves no gap (its head update
+//!   is rolled back with its changes);
+//! - seqs become visible in commit order: a transaction that commits later
+//!   takes the lock later and so has larger seqs. A reader after cursor `c`
+//!   never misses a change that commits later with a smaller seq, because
+//!   there is none;
+//! - the reads that decide a write (its `opId`, the document's version, the
+//!   pending conflict) run after the lock, so they see every earlier commit
+//!   of every node: compare-and-swap and exactly-once hold across nodes.
+//!
+//! The reads and the writes are batched per group, in three round trips:
+//!
+//! 1. `BEGIN`, the head lock, then one query each for the op results,
+//!    documents and conflicts the group names, pipelined in that order: the
+//!    server runs them in order, so the loads run once the lock is granted;
+//! 2. (the writes are decided in memory; a later write sees the earlier
+//!    ones) one statement whose data-modifying `WITH` clauses insert the
+//!    changes, documents, op results, conflicts and counters as multi-row
+//!    `unnest`s and advance the head, pipelined with the `pg_notify` for
+//!    the other nodes;
+//! 3. `COMMIT`: one WAL flush for the whole group.
+//!
+//! A connection whose transaction failed is closed rather than handed back
+//! to the pool, so no later user finds a transaction left open on it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use deadpool_postgres::{Object, Pool};
+use sync_core::store::{CommitOutcome, StoredDocument, Write, WriteEffect};
+use sync_core::{
+    Change, ChangeOp, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocKey, Document, OpId,
+    OpResult, OpStatus, Seq, Strategy, Timestamp, Version,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
+
+use super::head::advance;
+use super::rows::{
+    DOCUMENT_COLUMNS, decode, document_from_row, encode, get, get_u64, name_of, parse_name, pg,
+    pool, replicate, to_db,
+};
+use crate::error::Error;
+
+/// Where a caller of `apply` is answered.
+pub(super) type Reply = oneshot::Sender<Result<Vec<CommitOutcome>, Error>>;
+/// One `apply` call waiting for the committer.
+pub(super) type Request = (Vec<Write>, Reply);
+
+/// The committer task's state.
+pub(super) struct Committer {
+    /// Where connections come from.
+    pub(super) pool: Pool,
+    /// The known head, raised after each commit.
+    pub(super) heads: Arc<watch::Sender<Seq>>,
+    /// The `NOTIFY` channel of this schema.
+    pub(super) channel: String,
+    /// The most writes one transaction takes.
+    pub(super) batch_writes_max: usize,
+}
+
+impl Committer {
+    /// Commits queued requests until every sender is gone.
+    pub(super) async fn run(self, mut receiver: mpsc::Receiver<Request>) {
+        let mut last_group = 0usize;
+        loop {
+            // The callers just answered are about to send their next
+            // writes: give them a moment (a few yields, no timer) so that
+            // the next group takes them all, rather than alternating a
+            // large group with one of the few that were quickest.
+            for _ in 0..GATHER_YIELDS_MAX {
+                if receiver.len() >= last_group {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            let Some(first) = receiver.recv().await else {
+                break;
+            };
+            let mut queued = first.0.len();
+            let mut requests = vec![first];
+            while queued < self.batch_writes_max {
+                match receiver.try_recv() {
+                    Ok(request) => {
+                        queued += request.0.len();
+                        requests.push(request);
+                    }
+                    Err(_) => break,
+                }
+            }
+            last_group = requests.len();
+            match self.commit_group(&requests).await {
+                Ok(outcomes) => answer(requests, outcomes),
+                // The server refused a statement, so the transaction rolled
+                // back and nothing of it stayed: commit the requests one by
+                // one, so that one bad request fails alone. (A lost
+                // connection is not retried: the commit may have happened.)
+                Err(Error::Postgres {
+                    code: Some(code), ..
+                }) if requests.len() > 1 && statement_failed(&code) => {
+                    for request in requests {
+                        let single = [request];
+                        let result = self.commit_group(&single).await;
+                        let [(_, reply)] = single;
+                        let _ = reply.send(
+                            result.map(|outcomes| outcomes.into_iter().next().unwrap_or_default()),
+                        );
+                    }
+                }
+                Err(error) => {
+                    for (_, reply) in requests {
+                        let _ = reply.send(Err(replicate(&error)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits every request's writes in one transaction; returns each
+    /// request's outcomes and raises the known head.
+    async fn commit_group(&self, requests: &[Request]) -> Result<Vec<Vec<CommitOutcome>>, Error> {
+        let client = self.pool.get().await.map_err(pool)?;
+        let result = self.commit_on(&client, requests).await;
+        if result.is_err() {
+            // The transaction may still be open on this connection: close
+            // it (the server rolls back) instead of returning it.
+            drop(Object::take(client));
+        }
+        result
+    }
+
+    async fn commit_on(
+        &self,
+        client: &Object,
+        requests: &[Request],
+    ) -> Result<Vec<Vec<CommitOutcome>>, Error> {
+        let statements = Statements::prepare(client).await?;
+        let names = Names::of(requests);
+        let op_params: [&(dyn ToSql + Sync); 1] = [&names.op_ids];
+        let document_params: [&(dyn ToSql + Sync); 3] =
+            [&names.namespaces, &names.collections, &names.ids];
+        let conflict_params: [&(dyn ToSql + Sync); 1] = [&names.conflict_ids];
+        // `biased`: sent in this order, so the loads queue behind the lock.
+        let (_, head_row, op_rows, document_rows, conflict_rows) = tokio::try_join!(
+            biased;
+            client.batch_execute("BEGIN"),
+            client.query_one(&statements.lock, &[]),
+            client.query(&statements.load_ops, &op_params),
+            client.query(&statements.load_documents, &document_params),
+            client.query(&statements.load_conflicts, &conflict_params),
+        )
+        .map_err(pg)?;
+        let start = Seq(get_u64(&head_row, "log_head", 0)?);
+        let mut group = Group::new(start, &names, &op_rows, &document_rows, &conflict_rows)?;
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for (writes, _) in requests {
+            let mut answers = Vec::with_capacity(writes.len());
+            for write in writes {
+                answers.push(group.apply(write)?);
+            }
+            outcomes.push(answers);
+        }
+        if group.results.is_empty() {
+            // Only duplicates and mismatches: nothing to store.
+            client.batch_execute("ROLLBACK").await.map_err(pg)?;
+            return Ok(outcomes);
+        }
+        group
+            .store(client, &statements, start, &self.channel)
+            .await?;
+        client.batch_execute("COMMIT").await.map_err(pg)?;
+        advance(&self.heads, group.head);
+        Ok(outcomes)
+    }
+}
+
+/// The committer's prepared statements (cached per connection, so only a
+/// new connection prepares them).
+struct Statements {
+    lock: Statement,
+    load_ops: Statement,
+    load_documents: Statement,
+    load_conflicts: Statement,
+    store: Statement,
+    notify: Statement,
+}
+
+impl Statements {
+    async fn prepare(client: &Object) -> Result<Statements, Error> {
+        Ok(Statements {
+            lock: client.prepare_cached(LOCK_HEAD).await.map_err(pg)?,
+            load_ops: client.prepare_cached(LOAD_OPS).await.map_err(pg)?,
+            load_documents: client
+                .prepare_cached(&load_documents_sql())
+                .await
+                .map_err(pg)?,
+            load_conflicts: client.prepare_cached(LOAD_CONFLICTS).await.map_err(pg)?,
+            store: client.prepare_cached(STORE).await.map_err(pg)?,
+            notify: client.prepare_cached(NOTIFY).await.map_err(pg)?,
+        })
+    }
+}
+
+/// The op ids, documents and conflicts a group's writes name, deduplicated.
+struct Names<'a> {
+    op_ids: Vec<&'a str>,
+    keys: BTreeSet<&'a DocKey>,
+    namespaces: Vec<&'a str>,
+    collections: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    conflict_ids: Vec<&'a str>,
+}
+
+impl<'a> Names<'a> {
+    fn of(requests: &'a [Request]) -> Names<'a> {
+        let writes = || requests.iter().flat_map(|(writes, _)| writes);
+        let op_ids: BTreeSet<&str> = writes().map(|w| w.op_id.as_str()).collect();
+        let keys: BTreeSet<&DocKey> = writes().map(|w| &w.key).collect();
+        let conflict_ids: BTreeSet<&str> = writes()
+            .filter_map(|w| w.resolves.as_ref().map(|c| c.as_str()))
+            .collect();
+        Names {
+            op_ids: op_ids.into_iter().collect(),
+            namespaces: keys.iter().map(|k| k.namespace.as_str()).collect(),
+            collections: keys.iter().map(|k| k.collection.as_str()).collect(),
+            ids: keys.iter().map(|k| k.id.as_str()).collect(),
+            keys,
+            conflict_ids: conflict_ids.into_iter().collect(),
+        }
+    }
+}
+
+/// The most times the committer yields to let answered callers send again
+/// before it takes the next group.
+const GATHER_YIELDS_MAX: usize = 8;
+
+/// Whether SQLSTATE `code` says a statement failed (so its transaction
+/// surely rolled back), rather than the session: connection exceptions
+/// (class 08) and operator intervention (57, e.g. a server shutdown) may
+/// have hit a commit that happened.
+fn statement_failed(code: &str) -> bool {
+    !(code.starts_with("08") || code.starts_with("57"))
+}
+
+fn answer(requests: Vec<Request>, outcomes: Vec<Vec<CommitOutcome>>) {
+    for ((_, reply), outcome) in requests.into_iter().zip(outcomes) {
+        let _ = reply.send(Ok(outcome));
+    }
+}
+
+/// Taken first by every writing transaction, and held to its commit.
+const LOCK_HEAD: &str = "SELECT head FROM log_head WHERE id = 1 FOR UPDATE";
+
+const LOAD_OPS: &str = "SELECT op_id, body FROM op_results WHERE op_id = ANY($1::text[])";
+
+fn load_documents_sql() -> String {
+    format!(
+        "SELECT {DOCUMENT_COLUMNS} FROM documents
+         WHERE (namespace, collection, id) IN
+             (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))"
+    )
+}
+
+const LOAD_CONFLICTS: &str = "SELECT id, body FROM conflicts WHERE id = ANY($1::text[])";
+
+/// Every write of a group in one statement: the data-modifying `WITH`
+/// clauses all run, each to completion. `AND head = $36` asserts what the
+/// lock guarantees (nobody moved the head since this transaction read it);
+/// the statement reports the one row it advanced.
+const STORE: &str = "WITH
+changes_in AS (
+    INSERT INTO changes (seq, namespace, collection, id, version, body)
+    SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[])
+),
+documents_in AS (
+    INSERT INTO documents
+        (namespace, collection, id, version, seq, deleted, updated_at, data, field_clocks)
+    SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[],
+                         $12::bool[], $13::text[], $14::text[], $15::text[])
+    ON CONFLICT (namespace, collection, id) DO UPDATE SET
+        version = EXCLUDED.version, seq = EXCLUDED.seq, deleted = EXCLUDED.deleted,
+        updated_at = EXCLUDED.updated_at, data = EXCLUDED.data,
+        field_clocks = EXCLUDED.field_clocks
+),
+ops_in AS (
+    INSERT INTO op_results (op_id, body) SELECT * FROM unnest($16::text[], $17::text[])
+),
+conflicts_in AS (
+    INSERT INTO conflicts (id, namespace, collection, status, created_at, body)
+    SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::int8[],
+                         $23::text[])
+    ON CONFLICT (id) DO UPDATE SET
+        namespace = EXCLUDED.namespace, collection = EXCLUDED.collection,
+        status = EXCLUDED.status, created_at = EXCLUDED.created_at, body = EXCLUDED.body
+),
+op_counts AS (
+    INSERT INTO op_counters (status, count) SELECT * FROM unnest($24::text[], $25::int8[])
+    ON CONFLICT (status) DO UPDATE SET count = op_counters.count + EXCLUDED.count
+),
+conflict_counts AS (
+    INSERT INTO conflict_counters (strategy, count)
+    SELECT * FROM unnest($26::text[], $27::int8[])
+    ON CONFLICT (strategy) DO UPDATE SET count = conflict_counters.count + EXCLUDED.count
+),
+device_counts AS (
+    INSERT INTO device_counters (device_id, last_sync, conflicts)
+    SELECT * FROM unnest($28::text[], $29::int8[], $30::int8[])
+    ON CONFLICT (device_id) DO UPDATE SET
+        last_sync = GREATEST(device_counters.last_sync, EXCLUDED.last_sync),
+        conflicts = device_counters.conflicts + EXCLUDED.conflicts
+),
+device_op_counts AS (
+    INSERT INTO device_op_counters (device_id, status, count)
+    SELECT * FROM unnest($31::text[], $32::text[], $33::int8[])
+    ON CONFLICT (device_id, status) DO UPDATE SET
+        count = device_op_counters.count + EXCLUDED.count
+)
+UPDATE log_head SET head = $34, live_documents = live_documents + $35
+WHERE id = 1 AND head = $36";
+
+const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+
+/// What a device's operations in one group add to its counters.
+#[derive(Default)]
+struct DeviceDelta {
+    last_sync: Option<Timestamp>,
+    conflicts: i64,
+    operations: BTreeMap<OpStatus, i64>,
+}
+
+/// One group's view of the database (loaded once, then updated in memory
+/// by each write) and what it will store.
+struct Group {
+    head: Seq,
+    documents: HashMap<DocKey, Option<StoredDocument>>,
+    ops: HashMap<OpId, OpResult>,
+    conflicts: HashMap<ConflictId, Option<ConflictRecord>>,
+    changes: Vec<Change>,
+    dirty_documents: BTreeSet<DocKey>,
+    results: Vec<(OpId, OpResult)>,
+    dirty_conflicts: BTreeSet<ConflictId>,
+    op_counts: BTreeMap<OpStatus, i64>,
+    conflict_counts: BTreeMap<Strategy, i64>,
+    devices: BTreeMap<DeviceId, DeviceDelta>,
+    live_delta: i64,
+}
+
+impl Group {
+    /// The group's view from the rows loaded under the head lock.
+    fn new(
+        head: Seq,
+        names: &Names<'_>,
+        op_rows: &[Row],
+        document_rows: &[Row],
+        conflict_rows: &[Row],
+    ) -> Result<Group, Error> {
+        let mut ops = HashMap::with_capacity(op_rows.len());
+        for row in op_rows {
+            let op_id: OpId = parse_name("op_results", get(row, "op_results", 0)?)?;
+            ops.insert(op_id, decode("op_results", get(row, "op_results", 1)?)?);
+        }
+        let mut documents: HashMap<DocKey, Option<StoredDocument>> = names
+            .keys
+            .iter()
+            .map(|key| ((*key).clone(), None))
+            .collect();
+        for row in document_rows {
+            let stored = document_from_row(row)?;
+            documents.insert(stored.document.key(), Some(stored));
+        }
+        let mut conflicts: HashMap<ConflictId, Option<ConflictRecord>> = HashMap::new();
+        for row in conflict_rows {
+            let record: ConflictRecord = decode("conflicts", get(row, "conflicts", 1)?)?;
+            conflicts.insert(record.id.clone(), Some(record));
+        }
+        Ok(Group {
+            head,
+            documents,
+            ops,
+            conflicts,
+            changes: Vec::new(),
+            dirty_documents: BTreeSet::new(),
+            results: Vec::new(),
+            dirty_conflicts: BTreeSet::new(),
+            op_counts: BTreeMap::new(),
+            conflict_counts: BTreeMap::new(),
+            devices: BTreeMap::new(),
+            live_delta: 0,
+        })
+    }
+
+    /// Decides one write against the group's view, exactly as the sled
+    /// store's committer does, and records its effects.
+    fn apply(&mut self, write: &Write) -> Result<CommitOutcome, Error> {
+        if let Some(first) = self.ops.get(&write.op_id) {
+            return Ok(CommitOutcome::Duplicate(first.as_duplicate()));
+        }
+        let current = self.documents.get(&write.key).cloned().flatten();
+        let current_version = current
+            .as_ref()
+            .map_or(Version::ZERO, |c| c.document.version);
+        if current_version != write.expected_version {
+            return Ok(CommitOutcome::VersionMismatch {
+                current: current.map(Box::new),
+            });
+        }
+        let resolving: Option<ConflictRecord> = match &write.resolves {
+            Some(conflict_id) => match self.conflicts.get(conflict_id).cloned().flatten() {
+                Some(record) if record.status == ConflictStatus::Pending => Some(record),
+                _ => return Ok(CommitOutcome::ConflictNotPending),
+            },
+            None => None,
+        };
+
+        let mut result = write.result.clone();
+        if let WriteEffect::Change {
+            op,
+            delta,
+            data,
+            field_clocks,
+            timestamp,
+        } = &write.effect
+        {
+            let seq = self.head.next();
+            let version = current_version.next();
+            let deleted = *op == ChangeOp::Delete;
+            self.changes.push(Change {
+                seq,
+                namespace: write.key.namespace.clone(),
+                collection: write.key.collection.clone(),
+                id: write.key.id.clone(),
+                op: *op,
+                delta: delta.clone(),
+                version,
+                timestamp: *timestamp,
+                op_id: write.op_id.clone(),
+                device_id: write.device_id.clone(),
+                user: write.user.clone(),
+                data: (!deleted).then(|| data.clone()),
+            });
+            let stored = StoredDocument {
+                document: Document {
+                    id: write.key.id.clone(),
+                    namespace: write.key.namespace.clone(),
+                    collection: write.key.collection.clone(),
+                    data: if deleted {
+                        Default::default()
+                    } else {
+                        data.clone()
+                    },
+                    version,
+                    seq,
+                    updated_at: *timestamp,
+                    deleted,
+                },
+                field_clocks: field_clocks.clone(),
+            };
+            let was_live = current.as_ref().is_some_and(|c| !c.document.deleted);
+            match (was_live, deleted) {
+                (false, false) => self.live_delta += 1,
+                (true, true) => self.live_delta -= 1,
+                _ => {}
+            }
+            self.documents.insert(write.key.clone(), Some(stored));
+            self.dirty_documents.insert(write.key.clone());
+            self.head = seq;
+            result.version = Some(version);
+            result.seq = Some(seq);
+        } else if let Some(current) = &current {
+            result.version = Some(current.document.version);
+        }
+
+        if let Some(conflict) = &write.conflict {
+            self.conflicts
+                .insert(conflict.id.clone(), Some(conflict.clone()));
+            self.dirty_conflicts.insert(conflict.id.clone());
+            *self.conflict_counts.entry(conflict.strategy).or_default() += 1;
+        }
+        if let Some(mut record) = resolving {
+            record.status = ConflictStatus::Resolved;
+            if let WriteEffect::Change { data, .. } = &write.effect {
+                record.resolved_data = Some(data.clone());
+            }
+            record.resolved_at = record.resolved_at.or(Some(record.created_at));
+            self.dirty_conflicts.insert(record.id.clone());
+            self.conflicts.insert(record.id.clone(), Some(record));
+        }
+        self.ops.insert(write.op_id.clone(), result.clone());
+        self.results.push((write.op_id.clone(), result.clone()));
+        *self.op_counts.entry(result.status).or_default() += 1;
+        if let Some(device) = &write.device_id {
+            let delta = self.devices.entry(device.clone()).or_default();
+            let synced_at = match &write.effect {
+                WriteEffect::Change { timestamp, .. } => Some(timestamp.timestamp()),
+                WriteEffect::ResultOnly => write.conflict.as_ref().map(|c| c.created_at),
+            };
+            delta.last_sync = delta.last_sync.max(synced_at);
+            *delta.operations.entry(result.status).or_default() += 1;
+            if write.conflict.is_some() {
+                delta.conflicts += 1;
+            }
+        }
+        Ok(CommitOutcome::Committed(result))
+    }
+
+    /// Writes the group's effects, the counters and the new head, and
+    /// notifies the other nodes, in one round trip.
+    async fn store(
+        &self,
+        client: &Object,
+        statements: &Statements,
+        start: Seq,
+        channel: &str,
+    ) -> Result<(), Error> {
+        let mut change_seqs = Vec::with_capacity(self.changes.len());
+        let mut change_namespaces = Vec::with_capacity(self.changes.len());
+        let mut change_collections = Vec::with_capacity(self.changes.len());
+        let mut change_ids = Vec::with_capacity(self.changes.len());
+        let mut change_versions = Vec::with_capacity(self.changes.len());
+        let mut change_bodies = Vec::with_capacity(self.changes.len());
+        for change in &self.changes {
+            change_seqs.push(to_db(change.seq.get())?);
+            change_namespaces.push(change.namespace.as_str());
+            change_collections.push(change.collection.as_str());
+            change_ids.push(change.id.as_str());
+            change_versions.push(to_db(change.version.get())?);
+            change_bodies.push(encode("changes", change)?);
+        }
+
+        let mut doc_namespaces = Vec::with_capacity(self.dirty_documents.len());
+        let mut doc_collections = Vec::with_capacity(self.dirty_documents.len());
+        let mut doc_ids = Vec::with_capacity(self.dirty_documents.len());
+        let mut doc_versions = Vec::with_capacity(self.dirty_documents.len());
+        let mut doc_seqs = Vec::with_capacity(self.dirty_documents.len());
+        let mut doc_deleted = Vec::with_capacity(self.dirty_documents.len());
+        let mut doc_updated = Vec::with_capacity(self.dirty_documents.len());
+        let mut doc_data = Vec::with_capacity(self.dirty_documents.len());
+        let mut doc_clocks = Vec::with_capacity(self.dirty_documents.len());
+        for key in &self.dirty_documents {
+            let Some(Some(stored)) = self.documents.get(key) else {
+                continue;
+            };
+            let document = &stored.document;
+            doc_namespaces.push(key.namespace.as_str());
+            doc_collections.push(key.collection.as_str());
+            doc_ids.push(key.id.as_str());
+            doc_versions.push(to_db(document.version.get())?);
+            doc_seqs.push(to_db(document.seq.get())?);
+            doc_deleted.push(document.deleted);
+            doc_updated.push(document.updated_at.to_string());
+            doc_data.push(encode("documents", &document.data)?);
+            doc_clocks.push(encode("documents", &stored.field_clocks)?);
+        }
+
+        let mut op_ids = Vec::with_capacity(self.results.len());
+        let mut op_bodies = Vec::with_capacity(self.results.len());
+        for (op_id, result) in &self.results {
+            op_ids.push(op_id.as_str());
+            op_bodies.push(encode("op_results", result)?);
+        }
+
+        let mut conflict_ids = Vec::new();
+        let mut conflict_namespaces = Vec::new();
+        let mut conflict_collections = Vec::new();
+        let mut conflict_statuses = Vec::new();
+        let mut conflict_created = Vec::new();
+        let mut conflict_bodies = Vec::new();
+        for id in &self.dirty_conflicts {
+            let Some(Some(record)) = self.conflicts.get(id) else {
+                continue;
+            };
+            conflict_ids.push(record.id.as_str());
+            conflict_namespaces.push(record.namespace.as_str());
+            conflict_collections.push(record.collection.as_str());
+            conflict_statuses.push(name_of("conflicts", &record.status)?);
+            conflict_created.push(to_db(record.created_at.as_millis())?);
+            conflict_bodies.push(encode("conflicts", record)?);
+        }
+
+        let mut op_statuses = Vec::new();
+        let mut op_counts = Vec::new();
+        for (status, count) in &self.op_counts {
+            op_statuses.push(name_of("op_counters", status)?);
+            op_counts.push(*count);
+        }
+        let mut strategies = Vec::new();
+        let mut strategy_counts = Vec::new();
+        for (strategy, count) in &self.conflict_counts {
+            strategies.push(name_of("conflict_counters", strategy)?);
+            strategy_counts.push(*count);
+        }
+        let mut device_ids = Vec::new();
+        let mut device_syncs = Vec::new();
+        let mut device_conflicts = Vec::new();
+        let mut device_op_ids = Vec::new();
+        let mut device_op_statuses = Vec::new();
+        let mut device_op_counts = Vec::new();
+        for (device, delta) in &self.devices {
+            device_ids.push(device.as_str());
+            device_syncs.push(delta.last_sync.map(|t| to_db(t.as_millis())).transpose()?);
+            device_conflicts.push(delta.conflicts);
+            for (status, count) in &delta.operations {
+                device_op_ids.push(device.as_str());
+                device_op_statuses.push(name_of("device_op_counters", status)?);
+                device_op_counts.push(*count);
+            }
+        }
+        let head = to_db(self.head.get())?;
+        let start = to_db(start.get())?;
+        let head_text = self.head.get().to_string();
+
+        let params: [&(dyn ToSql + Sync); 36] = [
+            &change_seqs,
+            &change_namespaces,
+            &change_collections,
+            &change_ids,
+            &change_versions,
+            &change_bodies,
+            &doc_namespaces,
+            &doc_collections,
+            &doc_ids,
+            &doc_versions,
+            &doc_seqs,
+            &doc_deleted,
+            &doc_updated,
+            &doc_data,
+            &doc_clocks,
+            &op_ids,
+            &op_bodies,
+            &conflict_ids,
+            &conflict_namespaces,
+            &conflict_collections,
+            &conflict_statuses,
+            &conflict_created,
+            &conflict_bodies,
+            &op_statuses,
+            &op_counts,
+            &strategies,
+            &strategy_counts,
+            &device_ids,
+            &device_syncs,
+            &device_conflicts,
+            &device_op_ids,
+            &device_op_statuses,
+            &device_op_counts,
+            &head,
+            &self.live_delta,
+            &start,
+        ];
+        let notify_params: [&(dyn ToSql + Sync); 2] = [&channel, &head_text];
+        let (advanced, _) = tokio::try_join!(
+            biased;
+            client.execute(&statements.store, &params),
+            async {
+                if head == start {
+                    return Ok(0);
+                }
+                client.execute(&statements.notify, &notify_params).await
+            },
+        )
+        .map_err(pg)?;
+        if advanced != 1 {
+            return Err(Error::Corrupt {
+                tree: "log_head",
+                message: format!("the head moved from {start} under the head lock"),
+            });
+        }
+        Ok(())
+    }
+}
