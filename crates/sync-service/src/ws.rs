@@ -1,10 +1,12 @@
 //! `GET /ws` (and `/v1/ws`): the WebSocket protocol of SPEC section 5.
 //!
-//! Each connection has a reader (this task: parses messages, applies
-//! writes, starts subscriptions) and a writer task that drains the
-//! connection's send queue and writes every frame waiting into one socket
-//! flush, sends heartbeat pings, and closes connections that stopped
-//! answering, whose token expired, or that the server is shutting down.
+//! Each connection has a reader (this task: parses messages, starts
+//! subscriptions), a write pipeline that applies the connection's writes
+//! in order, each batch of them in one group commit, and a writer task that
+//! drains the connection's send queue and writes every frame waiting into
+//! one socket flush, sends heartbeat pings, and closes connections that
+//! stopped answering, whose token expired, or that the server is shutting
+//! down.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +31,9 @@ use crate::sync::{BatchContext, SyncPoint};
 
 /// Frames the writer puts into one socket flush at most.
 const WRITE_BATCH_MAX: usize = 256;
+
+/// Write messages of one connection applied as one batch at most.
+const WRITE_BATCH_OPS_MAX: usize = 512;
 
 /// The upgrade: checks the origin and the token (401 before upgrading).
 pub async fn upgrade(
@@ -78,6 +83,7 @@ struct Session {
     hello_cursor: Option<Cursor>,
     rate: TokenBucket,
     last_heard_ms: Arc<AtomicU64>,
+    writes: mpsc::Sender<WriteRequest>,
 }
 
 async fn run(
@@ -100,7 +106,15 @@ async fn run(
         Arc::clone(&last_heard_ms),
     ));
     let limits = state.limits().clone();
+    let (writes, write_requests) = mpsc::channel(WRITE_BATCH_OPS_MAX);
+    let pipeline = tokio::spawn(write_pipeline(
+        state.clone(),
+        principal.clone(),
+        Arc::clone(&connection),
+        write_requests,
+    ));
     let mut session = Session {
+        writes,
         rate: TokenBucket::new(
             limits.operations_per_second,
             limits.operations_burst,
@@ -166,6 +180,8 @@ async fn run(
         state.devices().disconnected(device);
     }
     drop(session);
+    // Writes already read are still applied and answered.
+    let _ = pipeline.await;
     // The writer ends after what is queued; a client that stopped reading
     // does not hold the connection open.
     let ended = tokio::time::timeout(Duration::from_secs(1), connection.send(Outbound::End)).await;
@@ -385,28 +401,105 @@ impl Session {
             return true;
         }
         self.connection.wrote(&op_id);
-        let context = BatchContext {
-            principal: &self.principal,
-            device_id: self.device.clone(),
-            collection: None,
-            strategy: None,
-            sync_point: SyncPoint::None,
+        let request = WriteRequest {
+            op,
+            op_id,
+            device: self.device.clone(),
+            started,
         };
-        let applied = self.state.syncer().apply(&context, vec![Ok(op)]).await;
-        let report = match applied.map(|mut reports| reports.pop()) {
-            Ok(Some(report)) => report,
-            Ok(None) => return true,
-            Err(error) => {
-                self.state.metrics().record_sync(started.elapsed(), false);
-                self.error(error, Some(op_id.to_string())).await;
-                return true;
+        // The pipeline applies writes in the order they came; a full
+        // pipeline makes this connection's reader wait.
+        self.writes.send(request).await.is_ok()
+    }
+}
+
+/// A write on its way to the store.
+struct WriteRequest {
+    op: Operation,
+    op_id: OpId,
+    device: Option<DeviceId>,
+    started: Instant,
+}
+
+/// Applies a connection's writes in order. Every write that arrived while
+/// the previous batch was being committed goes into the next batch: one
+/// `Syncer::apply`, one group commit, then the answers in order. A client
+/// that sends without waiting for each ack therefore pays one flush per
+/// batch instead of one per write.
+async fn write_pipeline(
+    state: AppState,
+    principal: Principal,
+    connection: Arc<Connection>,
+    mut requests: mpsc::Receiver<WriteRequest>,
+) {
+    let log = state.syncer().store().log_id();
+    while let Some(first) = requests.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < WRITE_BATCH_OPS_MAX {
+            match requests.try_recv() {
+                // A batch has one device; a `hello` in between starts another.
+                Ok(next) if next.device == batch[0].device => batch.push(next),
+                Ok(next) => {
+                    answer(
+                        &state,
+                        &principal,
+                        &connection,
+                        log,
+                        std::mem::take(&mut batch),
+                    )
+                    .await;
+                    batch.push(next);
+                }
+                Err(_) => break,
             }
-        };
+        }
+        answer(&state, &principal, &connection, log, batch).await;
+    }
+}
+
+/// Applies one batch and sends each write its answer.
+async fn answer(
+    state: &AppState,
+    principal: &Principal,
+    connection: &Connection,
+    log: sync_core::LogId,
+    batch: Vec<WriteRequest>,
+) {
+    let Some(device) = batch.first().map(|request| request.device.clone()) else {
+        return;
+    };
+    let context = BatchContext {
+        principal,
+        device_id: device,
+        collection: None,
+        strategy: None,
+        sync_point: SyncPoint::None,
+    };
+    let (meta, operations): (Vec<(OpId, Instant)>, Vec<_>) = batch
+        .into_iter()
+        .map(|request| ((request.op_id, request.started), Ok(request.op)))
+        .unzip();
+    let reports = match state.syncer().apply(&context, operations).await {
+        Ok(reports) => reports,
+        Err(error) => {
+            let body = error.body();
+            for (op_id, started) in meta {
+                state.metrics().record_sync(started.elapsed(), false);
+                let message = ServerMessage::Error(ErrorMessage {
+                    code: body.code,
+                    message: body.message.clone(),
+                    op_id: Some(op_id.to_string()),
+                });
+                connection.send_message(&message).await;
+            }
+            return;
+        }
+    };
+    for ((op_id, started), report) in meta.into_iter().zip(reports) {
         let result = report.result;
-        self.state
+        state
             .metrics()
             .record_sync(started.elapsed(), result.status != OpStatus::Error);
-        let log = self.state.syncer().store().log_id();
         let message = match (result.status, report.conflict, result.error) {
             (OpStatus::Error, _, error) => {
                 let error = error.unwrap_or_else(|| {
@@ -419,11 +512,11 @@ impl Session {
                 })
             }
             (OpStatus::Conflict, Some(conflict), _) => ServerMessage::Conflict {
-                op_id: op_id.clone(),
+                op_id,
                 conflict: Box::new(conflict),
             },
             (status, _, _) => ServerMessage::Ack(Ack {
-                op_id: op_id.clone(),
+                op_id,
                 status,
                 record_id: result.server_id.unwrap_or_else(sync_core::DocId::generate),
                 version: result.version,
@@ -432,8 +525,7 @@ impl Session {
                 data: result.data,
             }),
         };
-        self.send(&message).await;
-        true
+        connection.send_message(&message).await;
     }
 }
 

@@ -448,3 +448,42 @@ async fn connections_per_user_are_limited_and_freed_on_close() {
         "the closed connection's slot was not freed"
     );
 }
+
+#[tokio::test]
+async fn writes_sent_without_waiting_are_applied_in_order_and_acked_in_order() {
+    let node = Node::start(|_| {}).await;
+    let mut a = node.client("device-A").await;
+    for n in 0..50 {
+        a.send(
+            json!({"type": "update", "collection": "todos", "recordId": "counter",
+                      "opId": format!("op-{n}"), "data": {"n": n}}),
+        )
+        .await;
+        if n == 0 {
+            // The first one creates the document.
+            let error = a.next().await;
+            assert_eq!(error["code"], "not_found", "{error}");
+            a.insert("counter", json!({"n": 0})).await;
+        }
+    }
+    let mut versions = Vec::new();
+    for n in 1..50 {
+        let ack = a.next().await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        assert_eq!(ack["opId"], format!("op-{n}"));
+        versions.push(ack["version"].as_u64().unwrap());
+    }
+    // Version 1 is the insert; every update after it in order. The final
+    // document has the last value.
+    assert_eq!(versions, (2..=50).collect::<Vec<u64>>());
+    let document: Value = reqwest::get(format!(
+        "http://{}/v1/ns/default/todos/counter",
+        node.server.local_addr()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(document["data"]["n"], 49);
+}
