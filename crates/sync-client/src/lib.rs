@@ -48,7 +48,14 @@ mod error;
 mod events;
 mod http;
 mod local;
-mod logic;
+/// The client's sync decisions as pure functions (no I/O): the local view
+/// of a document (known server state with the pending operations replayed
+/// on top), what an incoming change or an acknowledgement does to the known
+/// server state, how a server answer classifies for the queue, and what a
+/// save sends. Public so that the seeded multi-device simulation
+/// (`sync-sim`) drives exactly the decisions the real client makes; not a
+/// stable API for applications.
+pub mod logic;
 
 pub use client::{Collection, ConflictHook, Query, SyncClient, SyncClientBuilder, TypedCollection};
 pub use error::Error;

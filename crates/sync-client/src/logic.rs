@@ -14,13 +14,13 @@ use sync_core::{ErrorCode, Version};
 
 /// The server's last known state of one document, as this client knows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ServerDoc {
+pub struct ServerDoc {
     /// The document's data (empty for a tombstone).
-    pub(crate) data: JsonObject,
+    pub data: JsonObject,
     /// Its version on the server.
-    pub(crate) version: u64,
+    pub version: u64,
     /// Whether it is deleted on the server.
-    pub(crate) deleted: bool,
+    pub deleted: bool,
 }
 
 impl ServerDoc {
@@ -33,7 +33,7 @@ impl ServerDoc {
 /// operations replayed on top, in queue order. A pending create (or
 /// upsert of an absent document) shows it, a pending delete hides it,
 /// pending updates are rebased with `sync_conflict::rebase`.
-pub(crate) fn local_view(server: Option<&ServerDoc>, pending: &[&Operation]) -> Option<JsonObject> {
+pub fn local_view(server: Option<&ServerDoc>, pending: &[&Operation]) -> Option<JsonObject> {
     let mut doc: Option<JsonObject> = server.and_then(ServerDoc::live).cloned();
     for op in pending {
         let data = op.data.clone().unwrap_or_default();
@@ -53,7 +53,7 @@ pub(crate) fn local_view(server: Option<&ServerDoc>, pending: &[&Operation]) -> 
 
 /// The server state after an incoming change, or `None` when the change is
 /// not newer than what is known (a replay after a resume, or an echo).
-pub(crate) fn apply_change(known: Option<&ServerDoc>, change: &Change) -> Option<ServerDoc> {
+pub fn apply_change(known: Option<&ServerDoc>, change: &Change) -> Option<ServerDoc> {
     let known_version = known.map_or(0, |doc| doc.version);
     if change.version.get() <= known_version {
         return None;
@@ -85,7 +85,7 @@ pub(crate) fn apply_change(known: Option<&ServerDoc>, change: &Change) -> Option
 /// What an acknowledgement of one of this client's operations does to the
 /// known server state.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum AckEffect {
+pub enum AckEffect {
     /// The server's document is now this.
     Apply(ServerDoc),
     /// The outcome cannot be derived locally: read the document.
@@ -95,13 +95,10 @@ pub(crate) enum AckEffect {
 }
 
 /// How `result` (the answer to `op`) changes `known`: a `merged` answer
-/// carries the document; a `success` or `duplicate` right after the known
-/// version is `op` applied to it; anything else needs a read.
-pub(crate) fn ack_effect(
-    known: Option<&ServerDoc>,
-    op: &Operation,
-    result: &OpResult,
-) -> AckEffect {
+/// (or the replay of one) carries the document; a `success` or `duplicate`
+/// that made the change right after the known version is `op` applied to
+/// it; anything else needs a read.
+pub fn ack_effect(known: Option<&ServerDoc>, op: &Operation, result: &OpResult) -> AckEffect {
     let known_version = known.map_or(0, |doc| doc.version);
     let Some(version) = result.version.map(Version::get) else {
         return AckEffect::Fetch;
@@ -109,7 +106,11 @@ pub(crate) fn ack_effect(
     if version <= known_version {
         return AckEffect::Keep;
     }
-    if result.status == OpStatus::Merged {
+    // A replay repeats the first answer: one that was merged or left a
+    // conflict says what the document became, not that `op` applied.
+    let first_was_resolved = result.status == OpStatus::Duplicate
+        && (result.data.is_some() || result.conflict_id.is_some());
+    if result.status == OpStatus::Merged || first_was_resolved {
         // An empty document may be a delete that won over the edit: the
         // ack does not say, the server does.
         return match &result.data {
@@ -121,7 +122,10 @@ pub(crate) fn ack_effect(
             _ => AckEffect::Fetch,
         };
     }
-    let plain = matches!(result.status, OpStatus::Success | OpStatus::Duplicate);
+    // Without a seq the operation changed nothing, and the version is the
+    // document's own, made by someone else.
+    let plain =
+        matches!(result.status, OpStatus::Success | OpStatus::Duplicate) && result.seq.is_some();
     if !plain || version != known_version + 1 {
         return AckEffect::Fetch;
     }
@@ -145,7 +149,7 @@ pub(crate) fn ack_effect(
 
 /// What the server's answer means for the queue entry.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Delivery {
+pub enum Delivery {
     /// Delivered: remove the entry. `conflict` when the server left a
     /// conflict pending (manual), which still counts as delivered.
     Delivered {
@@ -159,7 +163,7 @@ pub(crate) enum Delivery {
 }
 
 /// Classifies a WebSocket answer.
-pub(crate) fn classify(answer: &Result<OpResult, TransportError>) -> Delivery {
+pub fn classify(answer: &Result<OpResult, TransportError>) -> Delivery {
     match answer {
         Ok(result) => classify_result(result),
         Err(TransportError::Closed { .. }) => Delivery::Retry,
@@ -172,7 +176,7 @@ pub(crate) fn classify(answer: &Result<OpResult, TransportError>) -> Delivery {
 }
 
 /// Classifies one bulk-sync result.
-pub(crate) fn classify_result(result: &OpResult) -> Delivery {
+pub fn classify_result(result: &OpResult) -> Delivery {
     match result.status {
         OpStatus::Success | OpStatus::Merged | OpStatus::Duplicate => {
             Delivery::Delivered { conflict: false }
@@ -197,7 +201,7 @@ fn retry_later(code: ErrorCode) -> bool {
 /// this client generated, `upsert` for one the caller chose, which another
 /// device may already have created). A document it has is updated with the
 /// merge patch from the current view to the new data: delta only.
-pub(crate) fn plan_save(
+pub fn plan_save(
     current: Option<&JsonObject>,
     new: JsonObject,
     generated_id: bool,
@@ -224,7 +228,7 @@ pub enum Order {
 
 /// Orders JSON values: missing/null, then booleans, numbers, strings,
 /// arrays and objects; within a kind by value.
-pub(crate) fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+pub fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     fn rank(value: Option<&Value>) -> u8 {
         match value {
             None | Some(Value::Null) => 0,
@@ -252,7 +256,7 @@ pub(crate) fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 /// A live query's result from the documents of a collection (each with its
 /// `"id"`): the ones matching `filter`, ordered by `order` then by id,
 /// at most `limit`.
-pub(crate) fn run_query(
+pub fn run_query(
     mut docs: Vec<JsonObject>,
     filter: &Filter,
     order: &[(String, Order)],
@@ -279,7 +283,7 @@ pub(crate) fn run_query(
 }
 
 /// The document as the application sees it: its data with `"id"` set.
-pub(crate) fn with_id(id: &str, mut data: JsonObject) -> JsonObject {
+pub fn with_id(id: &str, mut data: JsonObject) -> JsonObject {
     data.insert("id".to_owned(), Value::String(id.to_owned()));
     data
 }
@@ -410,6 +414,32 @@ mod tests {
         );
         let gap = change(ChangeOp::Update, 4, None, json!({"m": true}));
         assert_eq!(apply_change(Some(&known), &gap), None);
+    }
+
+    #[test]
+    fn replays_of_resolved_answers_and_answers_without_a_change_are_not_applied_as_sent() {
+        // Seeds 103 and 463 of the simulation.
+        let known = doc(json!({"text": "a"}), 1);
+        let upsert = op(Action::Upsert, Some(json!({"text": "mine"})));
+        let mut replay_of_merged =
+            result(OpStatus::Duplicate, Some(2), Some(json!({"text": "kept"})));
+        replay_of_merged.conflict_id = Some("c-1".parse().unwrap());
+        assert_eq!(
+            ack_effect(Some(&known), &upsert, &replay_of_merged),
+            AckEffect::Apply(doc(json!({"text": "kept"}), 2))
+        );
+        let mut replay_of_pending = result(OpStatus::Duplicate, Some(2), None);
+        replay_of_pending.conflict_id = Some("c-2".parse().unwrap());
+        assert_eq!(
+            ack_effect(Some(&known), &upsert, &replay_of_pending),
+            AckEffect::Fetch
+        );
+        let mut unchanged = result(OpStatus::Success, Some(2), None);
+        unchanged.seq = None;
+        assert_eq!(
+            ack_effect(Some(&known), &upsert, &unchanged),
+            AckEffect::Fetch
+        );
     }
 
     #[test]

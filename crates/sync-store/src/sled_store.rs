@@ -100,6 +100,33 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
+/// How long `open` waits for a lock a closing store still holds: sled's
+/// background threads release the directory a moment after `close`.
+const LOCK_WAIT_MS: u64 = 2_000;
+
+fn open_db(path: &Path) -> Result<sled::Db, Error> {
+    // High-throughput mode trades disk space (segments are rewritten less
+    // eagerly) for far less CPU per write: the committer is CPU-bound, and
+    // this mode took 64 concurrent durable writers from about 13,000 to
+    // 25,000 acknowledged writes per second.
+    let config = sled::Config::new()
+        .path(path)
+        .mode(sled::Mode::HighThroughput);
+    let mut waited_ms = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(io))
+                if waited_ms < LOCK_WAIT_MS
+                    && io.to_string().contains("could not acquire lock") =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                waited_ms += 20;
+            }
+            opened => return Ok(opened?),
+        }
+    }
+}
+
 const STATS_KEY: &[u8] = b"stats";
 const LOG_ID_KEY: &[u8] = b"log_id";
 
@@ -107,14 +134,7 @@ impl SledStore {
     /// Opens (or creates) the store in `path`. Must be called inside a
     /// tokio runtime only for the async methods; opening itself is blocking.
     pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<SledStore, Error> {
-        // High-throughput mode trades disk space (segments are rewritten
-        // less eagerly) for far less CPU per write: the committer is
-        // CPU-bound, and this mode took 64 concurrent durable writers from
-        // about 13,000 to 25,000 acknowledged writes per second.
-        let db = sled::Config::new()
-            .path(path.as_ref())
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = open_db(path.as_ref())?;
         let trees = Trees {
             meta: db.open_tree("meta")?,
             docs: db.open_tree("docs")?,
