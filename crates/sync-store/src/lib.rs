@@ -22,6 +22,7 @@
 //! Readers of the change log never see past the durable head, so nobody is
 //! told of a change a crash could take back.
 
+mod committed;
 mod error;
 mod keys;
 mod pg_store;

@@ -14,12 +14,13 @@ use sync_core::store::{
     RetentionPolicy, StoreStats, StoredDocument, Write, WriteEffect,
 };
 use sync_core::{
-    Change, ChangeOp, CollectionName, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocId,
-    DocKey, Document, Filter, LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId,
+    Change, CollectionName, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocId, DocKey,
+    Document, Filter, LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId,
     Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::committed::{Committed, committed};
 use crate::error::Error;
 use crate::keys;
 use crate::replay::replay;
@@ -434,48 +435,10 @@ impl Tx<'_> {
         };
 
         let mut result = write.result.clone();
-        if let WriteEffect::Change {
-            op,
-            delta,
-            data,
-            field_clocks,
-            timestamp,
-        } = &write.effect
-        {
-            let seq = head.next();
-            let version = current_version.next();
-            let deleted = *op == ChangeOp::Delete;
-            let change = Change {
-                seq,
-                namespace: write.key.namespace.clone(),
-                collection: write.key.collection.clone(),
-                id: write.key.id.clone(),
-                op: *op,
-                delta: delta.clone(),
-                version,
-                timestamp: *timestamp,
-                op_id: write.op_id.clone(),
-                device_id: write.device_id.clone(),
-                user: write.user.clone(),
-                data: (!deleted).then(|| data.clone()),
-            };
-            let stored = StoredDocument {
-                document: Document {
-                    id: write.key.id.clone(),
-                    namespace: write.key.namespace.clone(),
-                    collection: write.key.collection.clone(),
-                    data: if deleted {
-                        Default::default()
-                    } else {
-                        data.clone()
-                    },
-                    version,
-                    seq,
-                    updated_at: *timestamp,
-                    deleted,
-                },
-                field_clocks: field_clocks.clone(),
-            };
+        let version = current_version.next();
+        if let Some(Committed { change, stored }) = committed(write, head.next(), version) {
+            let seq = change.seq;
+            let deleted = stored.document.deleted;
             let was_live = current.as_ref().is_some_and(|c| !c.document.deleted);
             match (was_live, deleted) {
                 (false, false) => stats.documents += 1,

@@ -40,8 +40,8 @@ use std::sync::Arc;
 use deadpool_postgres::{Object, Pool};
 use sync_core::store::{CommitOutcome, StoredDocument, Write, WriteEffect};
 use sync_core::{
-    Change, ChangeOp, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocKey, Document, OpId,
-    OpResult, OpStatus, Seq, Strategy, Timestamp, Version,
+    Change, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocKey, OpId, OpResult, OpStatus,
+    Seq, Strategy, Timestamp, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
@@ -52,6 +52,7 @@ use super::rows::{
     DOCUMENT_COLUMNS, decode, document_from_row, encode, get, get_u64, name_of, parse_name, pg,
     pool, replicate, to_db,
 };
+use crate::committed::{Committed, committed};
 use crate::error::Error;
 
 /// Where a caller of `apply` is answered.
@@ -425,48 +426,11 @@ impl Group {
         };
 
         let mut result = write.result.clone();
-        if let WriteEffect::Change {
-            op,
-            delta,
-            data,
-            field_clocks,
-            timestamp,
-        } = &write.effect
-        {
-            let seq = self.head.next();
-            let version = current_version.next();
-            let deleted = *op == ChangeOp::Delete;
-            self.changes.push(Change {
-                seq,
-                namespace: write.key.namespace.clone(),
-                collection: write.key.collection.clone(),
-                id: write.key.id.clone(),
-                op: *op,
-                delta: delta.clone(),
-                version,
-                timestamp: *timestamp,
-                op_id: write.op_id.clone(),
-                device_id: write.device_id.clone(),
-                user: write.user.clone(),
-                data: (!deleted).then(|| data.clone()),
-            });
-            let stored = StoredDocument {
-                document: Document {
-                    id: write.key.id.clone(),
-                    namespace: write.key.namespace.clone(),
-                    collection: write.key.collection.clone(),
-                    data: if deleted {
-                        Default::default()
-                    } else {
-                        data.clone()
-                    },
-                    version,
-                    seq,
-                    updated_at: *timestamp,
-                    deleted,
-                },
-                field_clocks: field_clocks.clone(),
-            };
+        let version = current_version.next();
+        if let Some(Committed { change, stored }) = committed(write, self.head.next(), version) {
+            let seq = change.seq;
+            let deleted = stored.document.deleted;
+            self.changes.push(change);
             let was_live = current.as_ref().is_some_and(|c| !c.document.deleted);
             match (was_live, deleted) {
                 (false, false) => self.live_delta += 1,
