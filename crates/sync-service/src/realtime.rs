@@ -184,6 +184,11 @@ impl Connection {
         self.resync_ready.notified().await;
     }
 
+    /// Whether it holds a subscription named `id`.
+    pub fn has_subscription(&self, id: &str) -> bool {
+        lock(&self.subscriptions).contains_key(id)
+    }
+
     /// How many subscriptions it holds.
     pub fn subscription_count(&self) -> usize {
         lock(&self.subscriptions).len()

@@ -346,7 +346,10 @@ impl Session {
     ) -> Result<(), ApiError> {
         self.principal.check_read(&request.namespace)?;
         let limits = self.state.limits();
-        if self.connection.subscription_count() >= limits.subscriptions_per_connection_max {
+        let replaces = self.connection.has_subscription(&request.id);
+        if !replaces
+            && self.connection.subscription_count() >= limits.subscriptions_per_connection_max
+        {
             return Err(ApiError::TooLarge {
                 message: format!(
                     "at most {} subscriptions per connection",
