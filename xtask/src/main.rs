@@ -6,12 +6,16 @@
 //!   one summary line at the end.
 //! - `cargo xtask bench [--quick]`: every benchmark, then the figures written
 //!   into `docs/benchmarks.md` beside their budgets.
+//! - `cargo xtask soak [--quick] [--max-minutes N]`: the long crash rounds
+//!   of the server and the client and the seeded simulation, bounded in
+//!   time, with one summary line at the end.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod ci;
 mod process;
+mod soak;
 #[cfg(test)]
 mod tidy;
 
@@ -19,7 +23,7 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <ci | bench [--quick]>";
+const USAGE: &str = "usage: cargo xtask <ci | bench [--quick] | soak [--quick] [--max-minutes N]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +39,13 @@ fn main() -> Result<()> {
         }
         ["bench"] => bench::run(false),
         ["bench", "--quick"] => bench::run(true),
+        ["soak", options @ ..] => {
+            // Like `ci`: the summary line stays the last line printed.
+            if !soak::run(&soak::parse_options(options)?)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())

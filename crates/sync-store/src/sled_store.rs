@@ -78,6 +78,7 @@ pub struct SledStore {
     durable_head: Arc<watch::Sender<Seq>>,
     committer: mpsc::Sender<(Vec<Write>, Reply)>,
     committer_thread: std::thread::JoinHandle<()>,
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -185,6 +186,7 @@ impl SledStore {
             durable_head,
             committer: sender,
             committer_thread,
+            flushing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -200,6 +202,22 @@ impl SledStore {
         drop(committer);
         committer_thread.join().map_err(|_| Error::Closed)?;
         trees.db.flush()?;
+        Ok(())
+    }
+
+    /// Flushes everything written so far, one caller at a time, on a
+    /// blocking thread. Never sled's `flush_async`: concurrent calls of it
+    /// fill sled's I/O pool with flushes that wait for a log write needing
+    /// a free pool thread, and every writer and reader then hangs (sled
+    /// issues 1241 and 1308; seen here with 64 devices saying hello at
+    /// once).
+    async fn flush_durably(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.flushing.lock().await;
+        let db = self.trees.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|error| StoreError::Backend(format!("flush task: {error}")))?
+            .map_err(Error::from)?;
         Ok(())
     }
 
@@ -678,11 +696,7 @@ impl SyncStore for SledStore {
             .devices
             .insert(device.device_id.as_str(), encode(&device))
             .map_err(Error::from)?;
-        self.trees
-            .devices
-            .flush_async()
-            .await
-            .map_err(Error::from)?;
+        self.flush_durably().await?;
         Ok(())
     }
 
@@ -709,11 +723,7 @@ impl SyncStore for SledStore {
             .devices
             .remove(id.as_str())
             .map_err(Error::from)?;
-        self.trees
-            .devices
-            .flush_async()
-            .await
-            .map_err(Error::from)?;
+        self.flush_durably().await?;
         Ok(removed.is_some())
     }
 
@@ -783,12 +793,11 @@ impl SyncStore for SledStore {
             }
         }
         removed += flush_document(&mut entries)?;
-        self.trees.db.flush_async().await.map_err(Error::from)?;
+        self.flush_durably().await?;
         Ok(removed)
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
-        self.trees.db.flush_async().await.map_err(Error::from)?;
-        Ok(())
+        self.flush_durably().await
     }
 }

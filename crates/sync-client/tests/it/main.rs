@@ -4,6 +4,7 @@
 
 mod conflicts;
 mod converge;
+mod crash_rounds;
 mod offline;
 mod restart;
 mod support;

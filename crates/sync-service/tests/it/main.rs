@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod crash_rounds;
 mod documents;
 mod feed;
 mod idempotency;

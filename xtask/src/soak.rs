@@ -1,0 +1,301 @@
+//! `cargo xtask soak [--quick] [--max-minutes N]`: the long reliability
+//! runs, in the release profile: 500 crash rounds of the real server
+//! process (`sync-service` test `crash_rounds`), 100 crash rounds of a
+//! client process (`sync-client` test `crash_rounds`) and, when the crate
+//! exists, the seeded simulation (`sync-sim`) over 10,000 seeds. Each step
+//! is bounded by what is left of `--max-minutes` (default 120) and killed
+//! when it runs over; `--quick` runs small counts. Prints each step's
+//! counts and one summary line at the end.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::workspace_root;
+
+/// One soak step: a filtered `cargo test` of one package's `it` target.
+struct Step {
+    name: &'static str,
+    package: &'static str,
+    filter: &'static str,
+    count_var: &'static str,
+    count: u64,
+    unit: &'static str,
+}
+
+/// What a step did.
+struct Outcome {
+    name: &'static str,
+    status: &'static str,
+    detail: String,
+}
+
+/// The options of `cargo xtask soak`.
+pub(crate) struct Options {
+    pub(crate) quick: bool,
+    pub(crate) max_minutes: u64,
+}
+
+/// Reads `--quick` and `--max-minutes N`.
+pub(crate) fn parse_options(args: &[&str]) -> Result<Options> {
+    let mut options = Options {
+        quick: false,
+        max_minutes: 120,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match *arg {
+            "--quick" => options.quick = true,
+            "--max-minutes" => {
+                let value = args.next().context("--max-minutes needs a number")?;
+                options.max_minutes = value
+                    .parse()
+                    .with_context(|| format!("--max-minutes {value:?} is not a number"))?;
+            }
+            other => bail!("unknown soak option {other:?}"),
+        }
+    }
+    Ok(options)
+}
+
+/// Runs every step; `Ok(false)` when one failed or ran out of time.
+pub(crate) fn run(options: &Options) -> Result<bool> {
+    let root = workspace_root();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(options.max_minutes * 60);
+    let (server, client, seeds) = if options.quick {
+        (3, 2, 200)
+    } else {
+        (500, 100, 10_000)
+    };
+    let mut steps = vec![
+        Step {
+            name: "server crash rounds",
+            package: "sync-service",
+            filter: "crash_rounds::server_crash_rounds",
+            count_var: "SYNC_CRASH_ROUNDS",
+            count: server,
+            unit: "rounds",
+        },
+        Step {
+            name: "client crash rounds",
+            package: "sync-client",
+            filter: "crash_rounds::client_crash_rounds",
+            count_var: "SYNC_CLIENT_CRASH_ROUNDS",
+            count: client,
+            unit: "rounds",
+        },
+    ];
+    if root.join("crates").join("sync-sim").exists() {
+        steps.push(Step {
+            name: "simulation",
+            package: "sync-sim",
+            filter: "",
+            count_var: "SYNC_SIM_SEEDS",
+            count: seeds,
+            unit: "seeds",
+        });
+    } else {
+        eprintln!("xtask soak: crates/sync-sim does not exist: the simulation step is skipped");
+    }
+
+    let mut outcomes = Vec::new();
+    for step in &steps {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            outcomes.push(Outcome {
+                name: step.name,
+                status: "NOT RUN",
+                detail: "no time left".into(),
+            });
+            continue;
+        }
+        eprintln!(
+            "xtask soak: == {} ({}={}, {} min left)",
+            step.name,
+            step.count_var,
+            step.count,
+            left.as_secs() / 60
+        );
+        let step_started = Instant::now();
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command
+            .args(["test", "--release", "-p", step.package, "--test", "it"])
+            .current_dir(&root)
+            .env(step.count_var, step.count.to_string());
+        if !step.filter.is_empty() {
+            command.arg(step.filter);
+        }
+        command.args(["--", "--nocapture"]);
+        let (finished, output) = run_bounded(&mut command, left)?;
+        let minutes = step_started.elapsed().as_secs_f64() / 60.0;
+        let detail = match step.package {
+            "sync-service" => figures(&output, "server crash rounds: ", step.count),
+            "sync-client" => figures(&output, "client crash rounds: ", step.count),
+            _ if finished == Finished::Passed => format!("{} {} run", step.count, step.unit),
+            _ => "seeds run: unknown (the run did not finish)".into(),
+        };
+        let status = match finished {
+            Finished::Passed => "ok",
+            Finished::Failed => "FAILED",
+            Finished::TimedOut => "TIMED OUT",
+        };
+        eprintln!(
+            "xtask soak: == {} {status} in {minutes:.1} min: {detail}",
+            step.name
+        );
+        outcomes.push(Outcome {
+            name: step.name,
+            status,
+            detail: format!("{detail}, {minutes:.1} min"),
+        });
+    }
+
+    let all_ok = outcomes.iter().all(|outcome| outcome.status == "ok");
+    for outcome in &outcomes {
+        println!(
+            "xtask soak: {}: {} ({})",
+            outcome.name, outcome.status, outcome.detail
+        );
+    }
+    println!(
+        "soak: {} in {:.1} min: {}",
+        if all_ok { "ok" } else { "FAILED" },
+        started.elapsed().as_secs_f64() / 60.0,
+        outcomes
+            .iter()
+            .map(|outcome| format!("{} {}", outcome.name, outcome.status))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(all_ok)
+}
+
+/// The last summary line a crash-round test printed (`<prefix>N rounds,
+/// ...`), or the rounds reported by its last round line.
+fn figures(output: &str, prefix: &str, asked: u64) -> String {
+    if let Some(line) = output
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix(prefix))
+        .filter(|line| line.contains(" rounds, "))
+    {
+        return line.to_owned();
+    }
+    let done = output
+        .lines()
+        .filter(|line| line.starts_with("round ") && line.contains(": killed after"))
+        .count();
+    format!("{done} of {asked} rounds done")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finished {
+    Passed,
+    Failed,
+    TimedOut,
+}
+
+/// Runs `command` in its own process group, echoing its output, and kills
+/// the group when it runs longer than `limit`.
+fn run_bounded(command: &mut Command, limit: Duration) -> Result<(Finished, String)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    let description = format!("{command:?}");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start {description}"))?;
+    let stdout = child.stdout.take().context("child stdout")?;
+    let stderr = child.stderr.take().context("child stderr")?;
+    let echo_stdout = thread::spawn(move || echo(stdout, false));
+    let echo_stderr = thread::spawn(move || echo(stderr, true));
+    let deadline = Instant::now() + limit;
+    let finished = loop {
+        if let Some(status) = child.try_wait()? {
+            break if status.success() {
+                Finished::Passed
+            } else {
+                Finished::Failed
+            };
+        }
+        if Instant::now() >= deadline {
+            kill_group(&mut child);
+            break Finished::TimedOut;
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    let mut output = echo_stdout.join().unwrap_or_default();
+    output.push_str(&echo_stderr.join().unwrap_or_default());
+    Ok((finished, output))
+}
+
+/// Kills the process group this soak started (cargo and its test
+/// processes), then reaps cargo.
+fn kill_group(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    let killed = Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !killed {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
+
+fn echo(stream: impl Read, to_stderr: bool) -> String {
+    let mut kept = String::new();
+    for line in BufReader::new(stream).lines().map_while(Result::ok) {
+        if to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+        kept.push_str(&line);
+        kept.push('\n');
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_options() {
+        let options = parse_options(&["--quick", "--max-minutes", "5"]).unwrap();
+        assert!(options.quick);
+        assert_eq!(options.max_minutes, 5);
+        let options = parse_options(&[]).unwrap();
+        assert!(!options.quick);
+        assert_eq!(options.max_minutes, 120);
+        assert!(parse_options(&["--max-minutes"]).is_err());
+        assert!(parse_options(&["--slow"]).is_err());
+    }
+
+    #[test]
+    fn reads_figures() {
+        let output = "round 0: killed after 1 ms\nround 1: killed after 2 ms\n\
+                      server crash rounds: 2 rounds, 900 writes acknowledged, seed 3\n";
+        assert_eq!(
+            figures(output, "server crash rounds: ", 2),
+            "2 rounds, 900 writes acknowledged, seed 3"
+        );
+        assert_eq!(
+            figures(
+                "round 0: killed after 9 ms\nround 1: wedged\n",
+                "server crash rounds: ",
+                5
+            ),
+            "1 of 5 rounds done"
+        );
+    }
+}
