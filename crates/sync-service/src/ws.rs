@@ -83,7 +83,9 @@ struct Session {
     hello_cursor: Option<Cursor>,
     rate: TokenBucket,
     last_heard_ms: Arc<AtomicU64>,
-    writes: mpsc::Sender<WriteRequest>,
+    /// The write pipeline, started by the first write (an idle or
+    /// read-only connection costs no pipeline).
+    writes: Option<(mpsc::Sender<WriteRequest>, tokio::task::JoinHandle<()>)>,
 }
 
 async fn run(
@@ -106,15 +108,8 @@ async fn run(
         Arc::clone(&last_heard_ms),
     ));
     let limits = state.limits().clone();
-    let (writes, write_requests) = mpsc::channel(WRITE_BATCH_OPS_MAX);
-    let pipeline = tokio::spawn(write_pipeline(
-        state.clone(),
-        principal.clone(),
-        Arc::clone(&connection),
-        write_requests,
-    ));
     let mut session = Session {
-        writes,
+        writes: None,
         rate: TokenBucket::new(
             limits.operations_per_second,
             limits.operations_burst,
@@ -179,9 +174,12 @@ async fn run(
     if let Some(device) = &session.device {
         state.devices().disconnected(device);
     }
-    drop(session);
     // Writes already read are still applied and answered.
-    let _ = pipeline.await;
+    if let Some((requests, pipeline)) = session.writes.take() {
+        drop(requests);
+        let _ = pipeline.await;
+    }
+    drop(session);
     // The writer ends after what is queued; a client that stopped reading
     // does not hold the connection open.
     let ended = tokio::time::timeout(Duration::from_secs(1), connection.send(Outbound::End)).await;
@@ -412,7 +410,17 @@ impl Session {
         };
         // The pipeline applies writes in the order they came; a full
         // pipeline makes this connection's reader wait.
-        self.writes.send(request).await.is_ok()
+        let (requests, _) = self.writes.get_or_insert_with(|| {
+            let (requests, receiver) = mpsc::channel(WRITE_BATCH_OPS_MAX);
+            let pipeline = tokio::spawn(write_pipeline(
+                self.state.clone(),
+                self.principal.clone(),
+                Arc::clone(&self.connection),
+                receiver,
+            ));
+            (requests, pipeline)
+        });
+        requests.send(request).await.is_ok()
     }
 }
 
