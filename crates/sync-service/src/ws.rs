@@ -70,7 +70,7 @@ pub async fn upgrade(
         // 1009; anything larger is cut off by the codec.
         .max_message_size(message_max + 1)
         .max_frame_size(message_max + 1)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(16 * 1024)
         .on_upgrade(move |socket| run(state, socket, principal, connection, queue)))
 }
@@ -150,7 +150,9 @@ async fn run(
                 .set_unacknowledged(device, connection.queued());
         }
         let keep_going = match message {
-            Message::Text(text) => session.on_text(text.as_str()).await,
+            // Boxed: the handling of a message is a large future, and an
+            // idle connection should not carry its space.
+            Message::Text(text) => Box::pin(session.on_text(text.as_str())).await,
             Message::Binary(_) => {
                 session
                     .error(
