@@ -41,16 +41,52 @@ struct ServerProcess {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
+    /// The PostgreSQL database and schema to drop, for a postgres server.
+    schema: Option<(String, String)>,
+}
+
+/// Which store the server under test runs on.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// The embedded default.
+    Sled,
+    /// PostgreSQL at this URL, in a fresh schema.
+    Postgres(String),
+}
+
+impl Backend {
+    /// The prefix of the figures' names.
+    fn label(&self) -> &'static str {
+        match self {
+            Backend::Sled => "realtime",
+            Backend::Postgres(_) => "realtime (postgres)",
+        }
+    }
 }
 
 impl ServerProcess {
     async fn start() -> ServerProcess {
+        ServerProcess::start_on(&Backend::Sled).await
+    }
+
+    async fn start_on(backend: &Backend) -> ServerProcess {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("sync.toml");
         std::fs::write(&config, SERVER_CONFIG).expect("write the config");
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("server.log")).expect("server log");
-        let child = Command::new(env!("CARGO_BIN_EXE_sync-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sync-server"));
+        let schema = match backend {
+            Backend::Sled => None,
+            Backend::Postgres(url) => {
+                let schema = format!("bench_{port}_{}", std::process::id());
+                command
+                    .args(["--store", "postgres", "--database-url", url])
+                    .args(["--database-schema", &schema]);
+                Some((url.clone(), schema))
+            }
+        };
+        let child = command
             .arg("--config")
             .arg(&config)
             .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -63,7 +99,12 @@ impl ServerProcess {
             .stderr(log)
             .spawn()
             .expect("start sync-server");
-        let server = ServerProcess { child, port, dir };
+        let server = ServerProcess {
+            child,
+            port,
+            dir,
+            schema,
+        };
         server.wait_healthy().await;
         server
     }
@@ -103,6 +144,16 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some((url, schema)) = self.schema.take() {
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                runtime.block_on(sync_store::PgStore::drop_schema_at(&url, &schema))
+            })
+            .join();
+        }
         if std::thread::panicking() {
             let log = std::fs::read_to_string(self.dir.path().join("server.log"));
             println!("sync-server's log:\n{}", log.unwrap_or_default());
@@ -148,14 +199,15 @@ struct Plan {
     catch_up_changes: u64,
 }
 
-async fn fan_out(plan: &Plan, rate: u32, records: &mut Vec<Value>) {
-    let server = ServerProcess::start().await;
+async fn fan_out(plan: &Plan, backend: &Backend, rate: u32, records: &mut Vec<Value>) {
+    let server = ServerProcess::start_on(backend).await;
+    let prefix = backend.label();
     let config = fanout::FanoutConfig {
         server_pid: Some(server.pid()),
         ..fanout::FanoutConfig::new(server.ws_url(), 1_000, rate, plan.seconds)
     };
     let result = fanout::run(&config).await.expect("fan-out run");
-    show(&format!("fan-out at {rate}/s"), &result);
+    show(&format!("fan-out at {rate}/s ({prefix})"), &result);
     let label = format!("fan-out {rate} changes/s, 1,000 subscribers");
     let (p99_budget, peer) = if rate <= 100 {
         (12.0, "peer p50 4.6 ms, p99 12 ms")
@@ -163,21 +215,21 @@ async fn fan_out(plan: &Plan, rate: u32, records: &mut Vec<Value>) {
         (100.0, "peer p99 11 s, 2/3 undelivered")
     };
     records.push(record(
-        &format!("realtime: {label}: last-subscriber p50"),
+        &format!("{prefix}: {label}: last-subscriber p50"),
         result.last_subscriber.p50_ms,
         "ms",
         None,
         false,
     ));
     records.push(record(
-        &format!("realtime: {label}: last-subscriber p99 ({peer})"),
+        &format!("{prefix}: {label}: last-subscriber p99 ({peer})"),
         result.last_subscriber.p99_ms,
         "ms",
         Some(p99_budget),
         false,
     ));
     records.push(record(
-        &format!("realtime: {label}: last-subscriber p999"),
+        &format!("{prefix}: {label}: last-subscriber p999"),
         result.last_subscriber.p999_ms,
         "ms",
         None,
@@ -185,21 +237,21 @@ async fn fan_out(plan: &Plan, rate: u32, records: &mut Vec<Value>) {
     ));
     let sent = result.changes_sent.max(1) as f64;
     records.push(record(
-        &format!("realtime: {label}: changes delivered to every subscriber"),
+        &format!("{prefix}: {label}: changes delivered to every subscriber"),
         100.0 * (sent - result.undelivered as f64) / sent,
         "%",
         (rate > 100).then_some(100.0),
         true,
     ));
     records.push(record(
-        &format!("realtime: {label}: undelivered changes"),
+        &format!("{prefix}: {label}: undelivered changes"),
         result.undelivered as f64,
         "changes",
         None,
         false,
     ));
     records.push(record(
-        &format!("realtime: {label}: changes/s the writer could send"),
+        &format!("{prefix}: {label}: changes/s the writer could send"),
         result.achieved_rate,
         "changes/s",
         None,
@@ -207,7 +259,7 @@ async fn fan_out(plan: &Plan, rate: u32, records: &mut Vec<Value>) {
     ));
     if rate > 100 {
         records.push(record(
-            &format!("realtime: {label}: deliveries (peer saturates near 225,000/s)"),
+            &format!("{prefix}: {label}: deliveries (peer saturates near 225,000/s)"),
             result.deliveries_per_s,
             "deliveries/s",
             None,
@@ -216,8 +268,9 @@ async fn fan_out(plan: &Plan, rate: u32, records: &mut Vec<Value>) {
     }
 }
 
-async fn acked_writes(plan: &Plan, records: &mut Vec<Value>) {
-    let server = ServerProcess::start().await;
+async fn acked_writes(plan: &Plan, backend: &Backend, records: &mut Vec<Value>) {
+    let server = ServerProcess::start_on(backend).await;
+    let prefix = backend.label();
     let config = writes::WritesConfig {
         url: server.ws_url(),
         writers: 64,
@@ -225,16 +278,16 @@ async fn acked_writes(plan: &Plan, records: &mut Vec<Value>) {
         server_pid: Some(server.pid()),
     };
     let result = writes::run(&config).await.expect("writes run");
-    show("durable acked writes", &result);
+    show(&format!("durable acked writes ({prefix})"), &result);
     records.push(record(
-        "realtime: durable acked writes, 64 WebSocket writers",
+        &format!("{prefix}: durable acked writes, 64 WebSocket writers"),
         result.writes_per_s,
         "writes/s",
         Some(20_000.0),
         true,
     ));
     records.push(record(
-        "realtime: durable acked writes, 64 WebSocket writers: ack p99",
+        &format!("{prefix}: durable acked writes, 64 WebSocket writers: ack p99"),
         result.ack_latency.p99_ms,
         "ms",
         None,
@@ -349,12 +402,21 @@ async fn main() {
     };
     println!("realtime: load average before: {}", load_average());
     let mut records = Vec::new();
-    fan_out(&plan, 100, &mut records).await;
-    fan_out(&plan, 1_000, &mut records).await;
-    acked_writes(&plan, &mut records).await;
+    fan_out(&plan, &Backend::Sled, 100, &mut records).await;
+    fan_out(&plan, &Backend::Sled, 1_000, &mut records).await;
+    acked_writes(&plan, &Backend::Sled, &mut records).await;
     bulk_sync(&plan, &mut records).await;
     idle_connections(&plan, &mut records).await;
     catch_up(&plan, &mut records).await;
+    // The same fan-out and writes with the PostgreSQL store, when there is
+    // a database to measure against.
+    let database = std::env::var("SYNC_BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("SYNC_TEST_DATABASE_URL"));
+    if let Ok(url) = database {
+        let postgres = Backend::Postgres(url);
+        fan_out(&plan, &postgres, 100, &mut records).await;
+        acked_writes(&plan, &postgres, &mut records).await;
+    }
     println!("realtime: load average after: {}", load_average());
 
     let out = std::env::var_os("SYNC_BENCH_OUT").map_or_else(
