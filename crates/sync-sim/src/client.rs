@@ -18,7 +18,7 @@ use std::sync::Arc;
 use sync_client::logic::{self, AckEffect, ServerDoc};
 use sync_core::{
     Action, Change, Clock, DeviceId, DocKey, Document, JsonObject, ManualClock, OpId, OpResult,
-    OpStatus, Operation, Seq, Timestamp, Version,
+    Operation, Seq, Timestamp, Version,
 };
 
 /// One entry of the model offline queue.

@@ -110,7 +110,6 @@ fn a_seed_replays_exactly() {
     let config = SimConfig {
         steps: 150,
         trace: true,
-        ..SimConfig::default()
     };
     for seed in [3, 7, 11] {
         let first = sync_sim::trace_seed(seed, &config);
