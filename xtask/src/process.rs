@@ -38,7 +38,8 @@ pub(crate) fn run_echoed(command: &mut Command) -> Result<Finished> {
     })
 }
 
-fn echo(stream: impl Read, to_stderr: bool) -> String {
+/// Echoes `stream` line by line (to stderr or stdout) and keeps what it read.
+pub(crate) fn echo(stream: impl Read, to_stderr: bool) -> String {
     let mut kept = String::new();
     for line in BufReader::new(stream).lines().map_while(Result::ok) {
         if to_stderr {

@@ -7,13 +7,13 @@
 //! when it runs over; `--quick` runs small counts. Prints each step's
 //! counts and one summary line at the end.
 
-use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::process::echo;
 use crate::workspace_root;
 
 /// One soak step: a filtered `cargo test` of one package's `it` target.
@@ -249,20 +249,6 @@ fn kill_group(child: &mut Child) {
         let _ = child.kill();
     }
     let _ = child.wait();
-}
-
-fn echo(stream: impl Read, to_stderr: bool) -> String {
-    let mut kept = String::new();
-    for line in BufReader::new(stream).lines().map_while(Result::ok) {
-        if to_stderr {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-        kept.push_str(&line);
-        kept.push('\n');
-    }
-    kept
 }
 
 #[cfg(test)]

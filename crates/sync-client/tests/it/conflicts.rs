@@ -5,23 +5,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sync_client::{SyncClient, SyncEvent};
+use sync_client::SyncEvent;
 use sync_core::Strategy;
 
-use crate::support::{Node, data_dir, eventually, local_todos, obj};
-
-async fn build(url: &str, dir: &std::path::Path) -> SyncClient {
-    SyncClient::builder()
-        .server_url(url)
-        .data_dir(dir)
-        .collections(["todos"])
-        .reconnect_delay(Duration::from_millis(100))
-        .max_reconnect_attempts(None)
-        .poll_wait_secs(2)
-        .build()
-        .await
-        .unwrap()
-}
+use crate::support::{Node, client as build, data_dir, eventually, local_todos, obj};
 
 async fn concurrent_offline_edits_converge(strategy: Strategy) {
     let mut node = Node::start(Some(strategy)).await;
