@@ -275,21 +275,23 @@ impl Authenticator {
         let header = headers
             .get(axum::http::header::AUTHORIZATION)
             .map(|value| {
-                value
-                    .to_str()
-                    .ok()
-                    .and_then(|text| {
-                        text.strip_prefix("Bearer ")
-                            .or_else(|| text.strip_prefix("bearer "))
-                    })
-                    .map(str::trim)
-                    .ok_or_else(|| {
-                        ApiError::Unauthorized("Authorization must be `Bearer <token>`".into())
-                    })
+                value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+                    ApiError::Unauthorized("Authorization must be `Bearer <token>`".into())
+                })
             })
             .transpose()?;
         self.authenticate(header.or(query_token))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme's
+/// case does not matter (RFC 9110 section 11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
 }
 
 fn parse_namespace(name: &str) -> Result<Namespace, ApiError> {
@@ -331,6 +333,16 @@ mod tests {
 
     fn far() -> u64 {
         4_102_444_800 // 2100-01-01
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR  abc "] {
+            assert_eq!(bearer_token(value), Some("abc"), "{value}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", "abc"] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
     }
 
     #[test]

@@ -553,6 +553,10 @@ async fn write_loop(
     let heartbeat = Duration::from_secs(state.settings().heartbeat_secs.max(1));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let clock = Arc::clone(state.syncer().clock());
+    // Pings sent since the client was last heard from, and when the last
+    // one went out: the connection closes when a tick finds two unanswered.
+    let mut unanswered = 0u32;
+    let mut last_ping_ms = 0u64;
     loop {
         let first = tokio::select! {
             outbound = queue.recv() => match outbound {
@@ -562,8 +566,10 @@ async fn write_loop(
             () = connection.resync_ready() => None,
             _ = ticker.tick() => {
                 let now_ms = clock.now_millis();
-                let silent_ms = now_ms.saturating_sub(last_heard_ms.load(Ordering::Relaxed));
-                if silent_ms > 2 * heartbeat.as_millis() as u64 {
+                if last_heard_ms.load(Ordering::Relaxed) >= last_ping_ms {
+                    unanswered = 0;
+                }
+                if unanswered >= 2 {
                     let _ = close(&mut sink, 1000, "missed heartbeats").await;
                     return;
                 }
@@ -574,6 +580,8 @@ async fn write_loop(
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
+                unanswered += 1;
+                last_ping_ms = now_ms;
                 continue;
             }
         };

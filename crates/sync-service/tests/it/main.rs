@@ -8,6 +8,7 @@ mod crash_rounds;
 mod documents;
 mod feed;
 mod idempotency;
+mod limits;
 mod operations;
 mod partial_failure;
 mod realtime;

@@ -1,11 +1,17 @@
 //! The harness: a real server on `127.0.0.1:0` over a sled store in a
-//! temporary directory, a real HTTP client, JWT tokens, and small helpers
-//! for the requests every test makes.
+//! temporary directory (in this process, or the `sync-server` binary as a
+//! child), a real HTTP client, WebSocket clients (tungstenite, and a raw
+//! one that writes frames by hand and never answers pings), JWT tokens
+//! for every algorithm, and small helpers for the requests every test
+//! makes.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures::{SinkExt, StreamExt};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder};
@@ -14,6 +20,12 @@ use sync_core::{ManualClock, Timestamp};
 use sync_service::config::{AuthMode, DurabilityMode, JwtAlgorithm};
 use sync_service::{Config, Server, ServerBuilder};
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The HS256 secret of the servers in `jwt` mode.
 pub(crate) const SECRET: &str = "integration-test-secret-0123456789";
@@ -79,10 +91,16 @@ impl TestServer {
 
     /// A server in `jwt` mode with HS256 and [`SECRET`].
     pub(crate) async fn start_jwt() -> TestServer {
+        Self::start_jwt_with(|_| {}).await
+    }
+
+    /// Like [`TestServer::start_jwt`], then `tweak` applied.
+    pub(crate) async fn start_jwt_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         Self::start(|config| {
             config.auth.mode = AuthMode::Jwt;
             config.auth.algorithm = JwtAlgorithm::HS256;
             config.auth.secret = Some(SECRET.into());
+            tweak(config);
         })
         .await
     }
@@ -96,6 +114,11 @@ impl TestServer {
         Self::start_with(tweak, move |builder| builder.clock(clock)).await
     }
 
+    /// The address it serves on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// The URL of `path` on this server.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -103,10 +126,12 @@ impl TestServer {
 
     /// Requests made with `token` (none in auth mode `none`).
     pub(crate) fn session(&self, token: Option<&str>) -> Session<'_> {
-        Session {
-            server: self,
-            token: token.map(str::to_owned),
-        }
+        Session::new(&self.client, self.addr, token)
+    }
+
+    /// A WebSocket client without credentials that said `hello` as `device`.
+    pub(crate) async fn ws_client(&self, device: &str) -> WsClient {
+        WsClient::connect(self.addr, Credential::None, device).await
     }
 
     /// A request to `path`, without credentials.
@@ -135,14 +160,25 @@ impl TestServer {
 
 /// Requests on behalf of one caller.
 pub(crate) struct Session<'a> {
-    server: &'a TestServer,
+    client: &'a reqwest::Client,
+    addr: SocketAddr,
     token: Option<String>,
 }
 
-impl Session<'_> {
+impl<'a> Session<'a> {
+    fn new(client: &'a reqwest::Client, addr: SocketAddr, token: Option<&str>) -> Session<'a> {
+        Session {
+            client,
+            addr,
+            token: token.map(str::to_owned),
+        }
+    }
+
     /// A request to `path` carrying the session's token.
     pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let request = self.server.request(method, path);
+        let request = self
+            .client
+            .request(method, format!("http://{}{path}", self.addr));
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -283,7 +319,16 @@ pub(crate) fn token(claims: Value) -> String {
 }
 
 /// An HS256 token signed with `secret`.
-pub(crate) fn token_signed_with(mut claims: Value, secret: &str) -> String {
+pub(crate) fn token_signed_with(claims: Value, secret: &str) -> String {
+    signed(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(secret.as_bytes()),
+        claims,
+    )
+}
+
+/// A token of `algorithm` signed with `key`; `exp` as in [`token`].
+pub(crate) fn signed(algorithm: Algorithm, key: &EncodingKey, mut claims: Value) -> String {
     match claims.get("exp") {
         None => claims["exp"] = json!(now_secs() + 3_600),
         Some(Value::Null) => {
@@ -291,12 +336,86 @@ pub(crate) fn token_signed_with(mut claims: Value, secret: &str) -> String {
         }
         Some(_) => {}
     }
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("a token")
+    jsonwebtoken::encode(&Header::new(algorithm), &claims, key).expect("a token")
+}
+
+/// A fixed key pair of the tests (`tests/it/keys`, made with `openssl
+/// genpkey`): the PEM private key that signs, the PEM public key the
+/// server is configured with, and another private key of the same kind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TestKeys {
+    /// The algorithm the server pins.
+    pub(crate) algorithm: JwtAlgorithm,
+    /// The private key (PKCS#8 PEM).
+    pub(crate) private: &'static str,
+    /// The public key file name under `tests/it/keys`.
+    pub(crate) public_file: &'static str,
+    /// The public key (SPKI PEM), as the server reads it.
+    pub(crate) public: &'static str,
+    /// Another private key of the same algorithm.
+    pub(crate) other_private: &'static str,
+}
+
+/// Ed25519 keys.
+pub(crate) const ED25519: TestKeys = TestKeys {
+    algorithm: JwtAlgorithm::EdDSA,
+    private: include_str!("keys/ed25519.pem"),
+    public_file: "ed25519.pub.pem",
+    public: include_str!("keys/ed25519.pub.pem"),
+    other_private: include_str!("keys/ed25519-other.pem"),
+};
+
+/// RSA 2048 keys.
+pub(crate) const RSA: TestKeys = TestKeys {
+    algorithm: JwtAlgorithm::RS256,
+    private: include_str!("keys/rsa.pem"),
+    public_file: "rsa.pub.pem",
+    public: include_str!("keys/rsa.pub.pem"),
+    other_private: include_str!("keys/rsa-other.pem"),
+};
+
+impl TestKeys {
+    /// The `jsonwebtoken` algorithm.
+    pub(crate) fn jwt_algorithm(&self) -> Algorithm {
+        match self.algorithm {
+            JwtAlgorithm::EdDSA => Algorithm::EdDSA,
+            JwtAlgorithm::RS256 => Algorithm::RS256,
+            JwtAlgorithm::HS256 => Algorithm::HS256,
+        }
+    }
+
+    /// The path of the public key file.
+    pub(crate) fn public_path(&self) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/it/keys")
+            .join(self.public_file)
+    }
+
+    /// The signing key of a private PEM.
+    pub(crate) fn encoding_key(&self, private: &str) -> EncodingKey {
+        let made = match self.algorithm {
+            JwtAlgorithm::EdDSA => EncodingKey::from_ed_pem(private.as_bytes()),
+            _ => EncodingKey::from_rsa_pem(private.as_bytes()),
+        };
+        made.expect("a test key")
+    }
+
+    /// A token signed with the private key.
+    pub(crate) fn token(&self, claims: Value) -> String {
+        signed(
+            self.jwt_algorithm(),
+            &self.encoding_key(self.private),
+            claims,
+        )
+    }
+
+    /// Makes `config` a `jwt` server pinned to these keys.
+    pub(crate) fn configure(&self, config: &mut Config) {
+        config.auth.mode = AuthMode::Jwt;
+        config.auth.algorithm = self.algorithm;
+        config.auth.secret = None;
+        config.auth.public_key_file = Some(self.public_path());
+    }
 }
 
 /// An unsigned token (`alg: none`) with `claims`.
@@ -333,6 +452,35 @@ pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().expect("gzip in memory")
 }
 
+/// Gzip of `len` bytes of `byte`, compressed as they are produced (an
+/// inflation bomb of any size costs only its compressed size).
+pub(crate) fn gzip_repeated(byte: u8, len: usize) -> Vec<u8> {
+    use std::io::Write as _;
+    let chunk = vec![byte; 1024 * 1024];
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        encoder.write_all(&chunk[..n]).expect("gzip in memory");
+        left -= n;
+    }
+    encoder.finish().expect("gzip in memory")
+}
+
+/// A figure of this process's memory from `/proc/self/status`, in KiB:
+/// `"VmRSS"` (resident now) or `"VmHWM"` (the resident peak so far). The
+/// servers of these tests run in the test process, and nextest runs each
+/// test in its own process, so these are the server's figures plus the
+/// test's own.
+pub(crate) fn memory_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"))
+}
+
 /// The keys of a JSON object, sorted.
 pub(crate) fn keys(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value
@@ -341,6 +489,478 @@ pub(crate) fn keys(value: &Value) -> Vec<String> {
         .unwrap_or_default();
     keys.sort();
     keys
+}
+
+/// How a WebSocket client presents its token.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Credential<'a> {
+    /// Not at all.
+    None,
+    /// `Authorization: Bearer`.
+    Header(&'a str),
+    /// `?token=`.
+    Query(&'a str),
+    /// This `Authorization` header, as it is.
+    Authorization(&'a str),
+}
+
+impl Credential<'_> {
+    /// `path` (which may have a query) with this credential, and the
+    /// headers it needs.
+    pub(crate) fn apply(&self, path: &str) -> (String, Vec<(&'static str, String)>) {
+        match self {
+            Credential::None => (path.into(), Vec::new()),
+            Credential::Header(token) => (
+                path.into(),
+                vec![("authorization", format!("Bearer {token}"))],
+            ),
+            Credential::Query(token) => {
+                let joint = if path.contains('?') { '&' } else { '?' };
+                (format!("{path}{joint}token={token}"), Vec::new())
+            }
+            Credential::Authorization(value) => {
+                (path.into(), vec![("authorization", (*value).to_owned())])
+            }
+        }
+    }
+}
+
+/// A WebSocket client (tungstenite: it answers pings as it reads).
+pub(crate) struct WsClient {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    /// Upgrades `/ws` at `addr` with `credential` and, if given, an
+    /// `Origin`; a refused upgrade is its HTTP status.
+    pub(crate) async fn open(
+        addr: SocketAddr,
+        credential: Credential<'_>,
+        origin: Option<&str>,
+    ) -> Result<WsClient, u16> {
+        let (target, headers) = credential.apply("/ws");
+        let mut request = format!("ws://{addr}{target}")
+            .into_client_request()
+            .expect("a WebSocket URL");
+        for (name, value) in headers
+            .into_iter()
+            .chain(origin.map(|o| ("origin", o.to_owned())))
+        {
+            request
+                .headers_mut()
+                .insert(name, value.parse().expect("a header value"));
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(WsClient { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(error) => panic!("the upgrade failed: {error}"),
+        }
+    }
+
+    /// Upgrades (which must succeed) and says `hello` as `device`.
+    pub(crate) async fn connect(
+        addr: SocketAddr,
+        credential: Credential<'_>,
+        device: &str,
+    ) -> WsClient {
+        let mut client = Self::open(addr, credential, None)
+            .await
+            .unwrap_or_else(|status| panic!("the upgrade was refused with {status}"));
+        let welcome = client.hello(device).await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        let heartbeat = welcome["heartbeatSecs"].as_u64();
+        assert!(heartbeat.is_some_and(|secs| secs > 0), "{welcome}");
+        client
+    }
+
+    /// Says `hello` as `device` and returns the answer.
+    pub(crate) async fn hello(&mut self, device: &str) -> Value {
+        self.request(json!({"type": "hello", "deviceId": device}))
+            .await
+    }
+
+    /// Sends a message.
+    pub(crate) async fn send(&mut self, message: Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    /// Sends a text frame as it is.
+    pub(crate) async fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .expect("the socket takes the message");
+    }
+
+    /// Sends a message and returns the next one.
+    pub(crate) async fn request(&mut self, message: Value) -> Value {
+        self.send(message).await;
+        self.next().await
+    }
+
+    /// The next JSON message (pings skipped; a close is
+    /// `{"type": "closed", "code"}`), failing after 10 s.
+    pub(crate) async fn next(&mut self) -> Value {
+        self.try_next(Duration::from_secs(10))
+            .await
+            .expect("a message within 10 s")
+    }
+
+    /// The next JSON message within `wait`, if any.
+    pub(crate) async fn try_next(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??;
+            match frame {
+                Ok(Message::Text(text)) => {
+                    return Some(serde_json::from_str(&text).expect("a JSON message"));
+                }
+                Ok(Message::Close(frame)) => {
+                    return Some(
+                        json!({"type": "closed", "code": frame.map(|f| u16::from(f.code))}),
+                    );
+                }
+                Ok(_) => continue,
+                Err(error) => return Some(json!({"type": "closed", "error": error.to_string()})),
+            }
+        }
+    }
+
+    /// Subscribes with `message`, which must be answered `subscribed`.
+    pub(crate) async fn subscribe(&mut self, message: Value) -> Value {
+        let subscribed = self.request(message).await;
+        assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+        subscribed
+    }
+
+    /// Inserts `todos/id` (opId `op-<id>`) and returns the answer.
+    pub(crate) async fn insert(&mut self, id: &str, data: Value) -> Value {
+        self.request(
+            json!({"type": "insert", "collection": "todos", "recordId": id,
+                            "opId": format!("op-{id}"), "data": data}),
+        )
+        .await
+    }
+
+    /// Checks that the connection answers a `ping`.
+    pub(crate) async fn assert_answers(&mut self) {
+        let pong = self.request(json!({"type": "ping"})).await;
+        assert_eq!(pong["type"], "pong", "{pong}");
+    }
+}
+
+/// WebSocket opcodes (RFC 6455 section 5.2).
+pub(crate) const OP_CONTINUATION: u8 = 0x0;
+/// A text frame.
+pub(crate) const OP_TEXT: u8 = 0x1;
+/// A close frame.
+pub(crate) const OP_CLOSE: u8 = 0x8;
+/// A ping.
+pub(crate) const OP_PING: u8 = 0x9;
+
+/// A client frame (masked, as RFC 6455 requires of clients).
+pub(crate) fn ws_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+    const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+    let mut out = vec![u8::from(fin) << 7 | opcode];
+    match payload.len() {
+        len @ 0..=125 => out.push(0x80 | len as u8),
+        len @ 126..=0xffff => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&MASK);
+    out.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
+    out
+}
+
+/// `text` as one message in frames of at most `fragment` bytes: a text
+/// frame, then continuation frames, the last one final.
+pub(crate) fn ws_fragments(text: &[u8], fragment: usize) -> Vec<u8> {
+    let chunks: Vec<&[u8]> = text.chunks(fragment.max(1)).collect();
+    chunks
+        .iter()
+        .enumerate()
+        .flat_map(|(i, chunk)| {
+            let opcode = if i == 0 { OP_TEXT } else { OP_CONTINUATION };
+            ws_frame(opcode, i + 1 == chunks.len(), chunk)
+        })
+        .collect()
+}
+
+/// `request` (a `GET` of `/ws`) with the headers of a WebSocket upgrade,
+/// for reading a refused upgrade's answer as plain HTTP.
+pub(crate) fn upgrade_request(request: RequestBuilder) -> RequestBuilder {
+    request
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+}
+
+/// What a [`RawWs`] read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RawEvent {
+    /// A frame: its opcode and payload.
+    Frame(u8, Vec<u8>),
+    /// The stream ended (or was reset).
+    Ended,
+    /// Nothing within the wait.
+    Silent,
+}
+
+/// A WebSocket client written by hand over a `TcpStream`: it sends the
+/// bytes it is given (frames of any shape, or frames pipelined behind the
+/// upgrade request) and reads frames without answering any, so it is the
+/// client that stops answering pings.
+pub(crate) struct RawWs {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    buffer: Vec<u8>,
+}
+
+impl RawWs {
+    /// Sends the upgrade request for `target` (path and query) with
+    /// `headers`, and right behind it `pipelined`; returns the status of
+    /// the answer and the socket.
+    pub(crate) async fn upgrade(
+        addr: SocketAddr,
+        target: &str,
+        headers: &[(&str, String)],
+        pipelined: &[u8],
+    ) -> (u16, RawWs) {
+        let stream = TcpStream::connect(addr).await.expect("a TCP connection");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        let (reader, writer) = stream.into_split();
+        let mut raw = RawWs {
+            reader,
+            writer,
+            buffer: Vec::new(),
+        };
+        let mut request = format!(
+            "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n"
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(pipelined);
+        raw.writer
+            .write_all(&bytes)
+            .await
+            .expect("the request is sent");
+        let status = loop {
+            if let Some(at) = raw.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&raw.buffer[..at]).into_owned();
+                raw.buffer.drain(..at + 4);
+                break head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|code| code.parse().ok())
+                    .unwrap_or_else(|| panic!("not an HTTP answer: {head}"));
+            }
+            assert!(raw.fill().await > 0, "the server closed during the upgrade");
+        };
+        (status, raw)
+    }
+
+    /// Connects to `/ws` without credentials and says `hello` as `device`.
+    pub(crate) async fn connect(addr: SocketAddr, device: &str) -> RawWs {
+        let (status, mut raw) = Self::upgrade(addr, "/ws", &[], &[]).await;
+        assert_eq!(status, 101);
+        let hello = json!({"type": "hello", "deviceId": device}).to_string();
+        raw.send(&ws_frame(OP_TEXT, true, hello.as_bytes()))
+            .await
+            .expect("hello is sent");
+        match raw.next(Duration::from_secs(10)).await {
+            RawEvent::Frame(OP_TEXT, text) => {
+                let welcome: Value = serde_json::from_slice(&text).expect("JSON");
+                assert_eq!(welcome["type"], "welcome", "{welcome}");
+            }
+            other => panic!("no welcome: {other:?}"),
+        }
+        raw
+    }
+
+    /// Writes `bytes` (whole frames, or anything else).
+    pub(crate) async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes).await
+    }
+
+    /// Writes `bytes` while reading, and returns the first event read
+    /// within `wait` (for a server that answers before it has read all).
+    pub(crate) async fn send_and_read(&mut self, bytes: &[u8], wait: Duration) -> RawEvent {
+        let RawWs {
+            reader,
+            writer,
+            buffer,
+        } = self;
+        let mut reading = RawReader { reader, buffer };
+        // A write the server stopped reading fails once it closes.
+        let (_, event) = tokio::join!(writer.write_all(bytes), reading.next(wait));
+        event
+    }
+
+    /// The next frame within `wait` (answering nothing).
+    pub(crate) async fn next(&mut self, wait: Duration) -> RawEvent {
+        RawReader {
+            reader: &mut self.reader,
+            buffer: &mut self.buffer,
+        }
+        .next(wait)
+        .await
+    }
+
+    /// Reads what the socket has; 0 at its end.
+    async fn fill(&mut self) -> usize {
+        RawReader {
+            reader: &mut self.reader,
+            buffer: &mut self.buffer,
+        }
+        .fill()
+        .await
+    }
+}
+
+struct RawReader<'a> {
+    reader: &'a mut OwnedReadHalf,
+    buffer: &'a mut Vec<u8>,
+}
+
+impl RawReader<'_> {
+    async fn fill(&mut self) -> usize {
+        let mut chunk = [0u8; 16 * 1024];
+        let read = self.reader.read(&mut chunk).await.unwrap_or(0);
+        self.buffer.extend_from_slice(&chunk[..read]);
+        read
+    }
+
+    async fn next(&mut self, wait: Duration) -> RawEvent {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some((opcode, header, len)) = parse_frame_header(self.buffer)
+                && self.buffer.len() >= header + len
+            {
+                let payload = self.buffer[header..header + len].to_vec();
+                self.buffer.drain(..header + len);
+                return RawEvent::Frame(opcode, payload);
+            }
+            match tokio::time::timeout_at(deadline, self.fill()).await {
+                Err(_) => return RawEvent::Silent,
+                Ok(0) => return RawEvent::Ended,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// The opcode, header length and payload length of the (unmasked, server)
+/// frame at the start of `bytes`, once its header is complete.
+fn parse_frame_header(bytes: &[u8]) -> Option<(u8, usize, usize)> {
+    let (&first, &second) = (bytes.first()?, bytes.get(1)?);
+    let (header, len) = match second & 0x7f {
+        126 => (
+            4,
+            usize::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?])),
+        ),
+        127 => {
+            let len: [u8; 8] = bytes.get(2..10)?.try_into().ok()?;
+            (10, usize::try_from(u64::from_be_bytes(len)).ok()?)
+        }
+        len => (2, usize::from(len)),
+    };
+    Some((first & 0x0f, header, len))
+}
+
+/// The close code of a close frame's payload.
+pub(crate) fn close_code(payload: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes([*payload.first()?, *payload.get(1)?]))
+}
+
+/// The `sync-server` binary, run as a child over a store in a temporary
+/// directory, its output (standard output and error) kept in a file there.
+pub(crate) struct ChildServer {
+    child: Child,
+    addr: SocketAddr,
+    client: reqwest::Client,
+    dir: TempDir,
+}
+
+impl ChildServer {
+    /// Starts the binary with `env` set and waits until it is ready.
+    pub(crate) async fn start(env: &[(&str, &str)]) -> ChildServer {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port");
+        let output = std::fs::File::create(dir.path().join("output.log")).expect("a log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_sync-server"))
+            .env_clear()
+            .env("SYNC_LISTEN", addr.to_string())
+            .env("SYNC_DATA_DIR", dir.path().join("store"))
+            .env("SYNC_DURABILITY", "os")
+            .envs(env.iter().copied())
+            .stdout(output.try_clone().expect("a log file"))
+            .stderr(output)
+            .spawn()
+            .expect("sync-server starts");
+        let mut server = ChildServer {
+            child,
+            addr,
+            client: reqwest::Client::new(),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = server
+                .client
+                .get(format!("http://{addr}/ready"))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("sync-server exited with {status}: {}", server.output());
+            }
+            assert!(Instant::now() < deadline, "sync-server did not get ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The address it serves on.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests made with `token`.
+    pub(crate) fn session(&self, token: Option<&str>) -> Session<'_> {
+        Session::new(&self.client, self.addr, token)
+    }
+
+    /// What it wrote so far (its logs).
+    pub(crate) fn output(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("output.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        // SIGKILL, then reap.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[test]
