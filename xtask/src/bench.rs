@@ -5,7 +5,8 @@
 //! Two kinds of benchmark feed the report: criterion benchmarks (read from
 //! `target/criterion`) and plain benchmarks that write an array of
 //! `{"name", "value", "unit", "budget", "higher_is_better"}` records into
-//! `$SYNC_BENCH_OUT/<bench>.json`.
+//! `$SYNC_BENCH_OUT/<bench>.json`. Charts a benchmark writes there as
+//! `*.svg` are copied into `docs/` and shown under the table.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -77,7 +78,8 @@ pub(crate) fn run(quick: bool) -> Result<()> {
     } else {
         "cargo xtask bench"
     };
-    let report = render(&figures, command, &machine_description(), &today());
+    let charts = copy_charts(&out_dir, &root.join("docs"))?;
+    let report = render(&figures, &charts, command, &machine_description(), &today());
     let path = root.join("docs").join("benchmarks.md");
     write_report(&path, &report)?;
     println!("{report}");
@@ -208,7 +210,28 @@ fn plain_figures(dir: &Path) -> Result<Vec<Figure>> {
     Ok(figures)
 }
 
-fn render(figures: &[Figure], command: &str, machine: &str, date: &str) -> String {
+/// Copies the `*.svg` charts of `out_dir` into `docs`; their file names.
+fn copy_charts(out_dir: &Path, docs: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(out_dir)?.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "svg") {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            fs::copy(&path, docs.join(&name)).with_context(|| format!("copying {name}"))?;
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn render(
+    figures: &[Figure],
+    charts: &[String],
+    command: &str,
+    machine: &str,
+    date: &str,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{BEGIN}");
     let _ = writeln!(out, "Measured with `{command}` on {date}.\n");
@@ -232,6 +255,10 @@ fn render(figures: &[Figure], command: &str, machine: &str, date: &str) -> Strin
             figure.unit,
             figure.verdict()
         );
+    }
+    for chart in charts {
+        let title = chart.trim_end_matches(".svg").replace('-', " ");
+        let _ = writeln!(out, "\n![{title}]({chart})");
     }
     let _ = writeln!(out, "{END}");
     out
@@ -320,7 +347,18 @@ mod tests {
                 higher_is_better: false,
             },
         ];
-        let report = render(&figures, "cargo xtask bench", "test machine", "2026-01-01");
+        let charts = ["fanout-latency.svg".to_owned()];
+        let report = render(
+            &figures,
+            &charts,
+            "cargo xtask bench",
+            "test machine",
+            "2026-01-01",
+        );
+        assert!(
+            report.contains("\n![fanout latency](fanout-latency.svg)\n"),
+            "{report}"
+        );
         assert!(
             report.contains("| diff | 250 MB/s | over 100 MB/s | within budget |"),
             "{report}"

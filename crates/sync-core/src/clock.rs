@@ -199,7 +199,9 @@ impl Hlc {
     }
 
     /// The next timestamp after `(physical_ms, logical)`: the counter goes
-    /// up, and on overflow the millisecond does.
+    /// up, and on overflow the millisecond does. At the last millisecond
+    /// that prints (year 9999) with a full counter the clock stays where it
+    /// is: a timestamp past it would print as another time.
     fn bumped(physical_ms: u64, logical: u32, node: NodeId) -> Hlc {
         match logical.checked_add(1) {
             Some(logical) => Hlc {
@@ -207,9 +209,14 @@ impl Hlc {
                 logical,
                 node,
             },
-            None => Hlc {
+            None if physical_ms < Timestamp::MAX_MILLIS => Hlc {
                 physical_ms: physical_ms + 1,
                 logical: 0,
+                node,
+            },
+            None => Hlc {
+                physical_ms: Timestamp::MAX_MILLIS,
+                logical,
                 node,
             },
         }
@@ -429,6 +436,21 @@ mod tests {
         let top = Hlc::new(T0, u32::MAX, NodeId(9)).unwrap();
         let next = clock.observe(top, T0);
         assert_eq!((next.physical_ms(), next.logical()), (T0 + 1, 0));
+    }
+
+    #[test]
+    fn the_clock_stops_at_the_last_printable_timestamp() {
+        // Found by the `time_parse` fuzz target: observing the greatest HLC
+        // made one past year 9999, which printed as 1970.
+        let mut clock = clock();
+        let last = Hlc::new(Timestamp::MAX_MILLIS, u32::MAX, NodeId(9)).unwrap();
+        for next in [
+            clock.observe(last, Timestamp::MAX_MILLIS),
+            clock.now(u64::MAX),
+        ] {
+            assert_eq!(next.physical_ms(), Timestamp::MAX_MILLIS);
+            assert_eq!(Hlc::parse(&next.to_string()).unwrap(), next);
+        }
     }
 
     fn arb_hlc() -> impl Strategy<Value = Hlc> {

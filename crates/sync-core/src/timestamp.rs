@@ -47,7 +47,9 @@ impl Timestamp {
                     .map_err(|_| invalid(rfc_error.to_string()))?
             }
         };
-        let millis = parsed.unix_timestamp_nanos() / 1_000_000;
+        // Floor, not truncation toward zero: a time a fraction of a
+        // millisecond before 1970 is before 1970, not the epoch.
+        let millis = parsed.unix_timestamp_nanos().div_euclid(1_000_000);
         let millis = u64::try_from(millis).map_err(|_| invalid("before 1970".into()))?;
         Timestamp::from_millis(millis).ok_or_else(|| invalid("after year 9999".into()))
     }
@@ -124,6 +126,8 @@ mod tests {
             "2023-12-01",
             "1969-12-31T23:59:59Z",
             "2023-12-01T10:30:00.000Zjunk",
+            // Found by the `time_parse` fuzz target: once read as the epoch.
+            "1969-12-31T23:59:59.9995Z",
         ] {
             assert!(
                 matches!(

@@ -33,7 +33,7 @@ use tokio::sync::watch;
 use crate::error::{LoadError, Result};
 use crate::raw::Read;
 use crate::stats::{self, CpuMeter, CpuUse, Percentiles};
-use crate::ws::{self, Socket};
+use crate::ws::{self, Protocol, Socket};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -58,6 +58,9 @@ pub struct FanoutConfig {
     pub devices: bool,
     /// The server's pid, to report its CPU time.
     pub server_pid: Option<u32>,
+    /// The protocol the server speaks (the peer relay acknowledges
+    /// nothing, so its writer's `acks` stay 0).
+    pub protocol: Protocol,
 }
 
 impl FanoutConfig {
@@ -74,6 +77,7 @@ impl FanoutConfig {
             connect_concurrency: 64,
             devices: false,
             server_pid: None,
+            protocol: Protocol::Sync,
         }
     }
 }
@@ -286,11 +290,11 @@ pub async fn run(config: &FanoutConfig) -> Result<FanoutResult> {
 
 async fn connect_all(config: &FanoutConfig, collection: &str, tag: &str) -> Result<Vec<Socket>> {
     let url = config.url.as_str();
-    let devices = config.devices;
+    let (devices, protocol) = (config.devices, config.protocol);
     futures::stream::iter(0..config.subscribers)
         .map(|index| async move {
             let device = devices.then(|| format!("lg-sub-{tag}-{index}"));
-            ws::subscriber(url, device.as_deref(), collection, 128 * 1024).await
+            ws::subscriber(url, protocol, device.as_deref(), collection, 128 * 1024).await
         })
         .buffer_unordered(config.connect_concurrency.max(1))
         .collect::<Vec<_>>()
@@ -432,7 +436,9 @@ async fn write(
     stop: &AtomicBool,
 ) -> Result<(WriteOutcome, Answers)> {
     let mut socket = ws::connect(&config.url, 64 * 1024).await?;
-    ws::hello(&mut socket, Some(&format!("lg-writer-{tag}"))).await?;
+    if config.protocol == Protocol::Sync {
+        ws::hello(&mut socket, Some(&format!("lg-writer-{tag}"))).await?;
+    }
     let mut answers = Answers::default();
     let outcome = write_paced(
         &mut socket,

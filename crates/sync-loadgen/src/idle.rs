@@ -29,6 +29,8 @@ pub struct IdleConfig {
     pub devices: bool,
     /// How far each connection goes: to tell what the memory is for.
     pub stage: Stage,
+    /// The protocol the server speaks (the relay has no `hello`).
+    pub protocol: ws::Protocol,
 }
 
 /// How far an idle connection goes before it waits.
@@ -72,13 +74,14 @@ pub async fn run(config: &IdleConfig) -> Result<IdleResult> {
     let collection_ref = collection.as_str();
     let tag_ref = tag.as_str();
     let (devices, stage) = (config.devices, config.stage);
+    let says_hello = stage != Stage::Upgrade && config.protocol == ws::Protocol::Sync;
     let started = Instant::now();
     let opened: Vec<Result<ws::Socket>> = futures::stream::iter(0..config.connections)
         .map(|index| async move {
             // Idle sockets: a small receive buffer.
             let device = devices.then(|| format!("lg-idle-{tag_ref}-{index}"));
             let mut socket = ws::connect(url, 4096).await?;
-            if stage != Stage::Upgrade {
+            if says_hello {
                 ws::hello(&mut socket, device.as_deref()).await?;
             }
             if stage == Stage::Subscribe {

@@ -10,6 +10,9 @@
 //! - [`idle`]: `N` idle connections and the server's resident memory.
 //! - [`catchup`]: a subscriber `N` changes behind, time to be in sync.
 //!
+//! Fan-out and idle connections also run against the peer, seed 001's
+//! relay ([`ws::Protocol::Relay`]); [`chart`] draws the latencies of both.
+//!
 //! The generator shares the machine with the server, so it is built to
 //! spend as little CPU as it can per frame (no JSON parsing on the hot
 //! paths, few tasks, per-task tallies), and every scenario that can
@@ -26,6 +29,7 @@
 
 pub mod bulk;
 pub mod catchup;
+pub mod chart;
 pub mod error;
 pub mod fanout;
 pub mod idle;

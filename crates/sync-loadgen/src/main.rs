@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use sync_loadgen::ws::Protocol;
 use sync_loadgen::{bulk, catchup, fanout, idle, writes};
 
 /// Load generator for the sync server.
@@ -61,6 +62,10 @@ enum Scenario {
         /// The server's pid, to report its CPU time.
         #[arg(long)]
         server_pid: Option<u32>,
+        /// What the server speaks: `sync` (SPEC section 5) or `relay` (the
+        /// peer, bench/peer-relay).
+        #[arg(long, default_value = "sync")]
+        protocol: Protocol,
     },
     /// Writers waiting for each durable ack: acknowledged writes per second.
     Writes {
@@ -115,6 +120,9 @@ enum Scenario {
         /// How far each connection goes: upgrade, hello or subscribe.
         #[arg(long, default_value = "subscribe", value_parser = parse_stage)]
         stage: idle::Stage,
+        /// What the server speaks: `sync` or `relay`.
+        #[arg(long, default_value = "sync")]
+        protocol: Protocol,
     },
     /// A client far behind: time until it has every change.
     Catchup {
@@ -156,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
             connect_concurrency,
             devices,
             server_pid,
+            protocol,
         } => {
             let config = fanout::FanoutConfig {
                 grace: Duration::from_secs_f64(grace),
@@ -163,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
                 connect_concurrency,
                 devices,
                 server_pid,
+                protocol,
                 ..fanout::FanoutConfig::new(url, subscribers, rate, seconds)
             };
             print(&fanout::run(&config).await.context("fan-out")?)
@@ -202,6 +212,7 @@ async fn main() -> anyhow::Result<()> {
             settle,
             devices,
             stage,
+            protocol,
         } => {
             let config = idle::IdleConfig {
                 url,
@@ -211,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
                 connect_concurrency: 64,
                 devices,
                 stage,
+                protocol,
             };
             print(&idle::run(&config).await.context("idle")?)
         }

@@ -13,6 +13,30 @@ use crate::raw::RawSocket;
 /// The client WebSocket the scenarios use.
 pub type Socket = RawSocket;
 
+/// Which protocol the server under test speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// SPEC section 5: `hello` answered by `welcome`, then `subscribe`
+    /// answered by `subscribed`.
+    #[default]
+    Sync,
+    /// Seed 001's relay, the benchmarks' peer: no `hello`; `subscribe` is
+    /// answered by `subscribed`; writes are relayed, never acknowledged.
+    Relay,
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text {
+            "sync" => Ok(Protocol::Sync),
+            "relay" => Ok(Protocol::Relay),
+            other => Err(format!("unknown protocol {other:?} (sync | relay)")),
+        }
+    }
+}
+
 /// How long a setup step (handshake, `welcome`, `subscribed`) may take.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -102,16 +126,19 @@ pub async fn subscribe(socket: &mut Socket, collection: &str, cursor: Option<&st
     expect(socket, "subscribed").await.map(drop)
 }
 
-/// Connects, says `hello` (as `device`, when given) and subscribes to
-/// `collection`.
+/// Connects, says `hello` when the protocol has it (as `device`, when
+/// given) and subscribes to `collection`.
 pub async fn subscriber(
     url: &str,
+    protocol: Protocol,
     device: Option<&str>,
     collection: &str,
     read_buffer: usize,
 ) -> Result<Socket> {
     let mut socket = connect(url, read_buffer).await?;
-    hello(&mut socket, device).await?;
+    if protocol == Protocol::Sync {
+        hello(&mut socket, device).await?;
+    }
     subscribe(&mut socket, collection, None).await?;
     Ok(socket)
 }

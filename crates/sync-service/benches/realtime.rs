@@ -12,6 +12,12 @@
 //! 10,000/s) are raised in the server's configuration file; everything
 //! else is the default.
 //!
+//! The peer, seed 001's Node.js relay (`bench/peer-relay`, installed with
+//! `npm ci` when its packages are missing), runs the same fan-out and idle
+//! scenarios from the same load generator in the same run; the records
+//! give its figures and the ratios, and `fanout-latency.svg` charts both.
+//! Without Node.js the peer's figures are left out, loudly.
+//!
 //! Results are printed (each scenario's whole result as JSON, with the CPU
 //! both processes spent) and written as records to
 //! `$SYNC_BENCH_OUT/realtime.json` for `cargo xtask bench`. With
@@ -24,6 +30,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sync_loadgen::chart::{self, Series};
+use sync_loadgen::ws::Protocol;
 use sync_loadgen::{bulk, catchup, fanout, idle, writes};
 
 /// The server's settings for the benchmark: defaults, except the limits a
@@ -161,6 +169,76 @@ impl Drop for ServerProcess {
     }
 }
 
+/// The peer relay as a child process, killed when dropped.
+struct PeerProcess {
+    child: Child,
+    port: u16,
+}
+
+impl PeerProcess {
+    /// Installs the relay's packages if they are missing and starts it;
+    /// `None` (said on stdout) when Node.js or npm cannot.
+    async fn start() -> Option<PeerProcess> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/peer-relay");
+        if !dir.join("node_modules/ws").is_dir() {
+            let installed = Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .status();
+            if !installed.is_ok_and(|status| status.success()) {
+                println!(
+                    "realtime: PEER NOT MEASURED: `npm ci` in {} failed",
+                    dir.display()
+                );
+                return None;
+            }
+        }
+        let port = free_port();
+        let child = match Command::new("node")
+            .arg("relay.js")
+            .arg(port.to_string())
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(error) => {
+                println!("realtime: PEER NOT MEASURED: cannot start node: {error}");
+                return None;
+            }
+        };
+        let peer = PeerProcess { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if Instant::now() >= deadline {
+                println!("realtime: PEER NOT MEASURED: the relay did not listen in 30 s");
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Some(peer)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -199,72 +277,150 @@ struct Plan {
     catch_up_changes: u64,
 }
 
-async fn fan_out(plan: &Plan, backend: &Backend, rate: u32, records: &mut Vec<Value>) {
+/// The prefix of the peer's figures.
+const PEER: &str = "peer (Node.js relay)";
+
+/// One fan-out run at `rate` against our server on `backend`.
+async fn fan_out(plan: &Plan, backend: &Backend, rate: u32) -> fanout::FanoutResult {
     let server = ServerProcess::start_on(backend).await;
-    let prefix = backend.label();
     let config = fanout::FanoutConfig {
         server_pid: Some(server.pid()),
+        devices: true,
         ..fanout::FanoutConfig::new(server.ws_url(), 1_000, rate, plan.seconds)
     };
     let result = fanout::run(&config).await.expect("fan-out run");
-    show(&format!("fan-out at {rate}/s ({prefix})"), &result);
-    let label = format!("fan-out {rate} changes/s, 1,000 subscribers");
-    let (p99_budget, peer) = if rate <= 100 {
-        (12.0, "peer p50 4.6 ms, p99 12 ms")
-    } else {
-        (100.0, "peer p99 11 s, 2/3 undelivered")
+    show(
+        &format!("fan-out at {rate}/s ({})", backend.label()),
+        &result,
+    );
+    result
+}
+
+/// The same fan-out run against the peer relay.
+async fn peer_fan_out(plan: &Plan, rate: u32) -> Option<fanout::FanoutResult> {
+    let peer = PeerProcess::start().await?;
+    let config = fanout::FanoutConfig {
+        server_pid: Some(peer.pid()),
+        protocol: Protocol::Relay,
+        ..fanout::FanoutConfig::new(peer.ws_url(), 1_000, rate, plan.seconds)
     };
-    records.push(record(
-        &format!("{prefix}: {label}: last-subscriber p50"),
-        result.last_subscriber.p50_ms,
-        "ms",
-        None,
-        false,
-    ));
-    records.push(record(
-        &format!("{prefix}: {label}: last-subscriber p99 ({peer})"),
-        result.last_subscriber.p99_ms,
-        "ms",
-        Some(p99_budget),
-        false,
-    ));
-    records.push(record(
-        &format!("{prefix}: {label}: last-subscriber p999"),
-        result.last_subscriber.p999_ms,
-        "ms",
-        None,
-        false,
-    ));
+    let result = fanout::run(&config).await.expect("peer fan-out run");
+    show(&format!("fan-out at {rate}/s ({PEER})"), &result);
+    Some(result)
+}
+
+fn fan_out_label(rate: u32) -> String {
+    format!(
+        "fan-out {} changes/s, 1,000 subscribers",
+        thousands(u64::from(rate))
+    )
+}
+
+/// Share of the changes sent that reached every subscriber, in percent.
+fn delivered_percent(result: &fanout::FanoutResult) -> f64 {
     let sent = result.changes_sent.max(1) as f64;
-    records.push(record(
-        &format!("{prefix}: {label}: changes delivered to every subscriber"),
-        100.0 * (sent - result.undelivered as f64) / sent,
-        "%",
-        (rate > 100).then_some(100.0),
-        true,
-    ));
-    records.push(record(
-        &format!("{prefix}: {label}: undelivered changes"),
-        result.undelivered as f64,
-        "changes",
-        None,
-        false,
-    ));
-    records.push(record(
-        &format!("{prefix}: {label}: changes/s the writer could send"),
-        result.achieved_rate,
-        "changes/s",
-        None,
-        true,
-    ));
+    100.0 * (sent - result.undelivered as f64) / sent
+}
+
+/// The records of one fan-out run; budgets (SPEC section 9) only for ours.
+fn fan_out_records(prefix: &str, result: &fanout::FanoutResult, ours: bool) -> Vec<Value> {
+    let rate = result.rate;
+    let label = fan_out_label(rate);
+    let budget = |value: f64| ours.then_some(value);
+    let mut records = vec![
+        record(
+            &format!("{prefix}: {label}: last-subscriber p50"),
+            result.last_subscriber.p50_ms,
+            "ms",
+            None,
+            false,
+        ),
+        record(
+            &format!("{prefix}: {label}: last-subscriber p99"),
+            result.last_subscriber.p99_ms,
+            "ms",
+            budget(if rate <= 100 { 12.0 } else { 100.0 }),
+            false,
+        ),
+        record(
+            &format!("{prefix}: {label}: last-subscriber p999"),
+            result.last_subscriber.p999_ms,
+            "ms",
+            None,
+            false,
+        ),
+        record(
+            &format!("{prefix}: {label}: changes delivered to every subscriber"),
+            delivered_percent(result),
+            "%",
+            budget(100.0).filter(|_| rate > 100),
+            true,
+        ),
+        record(
+            &format!("{prefix}: {label}: changes/s the writer could send"),
+            result.achieved_rate,
+            "changes/s",
+            None,
+            true,
+        ),
+    ];
+    if let Some(server_s) = result.cpu.server_s {
+        records.push(record(
+            &format!("{prefix}: {label}: server CPU per delivery"),
+            server_s * 1e6 / result.deliveries.max(1) as f64,
+            "µs",
+            None,
+            false,
+        ));
+    }
     if rate > 100 {
         records.push(record(
-            &format!("{prefix}: {label}: deliveries (peer saturates near 225,000/s)"),
+            &format!("{prefix}: {label}: deliveries"),
             result.deliveries_per_s,
             "deliveries/s",
             None,
             true,
         ));
+    }
+    records
+}
+
+/// How ours compares with the peer at one rate: the budgets (our
+/// p99 no worse than the relay's, at least its throughput) as ratios where
+/// over 1 means ours is better.
+fn ratio_records(ours: &fanout::FanoutResult, peer: &fanout::FanoutResult) -> Vec<Value> {
+    let label = fan_out_label(ours.rate);
+    let mut records = vec![record(
+        &format!("ours vs peer: {label}: peer p99 / our p99"),
+        peer.last_subscriber.p99_ms / ours.last_subscriber.p99_ms.max(f64::MIN_POSITIVE),
+        "x",
+        Some(1.0),
+        true,
+    )];
+    if ours.rate > 100 {
+        records.push(record(
+            &format!("ours vs peer: {label}: our deliveries/s / the peer's"),
+            ours.deliveries_per_s / peer.deliveries_per_s.max(f64::MIN_POSITIVE),
+            "x",
+            Some(1.0),
+            true,
+        ));
+    }
+    records
+}
+
+/// The chart line of one run.
+fn series(system: &str, result: &fanout::FanoutResult, color: &str) -> Series {
+    let undelivered = 100.0 - delivered_percent(result);
+    let mut label = format!("{system}, {}/s", thousands(u64::from(result.rate)));
+    if result.undelivered > 0 {
+        label.push_str(&format!(" ({undelivered:.0}% undelivered)"));
+    }
+    Series {
+        label,
+        color: color.into(),
+        dashed: result.rate > 100,
+        percentiles: result.last_subscriber,
     }
 }
 
@@ -314,38 +470,51 @@ async fn bulk_sync(plan: &Plan, records: &mut Vec<Value>) {
 
 async fn idle_connections(plan: &Plan, records: &mut Vec<Value>) {
     let server = ServerProcess::start().await;
-    let connections = plan.idle_connections;
+    let result = idle(plan, server.ws_url(), server.pid(), Protocol::Sync).await;
+    show("idle connections", &result);
+    let budget = (plan.idle_connections >= 10_000).then_some(150.0);
+    records.extend(idle_records("realtime", &result, budget));
+    if let Some(peer) = PeerProcess::start().await {
+        let result = idle(plan, peer.ws_url(), peer.pid(), Protocol::Relay).await;
+        show(&format!("idle connections ({PEER})"), &result);
+        records.extend(idle_records(PEER, &result, None));
+    }
+}
+
+async fn idle(plan: &Plan, url: String, pid: u32, protocol: Protocol) -> idle::IdleResult {
     let config = idle::IdleConfig {
-        url: server.ws_url(),
-        connections,
-        server_pid: server.pid(),
+        url,
+        connections: plan.idle_connections,
+        server_pid: pid,
         settle: Duration::from_secs(2),
         connect_concurrency: 64,
-        // Without device ids: many concurrent device registrations (each
-        // a sled `flush_async`) hang the sled store.
-        devices: false,
+        devices: protocol == Protocol::Sync,
         stage: idle::Stage::Subscribe,
+        protocol,
     };
-    let result = idle::run(&config).await.expect("idle run");
-    show("idle connections", &result);
-    let budget = (connections >= 10_000).then_some(150.0);
-    records.push(record(
-        &format!(
-            "realtime: {} idle connections, server resident (peer: 10,000 in about 120 MB)",
-            thousands(connections as u64)
+    idle::run(&config).await.expect("idle run")
+}
+
+fn idle_records(prefix: &str, result: &idle::IdleResult, budget: Option<f64>) -> Vec<Value> {
+    vec![
+        record(
+            &format!(
+                "{prefix}: {} idle connections, server resident",
+                thousands(result.connections as u64)
+            ),
+            result.rss_after_mb,
+            "MB",
+            budget,
+            false,
         ),
-        result.rss_after_mb,
-        "MB",
-        budget,
-        false,
-    ));
-    records.push(record(
-        "realtime: idle connection, server resident per connection (peer: 6.6-6.9 KB)",
-        result.kb_per_connection,
-        "KB",
-        None,
-        false,
-    ));
+        record(
+            &format!("{prefix}: idle connection, server resident per connection"),
+            result.kb_per_connection,
+            "KB",
+            None,
+            false,
+        ),
+    ]
 }
 
 async fn catch_up(plan: &Plan, records: &mut Vec<Value>) {
@@ -401,9 +570,31 @@ async fn main() {
         }
     };
     println!("realtime: load average before: {}", load_average());
+    let out = std::env::var_os("SYNC_BENCH_OUT").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-results"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&out).expect("bench output dir");
     let mut records = Vec::new();
-    fan_out(&plan, &Backend::Sled, 100, &mut records).await;
-    fan_out(&plan, &Backend::Sled, 1_000, &mut records).await;
+    let mut lines = Vec::new();
+    for rate in [100, 1_000] {
+        let ours = fan_out(&plan, &Backend::Sled, rate).await;
+        records.extend(fan_out_records("realtime", &ours, true));
+        lines.push(series("sync-server (durable)", &ours, "#1f77b4"));
+        if let Some(peer) = peer_fan_out(&plan, rate).await {
+            records.extend(fan_out_records(PEER, &peer, false));
+            records.extend(ratio_records(&ours, &peer));
+            lines.push(series("peer relay (no persistence)", &peer, "#d62728"));
+        }
+    }
+    std::fs::write(
+        out.join("fanout-latency.svg"),
+        chart::latency_svg(
+            "Fan-out to 1,000 subscribers: latency to the last subscriber",
+            &lines,
+        ),
+    )
+    .expect("write the chart");
     acked_writes(&plan, &Backend::Sled, &mut records).await;
     bulk_sync(&plan, &mut records).await;
     idle_connections(&plan, &mut records).await;
@@ -414,16 +605,11 @@ async fn main() {
         .or_else(|_| std::env::var("SYNC_TEST_DATABASE_URL"));
     if let Ok(url) = database {
         let postgres = Backend::Postgres(url);
-        fan_out(&plan, &postgres, 100, &mut records).await;
+        let result = fan_out(&plan, &postgres, 100).await;
+        records.extend(fan_out_records(postgres.label(), &result, true));
         acked_writes(&plan, &postgres, &mut records).await;
     }
     println!("realtime: load average after: {}", load_average());
-
-    let out = std::env::var_os("SYNC_BENCH_OUT").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-results"),
-        PathBuf::from,
-    );
-    std::fs::create_dir_all(&out).expect("bench output dir");
     std::fs::write(
         out.join("realtime.json"),
         serde_json::to_vec_pretty(&records).expect("json"),

@@ -9,6 +9,8 @@ mod documents;
 mod ops;
 mod sync;
 
+pub use sync::SyncRequest;
+
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;

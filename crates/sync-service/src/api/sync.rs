@@ -33,31 +33,39 @@ const PULL_LIMIT_DEFAULT: usize = 1_000;
 /// section 4. Unknown fields (seed 004's `chunkInfo`) are ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct SyncRequest {
+pub struct SyncRequest {
+    /// The operations, each read as an `Operation` when it is applied (a
+    /// bad one fails alone).
     #[serde(default)]
-    operations: Vec<Value>,
+    pub operations: Vec<Value>,
+    /// Seed 004's time of the client's last sync.
     #[serde(default)]
-    last_sync_timestamp: Option<Timestamp>,
+    pub last_sync_timestamp: Option<Timestamp>,
+    /// Where the client's view of the log ends.
     #[serde(default)]
-    cursor: Option<String>,
+    pub cursor: Option<String>,
+    /// The sending device.
     #[serde(default)]
-    device_id: Option<DeviceId>,
+    pub device_id: Option<DeviceId>,
+    /// A strategy for this request's conflicts, over the collection's.
     #[serde(default)]
-    strategy: Option<Strategy>,
+    pub strategy: Option<Strategy>,
+    /// Whether to return the changes after `cursor`.
     #[serde(default)]
-    pull: bool,
+    pub pull: bool,
+    /// The most changes one pull returns.
     #[serde(default)]
-    limit: Option<usize>,
+    pub limit: Option<usize>,
     /// Pull scope of bulk sync: the namespace (default: those of the
     /// operations, or `default`).
     #[serde(default)]
-    namespace: Option<Namespace>,
+    pub namespace: Option<Namespace>,
     /// Pull scope of `/v1/sync`: namespaces (default: every readable one).
     #[serde(default)]
-    namespaces: Option<Vec<Namespace>>,
+    pub namespaces: Option<Vec<Namespace>>,
     /// Pull scope of `/v1/sync`: collections (default: all).
     #[serde(default)]
-    collections: Option<Vec<CollectionName>>,
+    pub collections: Option<Vec<CollectionName>>,
 }
 
 #[derive(Debug, Serialize)]

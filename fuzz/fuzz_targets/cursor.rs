@@ -1,0 +1,5 @@
+//! Fuzz target `cursor`: the body is `sync_fuzz::cursor`.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sync_fuzz::cursor(data));
