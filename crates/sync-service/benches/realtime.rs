@@ -580,11 +580,11 @@ async fn main() {
     for rate in [100, 1_000] {
         let ours = fan_out(&plan, &Backend::Sled, rate).await;
         records.extend(fan_out_records("realtime", &ours, true));
-        lines.push(series("sync-server (durable)", &ours, "#1f77b4"));
+        lines.push(series("sync-server", &ours, "#1f77b4"));
         if let Some(peer) = peer_fan_out(&plan, rate).await {
             records.extend(fan_out_records(PEER, &peer, false));
             records.extend(ratio_records(&ours, &peer));
-            lines.push(series("peer relay (no persistence)", &peer, "#d62728"));
+            lines.push(series("peer relay", &peer, "#d62728"));
         }
     }
     std::fs::write(
