@@ -304,15 +304,16 @@ async fn connect_all(config: &FanoutConfig, collection: &str, tag: &str) -> Resu
 }
 
 /// The subscribers of one task, read until `stop`: every socket is a
-/// future of this one task (only the woken ones are polled), and each
-/// read's frames are tallied under one uncontended lock.
+/// future of this one task (only the woken ones are polled), each read's
+/// frames are tallied under one uncontended lock, and `stop` is awaited
+/// once for the whole task rather than beside every read.
 async fn receive(
     group: Vec<Socket>,
     started: Instant,
     sent_at: Arc<Vec<AtomicU64>>,
     progress: Arc<Vec<AtomicU64>>,
     index: usize,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> Tally {
     let total = sent_at.len();
     let tally = Mutex::new(Tally {
@@ -324,23 +325,20 @@ async fn receive(
     });
     let delivered = AtomicU64::new(0);
     let readers = group.into_iter().map(|mut socket| {
-        let mut stop = stop.clone();
         let (tally, delivered, sent_at, progress) = (&tally, &delivered, &sent_at, &progress);
         async move {
             let mut changes: Vec<u64> = Vec::with_capacity(256);
             let mut resyncs = 0u64;
             loop {
-                let read = tokio::select! {
-                    biased;
-                    _ = stop.changed() => break,
-                    read = socket.read_batch(|frame| {
+                let read = socket
+                    .read_batch(|frame| {
                         if ws::message_type(frame) == Some(b"resync") {
                             resyncs += 1;
                         } else if let Some(change) = ws::find_u64(frame, br#""n":"#) {
                             changes.push(change);
                         }
-                    }) => read,
-                };
+                    })
+                    .await;
                 // A socket that fails or closes just stops; its missing
                 // deliveries show as undelivered.
                 if !matches!(read, Ok(Read::Frames(_))) {
@@ -375,11 +373,13 @@ async fn receive(
                 let sum = delivered.fetch_add(counted, Ordering::Relaxed) + counted;
                 progress[index].store(sum, Ordering::Relaxed);
             }
-            socket
         }
     });
-    let sockets = futures::future::join_all(readers).await;
-    drop(sockets);
+    // Dropping the readers at `stop` closes their sockets.
+    tokio::select! {
+        _ = stop.wait_for(|stopped| *stopped) => {}
+        _ = futures::future::join_all(readers) => {}
+    }
     tally
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
