@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
 use jsonwebtoken::{Algorithm, EncodingKey};
-use serde_json::Value;
+use serde::Deserialize;
 use sync_service::{ApiError, Authenticator, Principal};
 
 /// The HS256 secret of the fuzzed server.
@@ -57,63 +57,90 @@ fn assert_unauthorized(result: Result<Principal, ApiError>, token: &str) {
     );
 }
 
-/// What an accepted token must have said. The parts are read as lossy
-/// UTF-8: serde_json skips the strings of fields it ignores (unknown
-/// claims) without checking their UTF-8, so a token whose unread claims
-/// hold invalid UTF-8 is still accepted, and rightly so.
+/// The header fields the check reads.
+#[derive(Debug, Deserialize)]
+struct KnownHeader {
+    alg: Option<String>,
+}
+
+/// The claims the server reads, read as it reads them: serde skips unknown
+/// claims without checking them (a number out of range, a string of
+/// invalid UTF-8), so a token whose unread claims hold such values is
+/// still accepted, and rightly so.
+#[derive(Debug, Deserialize)]
+struct KnownClaims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    exp: Option<u64>,
+    #[serde(default)]
+    admin: Option<bool>,
+    #[serde(default)]
+    ns: Option<Names>,
+    #[serde(default)]
+    ro: Option<Names>,
+}
+
+/// `ns` and `ro`: one name or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Names {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Names {
+    fn list(names: Option<&Names>) -> &[String] {
+        match names {
+            Some(Names::One(one)) => std::slice::from_ref(one),
+            Some(Names::Many(many)) => many,
+            None => &[],
+        }
+    }
+}
+
+/// What an accepted token must have said.
 fn check_accepted(principal: &Principal, header: &[u8], claims: &[u8]) {
-    let header = String::from_utf8_lossy(header);
-    let claims = String::from_utf8_lossy(claims);
-    let header: Value = serde_json::from_str(&header)
-        .unwrap_or_else(|error| panic!("accepted a token whose header is not JSON: {error}"));
+    let shown = String::from_utf8_lossy(claims);
+    let header: KnownHeader = serde_json::from_slice(header)
+        .unwrap_or_else(|error| panic!("accepted a token whose header does not read: {error}"));
     assert_eq!(
-        header.get("alg").and_then(Value::as_str),
+        header.alg.as_deref(),
         Some("HS256"),
-        "accepted a token with header {header}"
+        "accepted a token with header {header:?}"
     );
-    let claims: Value = serde_json::from_str(&claims)
-        .unwrap_or_else(|error| panic!("accepted a token whose claims are not JSON: {error}"));
+    let claims: KnownClaims = serde_json::from_slice(claims)
+        .unwrap_or_else(|error| panic!("accepted a token whose claims do not read: {error}"));
     assert_eq!(
-        claims.get("sub").and_then(Value::as_str),
+        claims.sub.as_deref(),
         Some(principal.user.as_str()),
-        "principal {principal:?} from claims {claims}"
+        "principal {principal:?} from claims {shown}"
     );
-    let exp = claims.get("exp").and_then(Value::as_u64);
-    assert_eq!(exp, principal.expires_at, "exp of claims {claims}");
+    assert_eq!(claims.exp, principal.expires_at, "exp of claims {shown}");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
     // The leeway is 5 s; a minute more covers the time since the check.
     assert!(
-        exp.is_some_and(|exp| exp.saturating_add(65) >= now),
-        "accepted an expired token: {claims}"
+        claims.exp.is_some_and(|exp| exp.saturating_add(65) >= now),
+        "accepted an expired token: {shown}"
     );
-    let admin = claims
-        .get("admin")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    assert_eq!(admin, principal.admin, "admin of claims {claims}");
-    let names = |claim: &str| -> Vec<String> {
-        match claims.get(claim) {
-            Some(Value::String(one)) => vec![one.clone()],
-            Some(Value::Array(many)) => many
-                .iter()
-                .filter_map(|name| name.as_str().map(str::to_owned))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
-    let written = names("ns");
-    for name in written.iter().chain(&names("ro")) {
+    assert_eq!(
+        claims.admin.unwrap_or(false),
+        principal.admin,
+        "admin of claims {shown}"
+    );
+    let written = Names::list(claims.ns.as_ref());
+    for name in written.iter().chain(Names::list(claims.ro.as_ref())) {
         if name != "*" {
             let namespace = name.parse().unwrap_or_else(|error| {
                 panic!("accepted a token naming namespace {name:?}: {error}")
             });
-            assert!(principal.can_read(&namespace), "{name} of claims {claims}");
+            assert!(principal.can_read(&namespace), "{name} of claims {shown}");
         }
     }
     let all = written.iter().any(|name| name == "*");
-    assert_eq!(principal.readable().is_none(), all, "ns of claims {claims}");
+    assert_eq!(principal.readable().is_none(), all, "ns of claims {shown}");
 }
 
 /// Base64url without padding (RFC 7515's encoding of JWT parts).
