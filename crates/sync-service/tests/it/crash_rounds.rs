@@ -525,7 +525,7 @@ async fn server_crash_rounds() {
             verified_total += acknowledged.len();
         } else {
             resend(&client, &server, &round_acked, seed).await;
-            older_from %= before;
+            older_from = older_from.checked_rem(before).unwrap_or(0);
             let older_to = (older_from + OLDER_WINDOW).min(before);
             resend(&client, &server, &acknowledged[older_from..older_to], seed).await;
             log.read_on(&client, &server, seed).await;
