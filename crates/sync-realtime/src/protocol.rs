@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 use sync_core::{
-    Action, Change, ChangeOp, CollectionName, ConflictRecord, Cursor, DeviceId, DocId, ErrorCode,
-    Filter, Hlc, JsonObject, LogId, Namespace, OpId, OpStatus, Operation, Seq, Timestamp, Version,
+    Action, Change, ChangeOp, CollectionName, ConflictRecord, Cursor, DeviceId, DocId, ErrorBody,
+    ErrorCode, Filter, Hlc, JsonObject, LogId, Namespace, OpId, OpStatus, Operation, Seq,
+    Timestamp, Version,
 };
 
 /// A client's write: `insert`, `update` or `delete` of one document.
@@ -226,6 +227,22 @@ pub struct ErrorMessage {
     /// The write it is about, when it is about one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op_id: Option<String>,
+    /// Structured context, as in an HTTP error body: `{"limit"}` for
+    /// `too_large`, `{"retryAfterSecs"}` for `rate_limited`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+impl ErrorMessage {
+    /// The WebSocket form of an error body, about `op_id` when given.
+    pub fn from_body(body: ErrorBody, op_id: Option<String>) -> Self {
+        ErrorMessage {
+            code: body.code,
+            message: body.message,
+            op_id,
+            details: body.details,
+        }
+    }
 }
 
 /// What the server sends.
@@ -399,6 +416,18 @@ mod tests {
             reset: true,
         };
         assert_eq!(resync.to_json(), r#"{"type":"resync","reset":true}"#);
+        let mut limited = ErrorBody::new(ErrorCode::RateLimited, "slow down");
+        limited.details = Some(json!({"retryAfterSecs": 2}));
+        let error = ServerMessage::Error(ErrorMessage::from_body(limited, Some("op-1".into())));
+        assert_eq!(
+            error.to_json(),
+            r#"{"type":"error","code":"rate_limited","message":"slow down","opId":"op-1","details":{"retryAfterSecs":2}}"#
+        );
+        let plain = ErrorMessage::from_body(ErrorBody::new(ErrorCode::InvalidRequest, "bad"), None);
+        assert_eq!(
+            ServerMessage::Error(plain).to_json(),
+            r#"{"type":"error","code":"invalid_request","message":"bad"}"#
+        );
         let ack = ServerMessage::Ack(Ack {
             op_id: "op-1".parse().unwrap(),
             status: OpStatus::Success,

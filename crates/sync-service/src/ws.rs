@@ -211,12 +211,10 @@ impl Session {
     }
 
     async fn error(&self, error: ApiError, op_id: Option<String>) {
-        let body = error.body();
-        self.send(&ServerMessage::Error(ErrorMessage {
-            code: body.code,
-            message: body.message,
+        self.send(&ServerMessage::Error(ErrorMessage::from_body(
+            error.body(),
             op_id,
-        }))
+        )))
         .await;
     }
 
@@ -498,11 +496,10 @@ async fn answer(
             let body = error.body();
             for (op_id, started) in meta {
                 state.metrics().record_sync(started.elapsed(), false);
-                let message = ServerMessage::Error(ErrorMessage {
-                    code: body.code,
-                    message: body.message.clone(),
-                    op_id: Some(op_id.to_string()),
-                });
+                let message = ServerMessage::Error(ErrorMessage::from_body(
+                    body.clone(),
+                    Some(op_id.to_string()),
+                ));
                 connection.send_message(&message).await;
             }
             return;
@@ -518,11 +515,7 @@ async fn answer(
                 let error = error.unwrap_or_else(|| {
                     sync_core::ErrorBody::new(sync_core::ErrorCode::Internal, "failed")
                 });
-                ServerMessage::Error(ErrorMessage {
-                    code: error.code,
-                    message: error.message,
-                    op_id: Some(op_id.to_string()),
-                })
+                ServerMessage::Error(ErrorMessage::from_body(error, Some(op_id.to_string())))
             }
             (OpStatus::Conflict, Some(conflict), _) => ServerMessage::Conflict {
                 op_id,

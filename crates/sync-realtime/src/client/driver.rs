@@ -543,7 +543,11 @@ impl Driver {
                 }
             }
             ServerMessage::Error(error) => {
-                let body = ErrorBody::new(error.code, error.message);
+                let body = ErrorBody {
+                    code: error.code,
+                    message: error.message,
+                    details: error.details,
+                };
                 let pending = error
                     .op_id
                     .as_deref()

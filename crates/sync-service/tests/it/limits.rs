@@ -275,6 +275,11 @@ async fn over_the_rate_limit_is_429_with_retry_after_then_passes_after_the_wait(
     );
     let message = limited["message"].as_str().unwrap_or_default();
     assert!(message.contains("retry after 1 s"), "{message}");
+    assert_eq!(
+        limited["details"],
+        json!({"retryAfterSecs": 1}),
+        "{limited}"
+    );
     api.get_json("/v1/ns/default/todos/ws-3")
         .await
         .assert_error(404, "not_found");
@@ -388,6 +393,9 @@ async fn a_subscriber_that_never_reads_gets_a_resync_and_catches_up_with_nothing
     const IDLE: usize = 64;
     let server = TestServer::start(|config| {
         config.limits.send_queue_frames_max = QUEUE;
+        // The bystander reads only after the writes, which take minutes on
+        // a loaded machine; it must not be closed for missed heartbeats.
+        config.heartbeat_secs = 3_600;
         config.limits.operations_per_second = 1_000_000;
         config.limits.operations_burst = 1_000_000;
     })
