@@ -393,8 +393,8 @@ async fn a_subscriber_that_never_reads_gets_a_resync_and_catches_up_with_nothing
     const IDLE: usize = 64;
     let server = TestServer::start(|config| {
         config.limits.send_queue_frames_max = QUEUE;
-        // The bystander reads only after the writes, which take minutes on
-        // a loaded machine; it must not be closed for missed heartbeats.
+        // Every client here reads only after the writes, which take minutes
+        // on a loaded machine; none may be closed for missed heartbeats.
         config.heartbeat_secs = 3_600;
         config.limits.operations_per_second = 1_000_000;
         config.limits.operations_burst = 1_000_000;
