@@ -23,6 +23,8 @@ struct Step {
     filter: &'static str,
     count_var: &'static str,
     count: u64,
+    /// How the test's closing line starts (`<summary>N <unit>...`).
+    summary: &'static str,
     unit: &'static str,
 }
 
@@ -78,6 +80,7 @@ pub(crate) fn run(options: &Options) -> Result<bool> {
             filter: "crash_rounds::server_crash_rounds",
             count_var: "SYNC_CRASH_ROUNDS",
             count: server,
+            summary: "server crash rounds: ",
             unit: "rounds",
         },
         Step {
@@ -86,6 +89,7 @@ pub(crate) fn run(options: &Options) -> Result<bool> {
             filter: "crash_rounds::client_crash_rounds",
             count_var: "SYNC_CLIENT_CRASH_ROUNDS",
             count: client,
+            summary: "client crash rounds: ",
             unit: "rounds",
         },
     ];
@@ -96,6 +100,7 @@ pub(crate) fn run(options: &Options) -> Result<bool> {
             filter: "",
             count_var: "SYNC_SIM_SEEDS",
             count: seeds,
+            summary: "sync-sim: ",
             unit: "seeds",
         });
     } else {
@@ -132,12 +137,7 @@ pub(crate) fn run(options: &Options) -> Result<bool> {
         command.args(["--", "--nocapture"]);
         let (finished, output) = run_bounded(&mut command, left)?;
         let minutes = step_started.elapsed().as_secs_f64() / 60.0;
-        let detail = match step.package {
-            "sync-service" => figures(&output, "server crash rounds: ", step.count),
-            "sync-client" => figures(&output, "client crash rounds: ", step.count),
-            _ if finished == Finished::Passed => format!("{} {} run", step.count, step.unit),
-            _ => "seeds run: unknown (the run did not finish)".into(),
-        };
+        let detail = figures(&output, step);
         let status = match finished {
             Finished::Passed => "ok",
             Finished::Failed => "FAILED",
@@ -174,22 +174,30 @@ pub(crate) fn run(options: &Options) -> Result<bool> {
     Ok(all_ok)
 }
 
-/// The last summary line a crash-round test printed (`<prefix>N rounds,
-/// ...`), or the rounds reported by its last round line.
-fn figures(output: &str, prefix: &str, asked: u64) -> String {
-    if let Some(line) = output
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix(prefix))
-        .filter(|line| line.contains(" rounds, "))
-    {
+/// The closing line of the step's test (`<summary>N <unit>...`) or, when
+/// the run ended before it, how many `round N: killed after ...` lines a
+/// crash-round test printed.
+fn figures(output: &str, step: &Step) -> String {
+    let closing = output.lines().rev().find_map(|line| {
+        let rest = line.strip_prefix(step.summary)?;
+        let count = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+        let counted = count.len() < rest.len() && count.starts_with(&format!(" {}", step.unit));
+        counted.then_some(rest)
+    });
+    if let Some(line) = closing {
         return line.to_owned();
+    }
+    if step.unit != "rounds" {
+        return format!(
+            "{} run: unknown (the run ended before its last line)",
+            step.unit
+        );
     }
     let done = output
         .lines()
-        .filter(|line| line.starts_with("round ") && line.contains(": killed after"))
+        .filter(|line| line.starts_with("round ") && line.contains(": killed after "))
         .count();
-    format!("{done} of {asked} rounds done")
+    format!("{done} of {} rounds done", step.count)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,19 +277,44 @@ mod tests {
 
     #[test]
     fn reads_figures() {
-        let output = "round 0: killed after 1 ms\nround 1: killed after 2 ms\n\
+        let step = Step {
+            name: "server crash rounds",
+            package: "sync-service",
+            filter: "",
+            count_var: "SYNC_CRASH_ROUNDS",
+            count: 5,
+            summary: "server crash rounds: ",
+            unit: "rounds",
+        };
+        let output = "server crash rounds: seed 3 (SYNC_CRASH_SEED=3 replays it), 5 rounds\n\
+                      round 0: killed after 1 ms, restart 9 ms\n\
+                      round 1: killed after 2 ms, restart 8 ms\n\
                       server crash rounds: 2 rounds, 900 writes acknowledged, seed 3\n";
         assert_eq!(
-            figures(output, "server crash rounds: ", 2),
+            figures(output, &step),
             "2 rounds, 900 writes acknowledged, seed 3"
         );
+        let cut_short = "server crash rounds: seed 3 (SYNC_CRASH_SEED=3 replays it), 5 rounds\n\
+                         round 0: killed after 9 ms, restart 9 ms\nround 1: wedged\n";
+        assert_eq!(figures(cut_short, &step), "1 of 5 rounds done");
+
+        let sim = Step {
+            name: "simulation",
+            package: "sync-sim",
+            filter: "",
+            count_var: "SYNC_SIM_SEEDS",
+            count: 10,
+            summary: "sync-sim: ",
+            unit: "seeds",
+        };
+        let output = "sync-sim: 12 seeds run (2 regressions), 0 failed, 400 steps each, in 1.0 s\n";
         assert_eq!(
-            figures(
-                "round 0: killed after 9 ms\nround 1: wedged\n",
-                "server crash rounds: ",
-                5
-            ),
-            "1 of 5 rounds done"
+            figures(output, &sim),
+            "12 seeds run (2 regressions), 0 failed, 400 steps each, in 1.0 s"
+        );
+        assert_eq!(
+            figures("sync-sim: seed 4 passed\n", &sim),
+            "seeds run: unknown (the run ended before its last line)"
         );
     }
 }

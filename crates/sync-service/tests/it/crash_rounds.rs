@@ -536,8 +536,8 @@ async fn server_crash_rounds() {
         }
         let verify_ms = verify.elapsed().as_millis();
         eprintln!(
-            "round {round}: restart {restart_ms} ms, check {verify_ms} ms, killed after {load_ms} ms, {} acknowledged this round, {} in all, \
-             log head {}, {} ({:.1} s)",
+            "round {round}: killed after {load_ms} ms, restart {restart_ms} ms, check \
+             {verify_ms} ms, {} acknowledged this round, {} in all, log head {}, {} ({:.1} s)",
             round_acked.len(),
             acknowledged.len(),
             log.head,
