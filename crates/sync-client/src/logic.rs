@@ -96,8 +96,8 @@ pub enum AckEffect {
 
 /// How `result` (the answer to `op`) changes `known`: a `merged` answer
 /// (or the replay of one) carries the document; a `success` or `duplicate`
-/// that made the change right after the known version is `op` applied to
-/// it; anything else needs a read.
+/// of an operation made on the known version, that made the change right
+/// after it, is `op` applied to it; anything else needs a read.
 pub fn ack_effect(known: Option<&ServerDoc>, op: &Operation, result: &OpResult) -> AckEffect {
     let known_version = known.map_or(0, |doc| doc.version);
     let Some(version) = result.version.map(Version::get) else {
@@ -126,7 +126,14 @@ pub fn ack_effect(known: Option<&ServerDoc>, op: &Operation, result: &OpResult) 
     // document's own, made by someone else.
     let plain =
         matches!(result.status, OpStatus::Success | OpStatus::Duplicate) && result.seq.is_some();
-    if !plain || version != known_version + 1 {
+    // An operation made on an older version than the known one was merged
+    // by the server from that older version; its patch, taken against the
+    // local view, does not say what came out.
+    let on_known = op.action == Action::Delete
+        || op
+            .base_version
+            .is_none_or(|base| base.get() == known_version);
+    if !plain || !on_known || version != known_version + 1 {
         return AckEffect::Fetch;
     }
     let data = op.data.clone().unwrap_or_default();
@@ -512,6 +519,32 @@ mod tests {
             ack_effect(None, &create, &result(OpStatus::Success, None, None)),
             AckEffect::Fetch
         );
+    }
+
+    #[test]
+    fn an_ack_of_an_operation_made_on_an_older_version_is_read_back() {
+        // Seed 9509 of the simulation: the update removed a field the
+        // client's own pending upsert had added; the server merged it from
+        // version 1, where the field did not exist, and kept it.
+        let known = doc(json!({"meta": {"x": 4}, "n": 3}), 3);
+        let mut update = op(Action::Update, Some(json!({"meta": null, "n": 2})));
+        update.base_version = Some(Version(1));
+        let success = result(OpStatus::Success, Some(4), None);
+        assert_eq!(
+            ack_effect(Some(&known), &update, &success),
+            AckEffect::Fetch
+        );
+        update.base_version = Some(Version(3));
+        assert_eq!(
+            ack_effect(Some(&known), &update, &success),
+            AckEffect::Apply(doc(json!({"n": 2}), 4))
+        );
+        let mut delete = op(Action::Delete, None);
+        delete.base_version = Some(Version(1));
+        let AckEffect::Apply(tombstone) = ack_effect(Some(&known), &delete, &success) else {
+            panic!("a delete that succeeded deleted, whatever its base");
+        };
+        assert!(tombstone.deleted);
     }
 
     #[test]
