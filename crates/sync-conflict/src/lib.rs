@@ -35,23 +35,24 @@
 //! use sync_core::{DocKey, Hlc, NodeId, OpStatus};
 //!
 //! let key = DocKey::new("default".parse()?, "visitors".parse()?, "v-1".parse()?);
-//! let obj = |v: serde_json::Value| v.as_object().cloned().unwrap();
-//! let base = obj(json!({"interests": ["technology", "innovation"], "title": "Dev"}));
-//! let server = obj(json!({"interests": ["technology", "innovation", "leadership"], "title": "Dev"}));
-//! let patch = obj(json!({"interests": ["technology", "innovation", "AI"]}));
+//! let obj = serde_json::from_value::<sync_core::JsonObject>;
+//! let base = obj(json!({"interests": ["technology", "innovation"], "title": "Dev"}))?;
+//! let server = obj(json!({"interests": ["technology", "innovation", "leadership"], "title": "Dev"}))?;
+//! let patch = obj(json!({"interests": ["technology", "innovation", "AI"]}))?;
 //! let clocks = BTreeMap::new();
+//! let at = |ms, node| Hlc::new(ms, 0, NodeId(node)).ok_or("a time past year 9999");
 //! let outcome = ConflictEngine::default().resolve(&ResolveRequest {
 //!     key: &key,
 //!     base: Base::Document(&base),
 //!     server: ServerState { data: &server, deleted: false, field_clocks: &clocks,
-//!                           updated_at: Hlc::new(1_000, 0, NodeId(1)).unwrap() },
+//!                           updated_at: at(1_000, 1)? },
 //!     edit: ClientEdit::Update(&patch),
-//!     client_time: Hlc::new(2_000, 0, NodeId(2)).unwrap(),
+//!     client_time: at(2_000, 2)?,
 //!     strategy: None,
 //! });
 //! assert_eq!(outcome.status, OpStatus::Merged);
 //! assert_eq!(outcome.data["interests"], json!(["technology", "innovation", "AI", "leadership"]));
-//! # Ok::<(), sync_core::CoreError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod config;

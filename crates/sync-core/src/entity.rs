@@ -23,9 +23,10 @@ use crate::operation::{Action, Operation};
 ///     const COLLECTION: &'static str = "todos";
 /// }
 ///
-/// let data = Todo { text: "Buy milk".into(), done: false }.to_data().unwrap();
+/// let data = Todo { text: "Buy milk".into(), done: false }.to_data()?;
 /// assert_eq!(data["done"], false);
-/// assert_eq!(Todo::from_data(&data).unwrap().text, "Buy milk");
+/// assert_eq!(Todo::from_data(&data)?.text, "Buy milk");
+/// # Ok::<(), sync_core::CoreError>(())
 /// ```
 pub trait SyncEntity: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The collection this type is stored in.

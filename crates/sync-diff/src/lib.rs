@@ -33,11 +33,12 @@
 //!
 //! let patch = JsonPatchDiff.diff(&old, &new);
 //! assert_eq!(
-//!     serde_json::to_value(&patch).unwrap(),
+//!     serde_json::to_value(&patch)?,
 //!     json!([{"op": "add", "path": "/tags/1", "value": "shop"},
 //!            {"op": "replace", "path": "/title", "value": "Buy oat milk"}])
 //! );
-//! assert_eq!(JsonPatchDiff.apply(&old, &patch).unwrap(), new);
+//! assert_eq!(JsonPatchDiff.apply(&old, &patch)?, new);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! Nothing here knows about storage, sockets or document metadata: values
