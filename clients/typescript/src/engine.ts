@@ -71,10 +71,12 @@ export function cursorSeq(cursor: string | undefined): number {
 
 const SOCKET_IN_FLIGHT_MAX = 100;
 const HTTP_BATCH_MAX = 200;
-const FEED_PAGE = 1000;
+const FEED_PAGE = 5000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const SOCKET_RETRY_INTERVAL_MS = 60_000;
 const TICK_MS = 1000;
+/** For what the server can give again: known documents, cursors, acknowledgements. */
+const RELAXED = { relaxed: true } as const;
 
 interface InFlight {
   entry: QueueEntry;
@@ -554,7 +556,7 @@ export class Engine {
       if (doc) await tx.putDoc(collection, id, doc);
       await tx.removeEntry(entry.seq);
       return tx.queueOf(collection, id);
-    });
+    }, RELAXED);
     if (doc) this.host.replica.setServerDoc(collection, id, doc);
     this.host.replica.setEntries(collection, id, entries);
     this.host.touched([[collection, id]]);
@@ -623,7 +625,7 @@ export class Engine {
       const known = this.host.replica.serverDoc(info.collection, info.id);
       if (document.version > (known?.version ?? 0)) {
         const doc: ServerDoc = { data: document.deleted ? {} : document.data, version: document.version, deleted: document.deleted };
-        await this.host.storage.transaction('readwrite', (tx) => tx.putDoc(info.collection, info.id, doc));
+        await this.host.storage.transaction('readwrite', (tx) => tx.putDoc(info.collection, info.id, doc), RELAXED);
         this.host.replica.setServerDoc(info.collection, info.id, doc);
         this.host.touched([[info.collection, info.id]]);
       }
@@ -656,7 +658,7 @@ export class Engine {
         await tx.putDoc(collection, id, doc);
       }
       for (const [collection, cursor] of wanted) await tx.putMeta(cursorKey(collection), cursor);
-    });
+    }, RELAXED);
     const touched: [string, string][] = [];
     for (const [key, doc] of staged) {
       const [collection = '', id = ''] = key.split('\u0000');

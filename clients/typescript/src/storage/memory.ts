@@ -6,7 +6,7 @@
 import type { QueueEntry } from '../core/queue.js';
 import type { ServerDoc } from '../core/view.js';
 import { docKey } from '../core/queue.js';
-import type { Storage, StorageTx } from './storage.js';
+import type { Storage, StorageTx, TransactionOptions } from './storage.js';
 
 const DELETED = Symbol('deleted');
 type Staged<T> = Map<string, T | typeof DELETED>;
@@ -25,7 +25,7 @@ export class MemoryStorage implements Storage {
     this.name = name;
   }
 
-  transaction<T>(_mode: 'readonly' | 'readwrite', steps: (tx: StorageTx) => Promise<T>): Promise<T> {
+  transaction<T>(_mode: 'readonly' | 'readwrite', steps: (tx: StorageTx) => Promise<T>, _options?: TransactionOptions): Promise<T> {
     const run = this.tail.then(() => this.run(steps));
     this.tail = run.catch(() => undefined);
     return run;

@@ -30,6 +30,17 @@ export interface StorageTx {
   putMeta(key: string, value: unknown): Promise<void>;
 }
 
+/** How a transaction commits. */
+export interface TransactionOptions {
+  /**
+   * The transaction may complete before it reaches the disk (IndexedDB's
+   * `relaxed` durability). Only for what can be read again from the server
+   * (known documents, cursors, acknowledgements): a local write is always
+   * on disk when its transaction completes.
+   */
+  relaxed?: boolean;
+}
+
 /** Durable client state. */
 export interface Storage {
   /** Whether other tabs of the origin can share this storage. */
@@ -37,7 +48,7 @@ export interface Storage {
   /** The name the storage is known by (the lock and channel names derive from it). */
   readonly name: string;
   /** Runs `steps` as one transaction: all its writes are stored, or (when it throws) none. */
-  transaction<T>(mode: 'readonly' | 'readwrite', steps: (tx: StorageTx) => Promise<T>): Promise<T>;
+  transaction<T>(mode: 'readonly' | 'readwrite', steps: (tx: StorageTx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Every known document of a collection. */
   loadDocs(collection: string): Promise<Map<string, ServerDoc>>;
   /** The whole queue, oldest first. */
