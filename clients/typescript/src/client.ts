@@ -141,6 +141,7 @@ export class SyncClient implements ISyncService {
   private readonly syncRequests = new Map<string, { resolve(): void; reject(error: Error): void }>();
   private readonly detach: (() => void)[] = [];
   private readonly localListeners = new Set<() => void>();
+  private readonly forwarding: { event: keyof ClientEvents; payload: unknown }[] = [];
 
   /** @internal Use `createClient`. */
   constructor(
@@ -199,10 +200,10 @@ export class SyncClient implements ISyncService {
       replica: this.replica,
       http: this.http,
       deviceId: this.deviceId,
-      touched: (docs, collections = []) => this.touched(docs, collections, true),
+      touched: (docs, change) => this.touched(docs, change.collections ?? [], change.queue),
       emit: (event, payload) => {
         this.emit(event, payload);
-        this.tabs?.post({ kind: 'event', event, payload });
+        if (this.tabs) this.forward(event, payload);
       },
       setState: (state) => this.setState(state),
       setCaughtUp: (collections, caughtUp) => {
@@ -439,12 +440,18 @@ export class SyncClient implements ISyncService {
     }
   }
 
-  private touched(docs: readonly (readonly [string, string])[], collections: readonly string[], broadcast: boolean): void {
+  /** Shows a change of this tab's replica and, with `broadcast`, tells the other tabs what to re-read. */
+  private touched(
+    docs: readonly (readonly [string, string])[],
+    collections: readonly string[],
+    queue: boolean,
+    broadcast = true,
+  ): void {
     for (const [collection] of docs) this.dirty.add(collection);
     for (const collection of collections) this.dirty.add(collection);
     this.scheduleNotify();
     if (broadcast && this.tabs && (docs.length > 0 || collections.length > 0)) {
-      this.tabs.post({ kind: 'touched', docs: docs.map(([c, id]) => [c, id]), collections: [...collections] });
+      this.tabs.post({ kind: 'touched', docs: docs.map(([c, id]) => [c, id]), collections: [...collections], queue });
     }
   }
 
@@ -481,6 +488,17 @@ export class SyncClient implements ISyncService {
     if (this.engine) this.tabs?.post({ kind: 'state', state: this.state, caughtUp: [...this.caughtUp] });
   }
 
+  /** Passes an event on to the other tabs, with the others raised in the same turn in one message. */
+  private forward(event: keyof ClientEvents, payload: unknown): void {
+    if (this.forwarding.length === 0) {
+      queueMicrotask(() => {
+        const events = this.forwarding.splice(0);
+        this.tabs?.post({ kind: 'events', events });
+      });
+    }
+    this.forwarding.push({ event, payload });
+  }
+
   private emit<K extends keyof ClientEvents>(event: K, payload: ClientEvents[K]): void {
     for (const listener of this.listeners.get(event) ?? []) {
       try {
@@ -495,7 +513,7 @@ export class SyncClient implements ISyncService {
     if (this.closed) return;
     switch (message.kind) {
       case 'touched':
-        await this.reload(message.docs, message.collections);
+        await this.reload(message.docs, message.collections, message.queue);
         if (this.engine) this.engine.wake();
         return;
       case 'wake':
@@ -507,8 +525,8 @@ export class SyncClient implements ISyncService {
         for (const collection of message.caughtUp) this.caughtUp.add(collection);
         this.state === message.state ? this.publishState() : this.setState(message.state);
         return;
-      case 'event':
-        if (!this.engine) this.emit(message.event, message.payload as never);
+      case 'events':
+        if (!this.engine) for (const { event, payload } of message.events) this.emit(event, payload as never);
         return;
       case 'hello':
         if (this.engine) this.publishState();
@@ -534,21 +552,23 @@ export class SyncClient implements ISyncService {
   }
 
   /** Re-reads documents another tab changed. */
-  private async reload(docs: readonly [string, string][], collections: readonly string[]): Promise<void> {
+  private async reload(docs: readonly [string, string][], collections: readonly string[], queue: boolean): Promise<void> {
     const wanted = docs.filter(([collection]) => this.replica.has(collection));
     const read = await this.storage.transaction('readonly', async (tx) => {
-      const found: [string, string, ServerDoc | undefined, QueueEntry[]][] = [];
-      for (const [collection, id] of wanted) found.push([collection, id, await tx.getDoc(collection, id), await tx.queueOf(collection, id)]);
+      const found: [string, string, ServerDoc | undefined, QueueEntry[] | undefined][] = [];
+      for (const [collection, id] of wanted) {
+        found.push([collection, id, await tx.getDoc(collection, id), queue ? await tx.queueOf(collection, id) : undefined]);
+      }
       return found;
     });
     for (const [collection, id, doc, entries] of read) {
       this.replica.setServerDoc(collection, id, doc);
-      this.replica.setEntries(collection, id, entries);
+      if (entries) this.replica.setEntries(collection, id, entries);
     }
     for (const collection of collections) {
       if (this.replica.has(collection)) this.replica.loadCollection(collection, await this.storage.loadDocs(collection));
     }
-    this.touched(wanted, collections, false);
+    this.touched(wanted, collections, queue, false);
   }
 
   /** Follows the network and the page's visibility. */

@@ -49,8 +49,8 @@ export interface EngineHost {
   readonly replica: Replica;
   readonly http: HttpApi;
   readonly deviceId: string;
-  /** Documents whose stored state changed (`collections`: reloaded whole). */
-  touched(docs: readonly (readonly [string, string])[], collections?: readonly string[]): void;
+  /** Documents whose stored state changed (`queue`: their queued entries too; `collections`: reloaded whole). */
+  touched(docs: readonly (readonly [string, string])[], change: { queue: boolean; collections?: readonly string[] }): void;
   emit<K extends keyof ClientEvents>(event: K, payload: ClientEvents[K]): void;
   setState(state: ConnectionState): void;
   /** The collections are now in step with the server (`false`: no longer). */
@@ -136,16 +136,15 @@ export class Engine {
     await this.running;
   }
 
-  /** Something changed (a local write, the network came back): act now. */
+  /** Something changed (a local write, an answer): act now. */
   wake(): void {
     for (const waker of [...this.wakers]) waker();
     // A long-poll in progress is cut short so a new write goes out at once.
-    if (this.host.replica.queueLength > 0) this.poll?.abort();
+    if (this.hasReady()) this.poll?.abort();
   }
 
-  /** Pauses syncing (`offline`, or a page hidden for long) or, with `undefined`, resumes at once. */
+  /** Pauses syncing (`offline`, or a page hidden for long) or, with `undefined`, resumes and connects at once. */
   pause(reason: 'offline' | 'hidden' | undefined): void {
-    if (this.pausedBy === reason) return;
     if (reason === 'hidden' && this.pausedBy === 'offline') return;
     this.pausedBy = reason;
     if (reason) {
@@ -155,7 +154,25 @@ export class Engine {
       this.socketFailures = 0;
       this.socketRetryAt = 0;
     }
-    this.wake();
+    for (const waker of [...this.wakers]) waker();
+  }
+
+  /** Whether an operation could go out now. */
+  private hasReady(): boolean {
+    const now = this.settings.clock.now();
+    if (now < this.pushPausedUntil) return false;
+    const busy = new Set([...this.inFlight.values()].map((flight) => flight.entry.seq));
+    return readyEntries(this.host.replica.heads(), busy, now, 1).length > 0;
+  }
+
+  /** How long until a backed-off operation may go again, at most `atMostMs`. */
+  private untilNextAttempt(atMostMs: number): number {
+    const now = this.settings.clock.now();
+    let wait = atMostMs;
+    const next = nextAttemptAt(this.host.replica.heads(), now);
+    if (next !== undefined) wait = Math.min(wait, next - now);
+    if (this.pushPausedUntil > now) wait = Math.max(wait, Math.min(atMostMs, this.pushPausedUntil - now));
+    return Math.max(10, wait);
   }
 
   /** Pushes everything ready and pulls what is new, then resolves; rejects when the server cannot be reached. */
@@ -280,9 +297,7 @@ export class Engine {
       while (connection.open && !this.stopped && !this.pausedBy) {
         await this.pushSocket(connection);
         this.checkTimeouts(connection);
-        const now = this.settings.clock.now();
-        const next = nextAttemptAt(this.host.replica.heads(), now);
-        await this.sleep(Math.max(10, Math.min(TICK_MS, (next ?? now + TICK_MS) - now, this.pushPausedUntil - now || TICK_MS)));
+        await this.sleep(this.untilNextAttempt(TICK_MS));
       }
     } catch (error) {
       if (connection.open) this.settings.logger.debug('WebSocket session ended', error);
@@ -511,9 +526,7 @@ export class Engine {
   private whenIdle(): Promise<void> {
     return new Promise((resolve) => {
       const check = () => {
-        const now = this.settings.clock.now();
-        const ready = readyEntries(this.host.replica.heads(), new Set(), now, 1).length > 0 && now >= this.pushPausedUntil;
-        if (!this.connection?.open || (this.inFlight.size === 0 && !ready)) {
+        if (!this.connection?.open || (this.inFlight.size === 0 && !this.hasReady())) {
           this.idleWaiters.delete(check);
           resolve();
         }
@@ -559,7 +572,7 @@ export class Engine {
     }, RELAXED);
     if (doc) this.host.replica.setServerDoc(collection, id, doc);
     this.host.replica.setEntries(collection, id, entries);
-    this.host.touched([[collection, id]]);
+    this.host.touched([[collection, id]], { queue: true });
     if (result.status === 'merged') {
       this.host.emit('conflictResolved', { collection, id, ...(result.strategy ? { strategy: result.strategy } : {}) });
     }
@@ -610,7 +623,7 @@ export class Engine {
   private async refreshEntries(collection: string, id: string): Promise<void> {
     const entries = await this.host.storage.transaction('readonly', (tx) => tx.queueOf(collection, id));
     this.host.replica.setEntries(collection, id, entries);
-    this.host.touched([[collection, id]]);
+    this.host.touched([[collection, id]], { queue: true });
   }
 
   /** A conflict the server left pending: tell the application, and resolve it when its handler answers. */
@@ -627,7 +640,7 @@ export class Engine {
         const doc: ServerDoc = { data: document.deleted ? {} : document.data, version: document.version, deleted: document.deleted };
         await this.host.storage.transaction('readwrite', (tx) => tx.putDoc(info.collection, info.id, doc), RELAXED);
         this.host.replica.setServerDoc(info.collection, info.id, doc);
-        this.host.touched([[info.collection, info.id]]);
+        this.host.touched([[info.collection, info.id]], { queue: false });
       }
       this.host.emit('conflictResolved', { collection: info.collection, id: info.id, strategy: resolution.strategy });
     } catch (error) {
@@ -665,7 +678,7 @@ export class Engine {
       this.host.replica.setServerDoc(collection, id, doc);
       touched.push([collection, id]);
     }
-    if (touched.length > 0) this.host.touched(touched);
+    if (touched.length > 0) this.host.touched(touched, { queue: false });
     for (const item of applied) {
       const event = item.op === 'delete' ? 'delete' : item.op === 'insert' ? 'insert' : 'update';
       this.host.emit(event, {
@@ -688,7 +701,7 @@ export class Engine {
     });
     for (const collection of collections) this.host.replica.loadCollection(collection, new Map());
     this.host.setCaughtUp(collections, false);
-    this.host.touched([], collections);
+    this.host.touched([], { queue: false, collections });
   }
 
   // ---- the HTTP mode ----
@@ -767,7 +780,7 @@ export class Engine {
             namespace: this.settings.namespace,
             collections,
             limit: FEED_PAGE,
-            ...(wait > 0 && this.host.replica.queueLength === 0 ? { waitSecs: wait } : {}),
+            ...(wait > 0 && !this.hasReady() ? { waitSecs: Math.max(1, Math.min(wait, Math.ceil(this.untilNextAttempt(wait * 1000) / 1000))) } : {}),
             deviceId: this.host.deviceId,
           },
           poll.signal,

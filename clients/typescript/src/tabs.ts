@@ -8,14 +8,14 @@ import type { ClientEvents, ConnectionState } from './types.js';
 
 /** What tabs tell each other. */
 export type TabMessage =
-  /** Stored state changed: re-read these documents (and whole collections). */
-  | { kind: 'touched'; docs: [string, string][]; collections: string[] }
+  /** Stored state changed: re-read these documents (their queued entries too when `queue`), and whole collections. */
+  | { kind: 'touched'; docs: [string, string][]; collections: string[]; queue: boolean }
   /** A tab queued a write: the holder should push. */
   | { kind: 'wake' }
   /** The holder's connection state and which collections are in step with the server. */
   | { kind: 'state'; state: ConnectionState; caughtUp: string[] }
-  /** An event the holder raised. */
-  | { kind: 'event'; event: keyof ClientEvents; payload: unknown }
+  /** Events the holder raised, in order. */
+  | { kind: 'events'; events: { event: keyof ClientEvents; payload: unknown }[] }
   /** A tab asks the holder to sync now. */
   | { kind: 'syncNow'; request: string }
   /** The holder's answer. */
