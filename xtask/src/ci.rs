@@ -1,7 +1,11 @@
 //! `cargo xtask ci`: every check CI runs, in the order that fails fastest,
 //! each step run even when an earlier one failed so one run shows every
-//! problem. Ends with a single summary line of test counts.
+//! problem: the Rust workspace first, then the TypeScript client in
+//! `clients/typescript` (its unit tests, its tests against the real server
+//! binary and its browser tests; `SYNC_CI_SKIP_TS=1` leaves them out).
+//! Ends with a single summary line of test counts.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -26,14 +30,82 @@ impl std::ops::AddAssign for Counts {
     }
 }
 
+/// How a step's output is read for test counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Runner {
+    /// Not a test run.
+    None,
+    /// nextest or libtest.
+    Cargo,
+    /// vitest's summary.
+    Vitest,
+    /// Playwright's summary.
+    Playwright,
+}
+
 struct Step {
     name: &'static str,
+    program: String,
     args: Vec<&'static str>,
-    env: Vec<(&'static str, &'static str)>,
+    dir: PathBuf,
+    env: Vec<(&'static str, String)>,
+    runner: Runner,
+}
+
+impl Step {
+    fn cargo(name: &'static str, args: Vec<&'static str>) -> Step {
+        Step {
+            name,
+            program: cargo(),
+            args,
+            dir: workspace_root(),
+            env: vec![],
+            runner: Runner::None,
+        }
+    }
+
+    /// An npm script of the TypeScript client, which finds the server
+    /// binary through `SYNC_SERVER_BIN`.
+    fn npm(name: &'static str, args: Vec<&'static str>, server: &Path) -> Step {
+        Step {
+            name,
+            program: "npm".to_owned(),
+            args,
+            dir: workspace_root().join("clients").join("typescript"),
+            env: vec![
+                ("SYNC_SERVER_BIN", server.display().to_string()),
+                // Plain summary lines, whatever the terminal.
+                ("NO_COLOR", "1".to_owned()),
+            ],
+            runner: Runner::None,
+        }
+    }
+
+    fn env(mut self, key: &'static str, value: &str) -> Step {
+        self.env.push((key, value.to_owned()));
+        self
+    }
+
+    fn counted(mut self, runner: Runner) -> Step {
+        self.runner = runner;
+        self
+    }
 }
 
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Where cargo puts the dev build of `sync-server`: `CARGO_TARGET_DIR`
+/// when set (relative to the workspace), else the workspace's `target`.
+fn server_binary() -> PathBuf {
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"));
+    target
+        .join("debug")
+        .join(format!("sync-server{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// Runs every step; `Ok(false)` when one of them failed.
@@ -47,27 +119,18 @@ pub(crate) fn run() -> Result<bool> {
     }
     let nextest = available(&cargo(), &["nextest", "--version"]);
     let test_step = if nextest {
-        Step {
-            name: "test",
-            args: vec!["nextest", "run", "--workspace", "--no-fail-fast"],
-            env: vec![],
-        }
+        Step::cargo(
+            "test",
+            vec!["nextest", "run", "--workspace", "--no-fail-fast"],
+        )
     } else {
-        Step {
-            name: "test",
-            args: vec!["test", "--workspace", "--no-fail-fast"],
-            env: vec![],
-        }
+        Step::cargo("test", vec!["test", "--workspace", "--no-fail-fast"])
     };
-    let steps = [
-        Step {
-            name: "fmt",
-            args: vec!["fmt", "--all", "--", "--check"],
-            env: vec![],
-        },
-        Step {
-            name: "clippy",
-            args: vec![
+    let mut steps = vec![
+        Step::cargo("fmt", vec!["fmt", "--all", "--", "--check"]),
+        Step::cargo(
+            "clippy",
+            vec![
                 "clippy",
                 "--workspace",
                 "--all-targets",
@@ -75,35 +138,72 @@ pub(crate) fn run() -> Result<bool> {
                 "-D",
                 "warnings",
             ],
-            env: vec![],
-        },
-        test_step,
-        Step {
-            name: "doctest",
-            args: vec!["test", "--workspace", "--doc"],
-            env: vec![],
-        },
-        Step {
-            name: "doc",
-            args: vec!["doc", "--workspace", "--no-deps"],
-            env: vec![("RUSTDOCFLAGS", "-D warnings")],
-        },
+        ),
+        test_step.counted(Runner::Cargo),
+        Step::cargo("doctest", vec!["test", "--workspace", "--doc"]).counted(Runner::Cargo),
+        Step::cargo("doc", vec!["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
     ];
+    if std::env::var_os("SYNC_CI_SKIP_TS").is_some_and(|value| value == "1") {
+        eprintln!(
+            "xtask ci: NOTE: SYNC_CI_SKIP_TS=1, so the TypeScript client's steps are skipped."
+        );
+    } else {
+        let server = server_binary();
+        steps.extend([
+            Step::cargo(
+                "server-build",
+                // With --workspace, features resolve as in the test step, so
+                // the binaries it built are reused instead of rebuilt.
+                vec![
+                    "build",
+                    "--workspace",
+                    "--bin",
+                    "sync-server",
+                    "--example",
+                    "todo",
+                ],
+            ),
+            Step::npm("ts-install", vec!["ci"], &server),
+            Step::npm("ts-build", vec!["run", "build"], &server),
+            Step::npm("ts-test", vec!["test"], &server).counted(Runner::Vitest),
+            Step::npm("ts-browser", vec!["run", "test:browser"], &server)
+                .counted(Runner::Playwright),
+        ]);
+    }
+    let npm = steps.iter().any(|step| step.program == "npm") && available("npm", &["--version"]);
 
     let mut counts = Counts::default();
     let mut failed_steps = Vec::new();
     for step in &steps {
-        eprintln!("xtask ci: == {} ({})", step.name, step.args.join(" "));
+        eprintln!(
+            "xtask ci: == {} ({} {})",
+            step.name,
+            step.program,
+            step.args.join(" ")
+        );
         let step_started = Instant::now();
-        let mut command = Command::new(cargo());
-        command.args(&step.args).current_dir(workspace_root());
+        if step.program == "npm" && !npm {
+            eprintln!(
+                "xtask ci: npm is not available: the TypeScript client's steps need Node.js 20 \
+                 or later with npm on PATH (SYNC_CI_SKIP_TS=1 skips them)."
+            );
+            eprintln!("xtask ci: == {} FAILED", step.name);
+            failed_steps.push(step.name);
+            continue;
+        }
+        let mut command = Command::new(&step.program);
+        command.args(&step.args).current_dir(&step.dir);
         for (key, value) in &step.env {
             command.env(key, value);
         }
         let finished = run_echoed(&mut command)?;
-        if matches!(step.name, "test" | "doctest") {
-            counts += parse_counts(&finished.output);
-        }
+        counts += match step.runner {
+            Runner::None => Counts::default(),
+            Runner::Cargo => parse_counts(&finished.output),
+            Runner::Vitest => parse_vitest_counts(&finished.output),
+            Runner::Playwright => parse_playwright_counts(&finished.output),
+        };
         let verdict = if finished.success { "ok" } else { "FAILED" };
         eprintln!(
             "xtask ci: == {} {verdict} in {:.0} s",
@@ -154,6 +254,70 @@ pub(crate) fn parse_counts(output: &str) -> Counts {
     counts
 }
 
+/// Sums vitest's `Tests  1 failed | 3 passed | 1 skipped | 1 todo (6)`
+/// lines (not its `Test Files` lines); todo tests count as skipped.
+pub(crate) fn parse_vitest_counts(output: &str) -> Counts {
+    let mut counts = Counts::default();
+    for line in output.lines().map(strip_ansi) {
+        let Some(tail) = line.trim_start().strip_prefix("Tests ") else {
+            continue;
+        };
+        counts += Counts {
+            passed: number_before(tail, "passed"),
+            failed: number_before(tail, "failed"),
+            skipped: number_before(tail, "skipped") + number_before(tail, "todo"),
+        };
+    }
+    counts
+}
+
+/// Sums Playwright's summary lines: `2 passed (3.0s)`, `1 failed`,
+/// `1 flaky` (passed on a retry), `1 skipped`, `3 did not run` and
+/// `1 interrupted`, each alone on its line.
+pub(crate) fn parse_playwright_counts(output: &str) -> Counts {
+    let mut counts = Counts::default();
+    for line in output.lines().map(strip_ansi) {
+        let line = line.trim();
+        let line = match line.find(" (") {
+            Some(at) if line.ends_with(')') => &line[..at],
+            _ => line,
+        };
+        let Some((number, kind)) = line.split_once(' ') else {
+            continue;
+        };
+        let Ok(number) = number.parse::<u64>() else {
+            continue;
+        };
+        match kind {
+            "passed" | "flaky" => counts.passed += number,
+            "failed" | "interrupted" => counts.failed += number,
+            "skipped" | "did not run" => counts.skipped += number,
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// `line` without ANSI colour sequences (`ESC [ ... letter`).
+fn strip_ansi(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
 /// The number written just before `word` in `text` (`"3 passed"` gives 3).
 fn number_before(text: &str, word: &str) -> u64 {
     let words: Vec<&str> = text
@@ -200,5 +364,57 @@ mod tests {
             (43, 1, 1),
         );
         check("nothing to see", (0, 0, 0));
+    }
+
+    fn counts(counts: Counts) -> (u64, u64, u64) {
+        (counts.passed, counts.failed, counts.skipped)
+    }
+
+    #[test]
+    fn reads_vitest_summaries() {
+        let passed = " Test Files  1 passed (1)\n      Tests  1 passed (1)\n   Start at  12:07:17\n   \
+                      Duration  726ms (transform 134ms, setup 0ms, import 165ms, tests 319ms, \
+                      environment 0ms)";
+        assert_eq!(counts(parse_vitest_counts(passed)), (1, 0, 0));
+        let mixed = " Test Files  1 failed | 1 passed (2)\n      \
+                     Tests  1 failed | 3 passed | 1 skipped | 1 todo (6)";
+        assert_eq!(counts(parse_vitest_counts(mixed)), (3, 1, 2));
+        let coloured = "\u{1b}[2m      Tests \u{1b}[22m \u{1b}[1m\u{1b}[31m1 failed\u{1b}[39m\
+                        \u{1b}[22m\u{1b}[2m | \u{1b}[22m\u{1b}[1m\u{1b}[32m3 passed\u{1b}[39m\
+                        \u{1b}[22m\u{1b}[2m | \u{1b}[22m\u{1b}[33m1 skipped\u{1b}[39m\u{1b}[2m | \
+                        \u{1b}[22m\u{1b}[90m1 todo\u{1b}[39m\u{1b}[90m (6)\u{1b}[39m";
+        assert_eq!(counts(parse_vitest_counts(coloured)), (3, 1, 2));
+        // The runners of other steps are not counted twice.
+        assert_eq!(
+            counts(parse_vitest_counts(
+                "test result: ok. 41 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out"
+            )),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn reads_playwright_summaries() {
+        let passed = "Running 2 tests using 1 worker\n\n  \
+                      \u{2713}  1 [chromium] \u{203a} test/browser/smoke.test.ts:7:1 \u{203a} a page \
+                      says hello (700ms)\n\n  2 passed (3.5s)";
+        assert_eq!(counts(parse_playwright_counts(passed)), (2, 0, 0));
+        let mixed = "  1 failed\n    a.test.mjs:3:1 \u{203a} f1 \u{2500}\u{2500}\u{2500}\n  \
+                     1 flaky\n    a.test.mjs:5:1 \u{203a} flaky \u{2500}\u{2500}\u{2500}\n  \
+                     1 skipped\n  2 passed (3.0s)";
+        assert_eq!(counts(parse_playwright_counts(mixed)), (3, 1, 1));
+        let stopped = "  1 failed\n  3 did not run\n  2 passed (977ms)\n  \
+                       1 error was not a part of any test, see above for details\n  \
+                       1 interrupted";
+        assert_eq!(counts(parse_playwright_counts(stopped)), (2, 2, 3));
+        let coloured = "\u{1b}[31m  1 failed\u{1b}[39m\n\u{1b}[33m  1 skipped\u{1b}[39m\n\
+                        \u{1b}[32m  2 passed\u{1b}[39m\u{1b}[2m (2.7s)\u{1b}[22m";
+        assert_eq!(counts(parse_playwright_counts(coloured)), (2, 1, 1));
+        assert_eq!(
+            counts(parse_playwright_counts(
+                "     Summary [   1.000s] 10 tests run: 7 passed, 3 failed, 2 skipped"
+            )),
+            (0, 0, 0)
+        );
     }
 }
