@@ -68,17 +68,21 @@ test('browser client figures', async ({ page }) => {
       // 2. save() to the local live query's callback.
       const local = await createClient({ serverUrl: server, collections: ['bench_local'], databaseName: `bench-local-${suffix}`, logger: quiet });
       const todos = local.collection('bench_local');
-      let seen = new Set<string>();
+      // The callback itself stamps the time its document first appears.
+      let waitingFor: { id: string; done: (at: number) => void } | undefined;
       const stopLocal = todos.watch((snap: { docs: { id: string }[] }) => {
-        seen = new Set(snap.docs.map((d) => d.id));
+        if (waitingFor && snap.docs.some((d) => d.id === waitingFor?.id)) waitingFor.done(performance.now());
       });
       const localMs: number[] = [];
       for (let i = 0; i < localSaves; i++) {
         const id = `l${i}`;
+        const shown = new Promise<number>((done) => {
+          waitingFor = { id, done };
+        });
         t0 = performance.now();
-        void todos.save({ id, n: i });
-        await until(() => seen.has(id));
-        localMs.push(ms(t0));
+        const saved = todos.save({ id, n: i });
+        localMs.push((await shown) - t0);
+        await saved;
       }
       stopLocal();
       await local.close();
@@ -98,7 +102,10 @@ test('browser client figures', async ({ page }) => {
         const id = `r${i}`;
         remote.set(id, performance.now());
         await writer.collection(collection).save({ id, n: i });
-        await until(() => arrived.has(id));
+        await new Promise<void>((resolve) => {
+          const check = () => (arrived.has(id) ? resolve() : requestAnimationFrame(check));
+          check();
+        });
       }
       stopRemote();
       const remoteMs = [...remote].map(([id, start]) => (arrived.get(id) ?? Number.NaN) - start);

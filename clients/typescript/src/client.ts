@@ -4,7 +4,7 @@
 // connection) by the tab holding the lock.
 
 import { isObject, applyMergePatch, deepEqual, type JsonObject, type JsonValue } from './core/json.js';
-import { planEnqueue, retried, type BackoffPolicy, type NewOp, type QueueEntry } from './core/queue.js';
+import { planEnqueue, retried, type BackoffPolicy, type EnqueuePlan, type NewOp, type QueueEntry } from './core/queue.js';
 import { isWhereOp, runQuery, type Condition, type Direction, type QuerySpec, type WhereOp } from './core/query.js';
 import { localView, planSave, type ServerDoc } from './core/view.js';
 import { Engine, type EngineHost, type EngineSettings } from './engine.js';
@@ -12,7 +12,7 @@ import { isValidId, isValidName, uuidv7 } from './ids.js';
 import { Replica } from './replica.js';
 import { IndexedDbStorage } from './storage/indexeddb.js';
 import { MemoryStorage } from './storage/memory.js';
-import type { Storage, StorageTx } from './storage/storage.js';
+import { StorageError, type Storage, type StorageTx } from './storage/storage.js';
 import { canShareTabs, TabLink, type TabMessage } from './tabs.js';
 import { HttpApi } from './transport/http.js';
 import type {
@@ -335,30 +335,51 @@ export class SyncClient implements ISyncService {
 
   // ---- writes ----
 
-  /** @internal Queues one local write durably, then shows it. */
-  async write(
-    collection: string,
-    id: string,
-    decide: (current: JsonObject | undefined, server: ServerDoc | undefined) => { action: NewOp['action']; data?: JsonObject } | undefined,
-  ): Promise<boolean> {
+  /**
+   * @internal Queues one local write durably. The live queries show it at
+   * once, decided on this tab's replica; the transaction decides again on
+   * what is stored (another tab may have written the document meanwhile),
+   * and the replica takes the stored outcome when it commits, or goes back
+   * to what is stored when it fails.
+   */
+  async write(collection: string, id: string, decide: Decide): Promise<boolean> {
     this.assertOpen();
-    const timestamp = this.stamp();
-    const opId = uuidv7(this.settings.clock.now(), this.settings.random);
-    const outcome = await this.storage.transaction('readwrite', async (tx) => {
-      const entries = await tx.queueOf(collection, id);
-      const server = await tx.getDoc(collection, id);
-      const plan = decide(localView(server, entries), server);
-      if (!plan) return undefined;
-      const op: NewOp = { opId, collection, id, action: plan.action, timestamp };
-      if (plan.data !== undefined) op.data = plan.data;
-      if (plan.action !== 'create' && server && !server.deleted) op.baseVersion = server.version;
-      const step = planEnqueue(entries, op);
-      if (step.kind === 'add') await tx.addEntry(step.entry);
-      else if (step.kind === 'put') await tx.putEntry(step.entry);
-      else await tx.removeEntry(step.seq);
-      return { server, entries: await tx.queueOf(collection, id) };
-    });
-    if (!outcome) return false;
+    const write: PlannedWrite = {
+      collection,
+      id,
+      decide,
+      opId: uuidv7(this.settings.clock.now(), this.settings.random),
+      timestamp: this.stamp(),
+    };
+    const shown = this.replica.entriesOf(collection, id);
+    const optimistic = planWrite(this.replica.serverDoc(collection, id), shown, write);
+    if (optimistic) {
+      this.replica.setEntries(collection, id, entriesAfter(shown, optimistic));
+      this.touched([[collection, id]], [], true, false);
+    }
+    let outcome: { server: ServerDoc | undefined; entries: QueueEntry[] } | undefined;
+    try {
+      outcome = await this.storage.transaction('readwrite', async (tx) => {
+        const entries = await tx.queueOf(collection, id);
+        const server = await tx.getDoc(collection, id);
+        const step = planWrite(server, entries, write);
+        if (!step) return undefined;
+        if (step.kind === 'add') await tx.addEntry(step.entry);
+        else if (step.kind === 'put') await tx.putEntry(step.entry);
+        else await tx.removeEntry(step.seq);
+        return { server, entries: await tx.queueOf(collection, id) };
+      });
+    } catch (error) {
+      // Nothing of this write was stored; what was queued before stays.
+      await this.reload([[collection, id]], [], true).catch(() => this.replica.setEntries(collection, id, shown));
+      if (error instanceof StorageError) this.emit('error', { message: error.message, cause: error });
+      throw error;
+    }
+    if (!outcome) {
+      if (optimistic) this.replica.setEntries(collection, id, shown);
+      this.touched([[collection, id]], [], true, false);
+      return false;
+    }
     this.replica.setServerDoc(collection, id, outcome.server);
     this.replica.setEntries(collection, id, outcome.entries);
     this.touched([[collection, id]], [], true);
@@ -615,6 +636,43 @@ export class SyncClient implements ISyncService {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('the client is closed');
+  }
+}
+
+/** What a write makes of a document, given its local view and known server state; `undefined` for nothing. */
+type Decide = (
+  current: JsonObject | undefined,
+  server: ServerDoc | undefined,
+) => { action: NewOp['action']; data?: JsonObject } | undefined;
+
+/** One local write, with the identity it keeps however often it is decided. */
+interface PlannedWrite {
+  collection: string;
+  id: string;
+  decide: Decide;
+  opId: string;
+  timestamp: string;
+}
+
+/** What `write` does to the queue of its document, decided on `server` and `entries`. */
+function planWrite(server: ServerDoc | undefined, entries: readonly QueueEntry[], write: PlannedWrite): EnqueuePlan | undefined {
+  const plan = write.decide(localView(server, entries), server);
+  if (!plan) return undefined;
+  const op: NewOp = { opId: write.opId, collection: write.collection, id: write.id, action: plan.action, timestamp: write.timestamp };
+  if (plan.data !== undefined) op.data = plan.data;
+  if (plan.action !== 'create' && server && !server.deleted) op.baseVersion = server.version;
+  return planEnqueue(entries, op);
+}
+
+/** A document's entries as they will be once `step` is stored; a new entry is marked unsaved until then. */
+function entriesAfter(entries: readonly QueueEntry[], step: EnqueuePlan): QueueEntry[] {
+  switch (step.kind) {
+    case 'add':
+      return [...entries, { ...step.entry, seq: Number.MAX_SAFE_INTEGER, unsaved: true }];
+    case 'put':
+      return entries.map((entry) => (entry.seq === step.entry.seq ? { ...step.entry, unsaved: true } : entry));
+    case 'cancel':
+      return entries.filter((entry) => entry.seq !== step.seq);
   }
 }
 

@@ -31,6 +31,8 @@ export interface QueueEntry {
   lastError?: string;
   /** Out of attempts: waits for `retry` or `discard`, blocking its document. */
   failed: boolean;
+  /** Shown before its transaction committed (in memory only): not sent, not merged into. */
+  unsaved?: boolean;
 }
 
 /** A new local edit, before it is queued. */
@@ -105,7 +107,7 @@ export function readyEntries(
     const doc = docKey(entry.collection, entry.id);
     if (seen.has(doc)) continue;
     seen.add(doc);
-    if (entry.failed || inFlight.has(entry.seq) || entry.nextAttemptAt > nowMs) continue;
+    if (entry.failed || entry.unsaved || inFlight.has(entry.seq) || entry.nextAttemptAt > nowMs) continue;
     ready.push(entry);
     if (ready.length >= max) break;
   }
