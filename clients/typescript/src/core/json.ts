@@ -29,11 +29,25 @@ export function deepEqual(a: JsonValue | undefined, b: JsonValue | undefined): b
     const keys = Object.keys(a);
     if (keys.length !== Object.keys(b).length) return false;
     for (const key of keys) {
-      if (!Object.prototype.hasOwnProperty.call(b, key) || !deepEqual(a[key], b[key])) return false;
+      if (!Object.prototype.hasOwnProperty.call(b, key) || !deepEqual(member(a, key), member(b, key))) return false;
     }
     return true;
   }
   return false;
+}
+
+/** Sets a member as an own property, whatever its name (`__proto__` included, as JSON.parse makes it). */
+function setMember(object: JsonObject, key: string, value: JsonValue): void {
+  if (key === '__proto__') {
+    Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    object[key] = value;
+  }
+}
+
+/** A member's value, only when it is the object's own. */
+function member(object: JsonObject, key: string): JsonValue | undefined {
+  return Object.prototype.hasOwnProperty.call(object, key) ? object[key] : undefined;
 }
 
 /** `patch` applied to `target` (RFC 7386); neither argument is modified. */
@@ -43,10 +57,10 @@ export function applyMergePatch(target: JsonObject, patch: JsonObject): JsonObje
     if (value === null) {
       delete result[key];
     } else if (isObject(value)) {
-      const current = result[key];
-      result[key] = applyMergePatch(isObject(current) ? current : {}, value);
+      const current = member(result, key);
+      setMember(result, key, applyMergePatch(isObject(current) ? current : {}, value));
     } else {
-      result[key] = value;
+      setMember(result, key, value);
     }
   }
   return result;
@@ -60,16 +74,12 @@ export function applyMergePatch(target: JsonObject, patch: JsonObject): JsonObje
 export function diffMergePatch(before: JsonObject, after: JsonObject): JsonObject {
   const patch: JsonObject = {};
   for (const key of Object.keys(before)) {
-    if (!Object.prototype.hasOwnProperty.call(after, key)) patch[key] = null;
+    if (!Object.prototype.hasOwnProperty.call(after, key)) setMember(patch, key, null);
   }
   for (const [key, value] of Object.entries(after)) {
-    const old = before[key];
+    const old = member(before, key);
     if (deepEqual(old, value)) continue;
-    if (isObject(old) && isObject(value)) {
-      patch[key] = diffMergePatch(old, value);
-    } else {
-      patch[key] = value;
-    }
+    setMember(patch, key, isObject(old) && isObject(value) ? diffMergePatch(old, value) : value);
   }
   return patch;
 }
@@ -93,11 +103,36 @@ export function compareValues(a: JsonValue | undefined, b: JsonValue | undefined
   if (ra !== rb) return ra < rb ? -1 : 1;
   if (typeof a === 'boolean' && typeof b === 'boolean') return a === b ? 0 : a ? 1 : -1;
   if (typeof a === 'number' && typeof b === 'number') return a === b ? 0 : a < b ? -1 : 1;
-  if (typeof a === 'string' && typeof b === 'string') return a === b ? 0 : a < b ? -1 : 1;
+  if (typeof a === 'string' && typeof b === 'string') return compareStrings(a, b);
   if (ra === 0) return 0;
-  const sa = JSON.stringify(a);
-  const sb = JSON.stringify(b);
-  return sa === sb ? 0 : sa < sb ? -1 : 1;
+  return compareStrings(canonical(a), canonical(b));
+}
+
+/** Orders strings by code point (as Rust orders its UTF-8 strings), not by UTF-16 unit. */
+export function compareStrings(a: string, b: string): number {
+  if (a === b) return 0;
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // A surrogate (a code point above U+FFFF) sorts after every other unit.
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs !== ys) return xs ? 1 : -1;
+    return x < y ? -1 : 1;
+  }
+  return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
+}
+
+/** JSON text with object members sorted by key, as the server writes its values. */
+function canonical(value: JsonValue | undefined): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (isObject(value)) {
+    const keys = Object.keys(value).sort(compareStrings);
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonical(member(value, key))}`).join(',')}}`;
+  }
+  return JSON.stringify(value ?? null);
 }
 
 /**
@@ -109,14 +144,14 @@ export function compareValues(a: JsonValue | undefined, b: JsonValue | undefined
 export function composeMergePatches(first: JsonObject, second: JsonObject): JsonObject | undefined {
   const result: JsonObject = { ...first };
   for (const [key, value] of Object.entries(second)) {
-    const earlier = result[key];
+    const earlier = member(result, key);
     if (isObject(value) && earlier !== undefined) {
       if (!isObject(earlier)) return undefined;
       const composed = composeMergePatches(earlier, value);
       if (composed === undefined) return undefined;
-      result[key] = composed;
+      setMember(result, key, composed);
     } else {
-      result[key] = value;
+      setMember(result, key, value);
     }
   }
   return result;

@@ -38,12 +38,12 @@ function sameKind(a: JsonValue | undefined, b: JsonValue): boolean {
 }
 
 /**
- * Whether `doc` satisfies `condition`. Ordering comparisons hold only
- * between values of the same kind (a string is neither below nor above a
- * number); `!=` holds for a missing field.
+ * Whether `doc` satisfies `condition`. A missing field counts as `null`
+ * (as the server's filters read it); ordering comparisons hold only between
+ * values of the same kind (a string is neither below nor above a number).
  */
 export function matchesCondition(doc: JsonObject, condition: Condition): boolean {
-  const actual = doc[condition.field];
+  const actual = Object.prototype.hasOwnProperty.call(doc, condition.field) ? doc[condition.field] : null;
   const { value } = condition;
   switch (condition.op) {
     case '==':

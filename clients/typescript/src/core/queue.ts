@@ -5,7 +5,7 @@
 // and an entry failed (kept, blocking only its own document) after too
 // many attempts. Storage and timers live elsewhere.
 
-import { applyMergePatch, composeMergePatches, type JsonObject } from './json.js';
+import { applyMergePatch, composeMergePatches, isObject, type JsonObject } from './json.js';
 import type { Action, WireOperation } from './protocol.js';
 
 /** One queued operation. */
@@ -77,6 +77,9 @@ function coalesce(earlier: QueueEntry, later: NewOp, earlierIsAlone: boolean): E
   });
   if ((earlier.action === 'update' || earlier.action === 'upsert') && later.action === 'update') {
     if (!earlier.data || !later.data) return undefined;
+    // An upsert's data is the whole document when the server has none: a
+    // removal merged into it would be stored as a null member instead.
+    if (earlier.action === 'upsert' && hasNull(later.data)) return undefined;
     const data = composeMergePatches(earlier.data, later.data);
     return data === undefined ? undefined : merged(data);
   }
@@ -103,6 +106,7 @@ export function readyEntries(
 ): QueueEntry[] {
   const seen = new Set<string>();
   const ready: QueueEntry[] = [];
+  if (max <= 0) return ready;
   for (const entry of entries) {
     const doc = docKey(entry.collection, entry.id);
     if (seen.has(doc)) continue;
@@ -185,6 +189,10 @@ export function outgoing(entry: QueueEntry, namespace: string, knownVersion: num
     entry.baseVersion ?? (entry.action === 'update' || entry.action === 'delete' ? knownVersion : undefined);
   if (base !== undefined) op.baseVersion = base;
   return op;
+}
+
+function hasNull(patch: JsonObject): boolean {
+  return Object.values(patch).some((value) => value === null || (isObject(value) && hasNull(value)));
 }
 
 /** The key of a document within one namespace. */

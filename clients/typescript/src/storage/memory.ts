@@ -6,7 +6,7 @@
 import type { QueueEntry } from '../core/queue.js';
 import type { ServerDoc } from '../core/view.js';
 import { docKey } from '../core/queue.js';
-import type { Storage, StorageTx, TransactionOptions } from './storage.js';
+import { StorageError, type Storage, type StorageTx, type TransactionOptions } from './storage.js';
 
 const DELETED = Symbol('deleted');
 type Staged<T> = Map<string, T | typeof DELETED>;
@@ -25,13 +25,16 @@ export class MemoryStorage implements Storage {
     this.name = name;
   }
 
-  transaction<T>(_mode: 'readonly' | 'readwrite', steps: (tx: StorageTx) => Promise<T>, _options?: TransactionOptions): Promise<T> {
-    const run = this.tail.then(() => this.run(steps));
+  transaction<T>(mode: 'readonly' | 'readwrite', steps: (tx: StorageTx) => Promise<T>, _options?: TransactionOptions): Promise<T> {
+    const run = this.tail.then(() => this.run(mode, steps));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async run<T>(steps: (tx: StorageTx) => Promise<T>): Promise<T> {
+  private async run<T>(mode: 'readonly' | 'readwrite', steps: (tx: StorageTx) => Promise<T>): Promise<T> {
+    const writable = () => {
+      if (mode !== 'readwrite') throw new StorageError('a write in a read-only transaction');
+    };
     const docs: Staged<ServerDoc> = new Map();
     const cleared = new Set<string>();
     const entries: Staged<QueueEntry> = new Map();
@@ -47,9 +50,11 @@ export class MemoryStorage implements Storage {
         return stored && clone(stored);
       },
       putDoc: async (collection, id, doc) => {
+        writable();
         docs.set(docKey(collection, id), clone(doc));
       },
       clearCollection: async (collection) => {
+        writable();
         cleared.add(collection);
         for (const key of [...docs.keys()]) if (key.startsWith(`${collection}\u0000`)) docs.delete(key);
       },
@@ -71,14 +76,17 @@ export class MemoryStorage implements Storage {
         return stored && clone(stored);
       },
       addEntry: async (entry) => {
+        writable();
         const seq = nextSeq++;
         entries.set(String(seq), { ...clone(entry), seq });
         return seq;
       },
       putEntry: async (entry) => {
+        writable();
         entries.set(String(entry.seq), clone(entry));
       },
       removeEntry: async (seq) => {
+        writable();
         entries.set(String(seq), DELETED);
       },
       getMeta: async <T>(key: string) => {
@@ -87,6 +95,7 @@ export class MemoryStorage implements Storage {
         return clone(this.meta.get(key)) as T | undefined;
       },
       putMeta: async (key, value) => {
+        writable();
         meta.set(key, value === undefined ? DELETED : clone(value));
       },
     };
