@@ -172,7 +172,8 @@ export class IndexedDbStorage implements Storage {
         // Already finished or aborted.
       }
       tx.done.catch(() => undefined);
-      throw wrap(error);
+      // The steps' own errors pass as they are; IndexedDB's become StorageErrors.
+      throw error instanceof DOMException ? wrap(error) : error;
     }
   }
 
