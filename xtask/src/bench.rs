@@ -71,6 +71,11 @@ pub(crate) fn run(quick: bool) -> Result<()> {
         }
     }
 
+    if let Err(error) = browser_client_bench(&root, quick) {
+        eprintln!("xtask bench: the browser client's benchmark failed: {error:#}");
+        failures.push("clients/typescript".to_owned());
+    }
+
     let mut figures = criterion_figures(&root.join("target").join("criterion"), started)?;
     figures.extend(plain_figures(&out_dir)?);
     let command = if quick {
@@ -86,6 +91,44 @@ pub(crate) fn run(quick: bool) -> Result<()> {
     eprintln!("xtask bench: wrote {}", path.display());
     if !failures.is_empty() {
         bail!("benchmarks failed: {}", failures.join(", "));
+    }
+    Ok(())
+}
+
+/// The TypeScript client's benchmark in Chromium (`npm run bench` in
+/// `clients/typescript`) against the release `sync-server`; it writes its
+/// own section of docs/benchmarks.md.
+fn browser_client_bench(root: &Path, quick: bool) -> Result<()> {
+    eprintln!("xtask bench: == clients/typescript (Chromium)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = run_echoed(
+        Command::new(&cargo)
+            .args(["build", "--release", "--workspace", "--bin", "sync-server"])
+            .current_dir(root),
+    )?;
+    if !built.success {
+        bail!("building the release sync-server failed");
+    }
+    let package = root.join("clients").join("typescript");
+    for args in [&["ci"][..], &["run", "build"][..]] {
+        if !run_echoed(Command::new("npm").args(args).current_dir(&package))?.success {
+            bail!("npm {} failed in {}", args.join(" "), package.display());
+        }
+    }
+    let server = root.join("target").join("release").join("sync-server");
+    let mut bench = Command::new("npm");
+    bench
+        .args(["run", "bench"])
+        .current_dir(&package)
+        .env("SYNC_SERVER_BIN", server)
+        .env("NO_COLOR", "1");
+    if quick {
+        bench
+            .env("BENCH_INITIAL_DOCS", "2000")
+            .env("BENCH_REMOTE_WRITES", "100");
+    }
+    if !run_echoed(&mut bench)?.success {
+        bail!("npm run bench failed");
     }
     Ok(())
 }

@@ -4,6 +4,9 @@
 
 import { defineConfig } from '@playwright/test';
 
+// Acknowledged writes are fsynced, as in production.
+process.env.SYNC_TEST_DURABILITY ??= 'fsync';
+
 export default defineConfig({
   testDir: '.',
   testMatch: 'browser.bench.ts',

@@ -7,7 +7,9 @@ import { packageRoot, startServer } from '../support/server.js';
 import { startStaticServer } from '../support/static-server.js';
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
-  const server = await startServer({ cors: true });
+  // The benchmark runs the server as in production (fsync); the tests, without.
+  const durability = process.env.SYNC_TEST_DURABILITY;
+  const server = await startServer({ cors: true, ...(durability ? { env: { SYNC_DURABILITY: durability } } : {}) });
   const files = await startStaticServer(packageRoot);
   // Workers start after this and inherit the environment.
   process.env.SYNC_TEST_SERVER_URL = server.url;
