@@ -116,6 +116,8 @@ export class Engine {
   private httpBatch = HTTP_BATCH_MAX;
   private registered = false;
   private everConnected = false;
+  private lastHeardAt = 0;
+  private lastPingAt = 0;
 
   constructor(
     private readonly host: EngineHost,
@@ -188,7 +190,14 @@ export class Engine {
 
   // ---- the loop ----
 
+  /**
+   * The loop: a WebSocket session while the socket can connect, with an
+   * HTTP round and a backoff between attempts; after `maxAttempts` failed
+   * attempts in a row, HTTP long-polling, trying the socket again once a
+   * minute. Without real time, HTTP long-polling only.
+   */
   private async run(): Promise<void> {
+    let httpFailures = 0;
     while (!this.stopped) {
       if (this.pausedBy) {
         this.host.setState('disconnected');
@@ -196,15 +205,12 @@ export class Engine {
         continue;
       }
       await this.registerDevice();
-      const socket =
-        this.settings.realtime &&
-        (this.socketFailures < this.settings.reconnect.maxAttempts || this.settings.clock.now() >= this.socketRetryAt);
-      if (socket) {
-        this.host.setState(this.stateBetweenAttempts() === 'error' ? 'reconnecting' : this.stateBetweenAttempts());
+      const gaveUp = this.socketFailures >= this.settings.reconnect.maxAttempts;
+      if (this.settings.realtime && (!gaveUp || this.settings.clock.now() >= this.socketRetryAt)) {
+        this.host.setState(this.everConnected || gaveUp ? 'reconnecting' : 'connecting');
         const reached = await this.socketSession();
-        if (this.stopped) break;
+        if (this.stopped || this.pausedBy) continue;
         this.socketFailures = reached ? 0 : this.socketFailures + 1;
-        if (this.pausedBy) continue;
         if (this.socketFailures >= this.settings.reconnect.maxAttempts) {
           this.socketRetryAt = this.settings.clock.now() + SOCKET_RETRY_INTERVAL_MS;
         }
@@ -215,18 +221,17 @@ export class Engine {
         await this.sleep(backoffDelay(this.socketFailures, this.settings.reconnect, this.settings.random));
       } else {
         const reached = await this.httpRound(this.settings.longPollSecs);
+        httpFailures = reached ? 0 : httpFailures + 1;
         if (!this.settings.realtime) this.host.setState(reached ? 'connected' : 'reconnecting');
         if (!reached && !this.stopped) {
-          this.socketFailures += this.settings.realtime ? 0 : 1;
-          await this.sleep(backoffDelay(Math.max(1, this.socketFailures), this.settings.reconnect, this.settings.random));
-        } else if (!this.settings.realtime) {
-          this.socketFailures = 0;
+          await this.sleep(backoffDelay(httpFailures, this.settings.reconnect, this.settings.random));
         }
       }
     }
     this.host.setState('disconnected');
   }
 
+  /** The state between two socket attempts: `error` once the socket gave up (HTTP carries on). */
   private stateBetweenAttempts(): ConnectionState {
     if (this.socketFailures >= this.settings.reconnect.maxAttempts) return 'error';
     return this.everConnected ? 'reconnecting' : 'connecting';
@@ -279,11 +284,13 @@ export class Engine {
       return false;
     }
     this.connection = connection;
+    this.lastHeardAt = this.settings.clock.now();
     let reached = false;
     try {
       const welcome = this.expect('welcome');
       connection.send({ type: 'hello', deviceId: this.host.deviceId, client: { name: '@sync-engine/client' } });
-      await welcome;
+      const heartbeatSecs = (await welcome)['heartbeatSecs'];
+      const heartbeatMs = (typeof heartbeatSecs === 'number' && heartbeatSecs > 0 ? heartbeatSecs : 30) * 1000;
       await this.catchUpMissing();
       const subscribed = this.settings.collections.map((collection) => this.expect(`subscribed:${collection}`));
       for (const collection of this.settings.collections) await this.subscribe(connection, collection);
@@ -297,6 +304,7 @@ export class Engine {
       while (connection.open && !this.stopped && !this.pausedBy) {
         await this.pushSocket(connection);
         this.checkTimeouts(connection);
+        this.heartbeat(connection, heartbeatMs);
         await this.sleep(this.untilNextAttempt(TICK_MS));
       }
     } catch (error) {
@@ -336,7 +344,7 @@ export class Engine {
   }
 
   private expect(key: string): Promise<ServerMessage> {
-    return new Promise((resolve, reject) => {
+    const answer = new Promise<ServerMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(key);
         reject(new Error(`no ${key} from the server in time`));
@@ -352,6 +360,9 @@ export class Engine {
         },
       });
     });
+    // A session that ends early rejects the waiters nobody awaits any more.
+    answer.catch(() => undefined);
+    return answer;
   }
 
   private settleWaiter(key: string, message: ServerMessage): void {
@@ -375,6 +386,7 @@ export class Engine {
 
   /** Server messages are handled one at a time, in arrival order; consecutive changes are stored in one transaction. */
   private receive(message: ServerMessage): void {
+    this.lastHeardAt = this.settings.clock.now();
     const change = toChange(message);
     if (change) {
       if (!this.openBatch) {
@@ -498,6 +510,23 @@ export class Engine {
     const gone = entries.filter((entry) => !fresh.some((f) => f.seq === entry.seq));
     for (const entry of [...fresh, ...gone]) await this.refreshEntries(entry.collection, entry.id);
     return fresh;
+  }
+
+  /**
+   * The server's WebSocket pings are invisible to a page, so the client
+   * pings too: after a heartbeat of silence it sends `ping`, and after two
+   * more it takes the connection for dead (a network that vanished without
+   * closing it) and reconnects.
+   */
+  private heartbeat(connection: Connection, heartbeatMs: number): void {
+    const silentMs = this.settings.clock.now() - this.lastHeardAt;
+    if (silentMs > 3 * heartbeatMs) {
+      this.settings.logger.debug('no word from the server for three heartbeats; reconnecting');
+      connection.close(4000, 'heartbeat');
+    } else if (silentMs > heartbeatMs && this.settings.clock.now() - this.lastPingAt > heartbeatMs) {
+      this.lastPingAt = this.settings.clock.now();
+      connection.send({ type: 'ping' });
+    }
   }
 
   private checkTimeouts(connection: Connection): void {
