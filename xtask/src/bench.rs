@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: runs every benchmark target of the workspace, then
 //! writes the figures, with the machine, the date, the command and each
-//! budget of SPEC section 9, into `docs/benchmarks.md`.
+//! budget, into `docs/benchmarks.md`.
 //!
 //! Two kinds of benchmark feed the report: criterion benchmarks (read from
 //! `target/criterion`) and plain benchmarks that write an array of

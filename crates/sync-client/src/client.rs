@@ -149,7 +149,7 @@ impl Shared {
     }
 }
 
-/// Builds a [`SyncClient`] (seed 001's `SyncConfig`).
+/// Builds a [`SyncClient`].
 #[derive(Debug, Clone)]
 pub struct SyncClientBuilder {
     server_url: Option<String>,
@@ -235,15 +235,14 @@ impl SyncClientBuilder {
     }
 
     /// The first WebSocket reconnect delay; later ones double, with jitter
-    /// (seed 001's `websocketReconnectDelay`; default 1 s).
+    /// (default 1 s).
     pub fn reconnect_delay(mut self, delay: Duration) -> Self {
         self.reconnect_delay = delay;
         self
     }
 
     /// Reconnect attempts before the WebSocket gives up and HTTP polling
-    /// carries on alone (seed 001's `maxWebsocketReconnectAttempts`;
-    /// default 5); `None` retries forever.
+    /// carries on alone (default 5); `None` retries forever.
     pub fn max_reconnect_attempts(mut self, attempts: Option<u32>) -> Self {
         self.max_reconnect_attempts = attempts;
         self
@@ -387,7 +386,7 @@ impl std::fmt::Debug for SyncClient {
 }
 
 impl SyncClient {
-    /// A builder with seed 001's defaults.
+    /// A builder with the defaults its settings name.
     pub fn builder() -> SyncClientBuilder {
         SyncClientBuilder::default()
     }
@@ -608,8 +607,7 @@ impl Collection {
         }
     }
 
-    /// The documents whose `field` equals `value` (seed 001's
-    /// `where(field, isEqualTo: value)`).
+    /// The documents whose `field` equals `value`.
     pub fn where_eq(&self, field: impl Into<String>, value: impl Into<Value>) -> Query {
         self.query().where_eq(field, value)
     }

@@ -1,6 +1,5 @@
 //! What the client tells the application: [`SyncEvent`]s on a broadcast
-//! channel (seed 001's event types) and [`ConflictInfo`] for conflicts the
-//! server left pending.
+//! channel and [`ConflictInfo`] for conflicts the server left pending.
 
 use sync_core::{ConflictData, ConflictId, JsonObject, Strategy};
 

@@ -229,7 +229,7 @@ pub enum Order {
     /// Smallest first.
     #[default]
     Ascending,
-    /// Largest first (seed 001's `descending: true`).
+    /// Largest first.
     Descending,
 }
 

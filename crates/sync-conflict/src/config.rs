@@ -28,8 +28,7 @@ pub enum FieldRule {
     Lww,
     /// The `merge` strategy for this field alone.
     Merge,
-    /// Arrays: every item of both, client's first, without duplicates
-    /// (seed 004's `[...new Set([...client, ...server])]`).
+    /// Arrays: every item of both, client's first, without duplicates.
     Union,
     /// Strings: the client's text, the separator, then the server's.
     Concat,

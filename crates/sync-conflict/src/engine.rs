@@ -23,7 +23,7 @@ pub enum Base<'a> {
     /// top-level fields were changed on the server after it.
     ChangedSince(&'a BTreeSet<String>),
     /// Nothing: every field the client sends with a value different from the
-    /// server's is a conflict, decided by last-write-wins (seed 004).
+    /// server's is a conflict, decided by last-write-wins.
     Unknown,
 }
 
@@ -79,7 +79,7 @@ pub struct Outcome {
     /// client's time, fields merged from both the later of the two.
     pub field_clocks: FieldClocks,
     /// Paths both sides changed to different values (dotted; top-level
-    /// names as seed 004 reports them).
+    /// fields by their plain names, as bulk-sync results report them).
     pub conflict_fields: Vec<String>,
     /// The strategy that decided.
     pub strategy: Strategy,
@@ -594,9 +594,10 @@ fn is_scalar_array(items: &[Value]) -> bool {
         .all(|item| !item.is_array() && !item.is_object())
 }
 
-/// Three-way merge of arrays of scalars (SPEC section 3): the base items
-/// neither side removed, in base order, then the client's additions, then
-/// the server's, each once; an item either side removed stays removed.
+/// Three-way merge of arrays of scalars (`docs/protocol.md`, "Strategies"):
+/// the base items neither side removed, in base order, then the client's
+/// additions, then the server's, each once; an item either side removed
+/// stays removed.
 pub fn merge_arrays(base: &[Value], server: &[Value], client: &[Value]) -> Vec<Value> {
     let mut merged: Vec<Value> = Vec::new();
     let push = |item: &Value, merged: &mut Vec<Value>| {

@@ -14,7 +14,7 @@
 //! Without a base but with the client's last sync point, a field the client
 //! sends is in conflict when the server changed it after that point. With
 //! neither, every field the client sends with a value different from the
-//! server's is in conflict and last-write-wins decides (seed 004).
+//! server's is in conflict and last-write-wins decides.
 //!
 //! **Strategies** (per collection, overridable per request): `merge` merges
 //! arrays of scalars three-way, recurses into objects, merges strings as text

@@ -12,7 +12,7 @@ use crate::document::DocKey;
 use crate::names::{CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId, UserId};
 use crate::timestamp::Timestamp;
 
-/// How a conflict is resolved (SPEC section 3).
+/// How a conflict is resolved (`docs/protocol.md`, "Strategies").
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
@@ -75,7 +75,7 @@ pub enum ConflictStatus {
     Resolved,
 }
 
-/// Both sides of a conflict and the fields they disagree on, as seed 004
+/// Both sides of a conflict and the fields they disagree on, as bulk sync
 /// reports them: `{"clientData", "serverData", "conflictFields"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -91,9 +91,10 @@ pub struct ConflictData {
 
 /// A conflict as it is stored in the history and listed by the API.
 ///
-/// The first fields are seed 004's conflict entry (`id`, `localId`,
-/// `serverId`, `conflictData`, `strategy`, `status`, `resolvedData`); the
-/// rest say where, who and when.
+/// The first fields are the conflict entry of a bulk-sync response (`id`,
+/// `localId`, `serverId`, `conflictData`, `strategy`, `status`,
+/// `resolvedData`); the rest say where, who and when (`docs/protocol.md`,
+/// "Conflict records").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConflictRecord {
@@ -178,7 +179,7 @@ pub struct Resolution {
     pub pending: bool,
 }
 
-/// An application's own conflict rule (SPEC's `custom` strategy).
+/// An application's own conflict rule (the `custom` strategy).
 ///
 /// Resolution is a pure function of its input: the server calls it once per
 /// conflict, stores the result and every client adopts it, so it must give

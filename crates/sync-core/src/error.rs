@@ -58,7 +58,7 @@ pub(crate) fn excerpt(value: &str) -> String {
     value.chars().take(MAX_CHARS).collect()
 }
 
-/// The error codes of the wire protocol (SPEC section 4 and 5).
+/// The error codes of the wire protocol (`docs/protocol.md`, "Errors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {

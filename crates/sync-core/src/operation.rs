@@ -1,6 +1,7 @@
 //! Client operations: what a device asks the server to do to one document.
 //!
-//! The wire shape is SPEC section 3 and seed 004's bulk-sync operation:
+//! The wire shape (`docs/protocol.md`, "Operations"), as bulk sync and
+//! `POST /v1/sync` carry it:
 //!
 //! ```json
 //! { "opId": "0192...", "action": "update", "collection": "visitors",
@@ -9,8 +10,8 @@
 //!   "timestamp": "2023-12-01T10:30:00.000Z", "data": { "title": "Senior Developer" } }
 //! ```
 //!
-//! Every field but `action` is optional on the wire (seed 004's clients send
-//! no `opId`), so deserialising checks only types and names;
+//! Every field but `action` is optional on the wire (some clients send no
+//! `opId`), so deserialising checks only types and names;
 //! [`Operation::validate`] checks that the fields fit the action.
 
 use std::fmt;
@@ -73,10 +74,10 @@ pub struct Operation {
     /// The document id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<DocId>,
-    /// The client's own id for the document (seed 004), echoed in results.
+    /// The client's own id for the document, echoed in results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_id: Option<String>,
-    /// The server's id for the document (seed 004); same as `id`.
+    /// The server's id for the document; same as `id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_id: Option<DocId>,
     /// The document version the client's edit was made on.

@@ -12,7 +12,8 @@ use crate::operation::Operation;
 use crate::query::Filter;
 use crate::result::OpResult;
 
-/// The states a client connection reports (SPEC section 5, seed 001).
+/// The states a client connection reports (`docs/protocol.md`,
+/// "Connection states and reconnecting").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConnectionState {

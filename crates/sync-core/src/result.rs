@@ -8,7 +8,7 @@ use crate::error::{ErrorBody, ErrorCode};
 use crate::names::{ConflictId, DocId, OpId, Seq, Version};
 use crate::operation::Action;
 
-/// How an operation ended (SPEC section 4).
+/// How an operation ended (`docs/protocol.md`, "Results").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpStatus {
@@ -26,7 +26,7 @@ pub enum OpStatus {
 
 impl OpStatus {
     /// Whether the server has durably accepted the operation (the statuses
-    /// SPEC section 7 counts as acknowledged).
+    /// the guarantees of `docs/protocol.md` count as acknowledged).
     pub fn is_acknowledged(self) -> bool {
         matches!(
             self,
@@ -35,7 +35,7 @@ impl OpStatus {
     }
 }
 
-/// One entry of a bulk-sync `results` list (seed 004 plus SPEC's fields):
+/// One entry of a bulk-sync `results` list (`docs/protocol.md`, "Results"):
 /// `{"opId", "localId", "serverId", "action", "status", "version", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -65,7 +65,7 @@ pub struct OpResult {
     /// The strategy that resolved its conflict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<Strategy>,
-    /// Both sides of a pending conflict (status `conflict`), as seed 004 shows.
+    /// Both sides of a pending conflict (status `conflict`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict_data: Option<ConflictData>,
     /// The whole document after an automatic resolution (status `merged`).

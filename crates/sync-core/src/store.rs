@@ -147,7 +147,8 @@ pub struct ChangePage {
     pub has_more: bool,
 }
 
-/// What a device can do (SPEC section 4, seed 002's selective sync).
+/// What a device can do: the collections it syncs (selective sync), real
+/// time, bandwidth (`docs/protocol.md`, "Devices").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceCapabilities {

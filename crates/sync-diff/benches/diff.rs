@@ -1,4 +1,4 @@
-//! Diff and apply of 10 KB documents in each format (SPEC budget: over
+//! Diff and apply of 10 KB documents in each format (budget: over
 //! 100 MB/s), and a three-way merge of 4 KB of text.
 
 use std::hint::black_box;

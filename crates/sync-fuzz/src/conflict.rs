@@ -34,10 +34,10 @@ const T0: u64 = 1_700_000_000_000;
 /// millisecond offsets). Checks for every request: the engine is
 /// deterministic; a tombstone holds no data; only `manual` leaves a
 /// conflict pending; the status says whether there was a conflict. And
-/// the laws of SPEC section 3: a field only one side changed takes that
-/// side's value, a scalar both changed the side the strategy names; an
-/// edit of a document nobody else changed applies as it is; an edit that
-/// changes nothing leaves the server's
+/// the laws of `docs/protocol.md` ("Operations and conflicts"): a field
+/// only one side changed takes that side's value, a scalar both changed the
+/// side the strategy names; an edit of a document nobody else changed
+/// applies as it is; an edit that changes nothing leaves the server's
 /// document; under `lww` two concurrent edits give the same document in
 /// either arrival order; the three-way array merge keeps no duplicate and
 /// brings back no removed item.
@@ -339,7 +339,8 @@ fn lww_is_order_independent(
     );
 }
 
-/// The array merge of SPEC section 3 on the values of the three objects.
+/// The three-way array merge of `merge` (`docs/protocol.md`, "Strategies")
+/// on the values of the three objects.
 fn check_merge_arrays(base: &JsonObject, server: &JsonObject, client: &JsonObject) {
     let scalars = |map: &JsonObject| -> Vec<Value> {
         map.values()

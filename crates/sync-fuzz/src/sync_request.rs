@@ -1,4 +1,4 @@
-//! `sync_request`: the body of `POST /v1/sync` and of seed 004's
+//! `sync_request`: the body of `POST /v1/sync` and of bulk sync,
 //! `POST /api/{collection}/bulk-sync`, read as `sync_service::api` reads it
 //! (size limit, depth check on the raw bytes, serde), then each operation
 //! as the write path reads it (`Operation` from the JSON value, then

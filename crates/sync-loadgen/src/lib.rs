@@ -1,5 +1,6 @@
 //! A load generator for the sync server: drives a running `sync-server`
-//! over real WebSockets and HTTP and measures what SPEC section 9 budgets.
+//! over real WebSockets and HTTP and measures what `docs/benchmarks.md`
+//! budgets.
 //!
 //! Scenarios (each a module with a config and a result struct):
 //!
@@ -10,8 +11,9 @@
 //! - [`idle`]: `N` idle connections and the server's resident memory.
 //! - [`catchup`]: a subscriber `N` changes behind, time to be in sync.
 //!
-//! Fan-out and idle connections also run against the peer, seed 001's
-//! relay ([`ws::Protocol::Relay`]); [`chart`] draws the latencies of both.
+//! Fan-out and idle connections also run against the peer, the Node.js
+//! relay of `bench/peer-relay` ([`ws::Protocol::Relay`]); [`chart`] draws
+//! the latencies of both.
 //!
 //! The generator shares the machine with the server, so it is built to
 //! spend as little CPU as it can per frame (no JSON parsing on the hot

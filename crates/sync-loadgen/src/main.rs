@@ -62,8 +62,8 @@ enum Scenario {
         /// The server's pid, to report its CPU time.
         #[arg(long)]
         server_pid: Option<u32>,
-        /// What the server speaks: `sync` (SPEC section 5) or `relay` (the
-        /// peer, bench/peer-relay).
+        /// What the server speaks: `sync` (`docs/protocol.md`) or `relay`
+        /// (the peer, bench/peer-relay).
         #[arg(long, default_value = "sync")]
         protocol: Protocol,
     },

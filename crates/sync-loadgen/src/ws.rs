@@ -1,5 +1,5 @@
 //! The protocol side shared by the scenarios: connecting, `hello` and
-//! `subscribe` as SPEC section 5 has them, and the cheap byte-level
+//! `subscribe` as `docs/protocol.md` has them, and the cheap byte-level
 //! reading of frames the receive paths use instead of parsing every
 //! frame's JSON.
 
@@ -16,12 +16,14 @@ pub type Socket = RawSocket;
 /// Which protocol the server under test speaks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Protocol {
-    /// SPEC section 5: `hello` answered by `welcome`, then `subscribe`
-    /// answered by `subscribed`.
+    /// The sync server's protocol (`docs/protocol.md`, "WebSocket
+    /// protocol"): `hello` answered by `welcome`, then `subscribe` answered
+    /// by `subscribed`.
     #[default]
     Sync,
-    /// Seed 001's relay, the benchmarks' peer: no `hello`; `subscribe` is
-    /// answered by `subscribed`; writes are relayed, never acknowledged.
+    /// The Node.js relay of `bench/peer-relay`, the benchmarks' peer: no
+    /// `hello`; `subscribe` is answered by `subscribed`; writes are
+    /// relayed, never acknowledged.
     Relay,
 }
 

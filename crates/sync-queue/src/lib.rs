@@ -25,10 +25,10 @@
 //!
 //! - **Durable enqueue.** `enqueue` returns only after the operation is
 //!   written and sled has flushed (fsync) it: an offline write survives a
-//!   crash of the app (SPEC section 7, guarantee 5). Every other change
-//!   (acknowledge, failure, retry, discard, the "sent" mark of `ready`) is
-//!   flushed before its call returns too. Concurrent callers share flushes
-//!   (group commit), so many writers cost few fsyncs.
+//!   crash of the app (guarantee 5 of `docs/protocol.md`). Every other
+//!   change (acknowledge, failure, retry, discard, the "sent" mark of
+//!   `ready`) is flushed before its call returns too. Concurrent callers
+//!   share flushes (group commit), so many writers cost few fsyncs.
 //! - **Global order.** Entries get increasing [`QueueId`]s from a counter
 //!   stored with each new entry, so the order survives restarts and an id
 //!   is never reused, even after the queue was emptied.

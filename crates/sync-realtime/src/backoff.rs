@@ -7,8 +7,8 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 /// The delays between reconnect attempts: attempt `n` waits a random time
 /// between half of and the whole of `base * 2^n`, capped at `max`, until
-/// `attempts_max` attempts have been made (seed 001's
-/// `websocketReconnectDelay` and `maxWebsocketReconnectAttempts`).
+/// `attempts_max` attempts have been made (`docs/protocol.md`, "Connection
+/// states and reconnecting").
 #[derive(Debug, Clone)]
 pub struct Backoff {
     base: Duration,

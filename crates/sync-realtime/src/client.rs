@@ -1,5 +1,6 @@
-//! The client side of the WebSocket transport (SPEC section 5): a
-//! reconnecting connection that a client SDK builds on.
+//! The client side of the WebSocket transport (`docs/protocol.md`,
+//! "WebSocket protocol"): a reconnecting connection that a client SDK
+//! builds on.
 //!
 //! [`RealtimeClient::connect`] spawns a background task that owns the
 //! socket. It introduces itself with `hello`, re-sends every active
@@ -19,8 +20,7 @@ use sync_core::realtime::{RealTimeEvent, Subscription, TransportError};
 use sync_core::{ConnectionState, Cursor, DeviceId, OpResult, Operation, RealTimeSync};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
-/// How a [`RealtimeClient`] connects and reconnects (seed 001's
-/// `websocketReconnectDelay` and `maxWebsocketReconnectAttempts`).
+/// How a [`RealtimeClient`] connects and reconnects.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// The WebSocket address, `ws://host:port/ws`.
@@ -53,7 +53,7 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// The defaults for `url` and `device_id`: reconnect after 1 s doubling
-    /// up to 30 s, at most 5 attempts (seed 001), a heartbeat timeout of
+    /// up to 30 s, at most 5 attempts, a heartbeat timeout of
     /// two server heartbeats (2 × 30 s) plus 10 s of slack.
     pub fn new(url: impl Into<String>, device_id: DeviceId) -> ClientConfig {
         ClientConfig {

@@ -1,6 +1,8 @@
 //! The WebSocket messages: text frames of one JSON object each, `type`
-//! first. The wire shapes are SPEC section 5; the tests at the bottom pin
-//! them, including seed 001's messages as its clients send them.
+//! first. The wire shapes are those of `docs/protocol.md` ("WebSocket
+//! protocol"), whose examples parse as these types; the tests at the bottom
+//! pin them, including the minimal messages of clients that send no
+//! `hello`.
 
 use serde::{Deserialize, Serialize};
 use sync_core::{
@@ -15,7 +17,7 @@ use sync_core::{
 pub struct WriteMessage {
     /// The collection.
     pub collection: CollectionName,
-    /// The document (`recordId`, or `id` as seed 001 also writes it).
+    /// The document (`recordId`, or `id` as some clients write it).
     #[serde(alias = "id")]
     pub record_id: Option<DocId>,
     /// The whole document (insert) or the changed fields (update).
@@ -37,8 +39,8 @@ pub struct WriteMessage {
 
 impl WriteMessage {
     /// The operation this message asks for. An `insert` is an upsert: a
-    /// client that saves a document it created offline (seed 001's
-    /// `save`) writes it whether or not the server has it already.
+    /// client that saves a document it created offline writes it whether
+    /// or not the server has it already.
     pub fn to_operation(&self, action: Action) -> Operation {
         let mut op = Operation::new(action);
         op.op_id = self.op_id.clone();

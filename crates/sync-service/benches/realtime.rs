@@ -1,8 +1,9 @@
-//! Real-time benchmarks of the server binary over real sockets (SPEC
-//! section 9): fan-out latency with 1,000 subscribers at 100 and 1,000
-//! changes/s, durable acknowledged writes of 64 WebSocket writers, bulk
-//! sync in batches of 500, the resident memory of 10,000 idle connections
-//! and the catch-up of a client 100,000 changes behind.
+//! Real-time benchmarks of the server binary over real sockets, with the
+//! budgets `docs/benchmarks.md` reports: fan-out latency with 1,000
+//! subscribers at 100 and 1,000 changes/s, durable acknowledged writes of
+//! 64 WebSocket writers, bulk sync in batches of 500, the resident memory
+//! of 10,000 idle connections and the catch-up of a client 100,000 changes
+//! behind.
 //!
 //! Each scenario gets a fresh `sync-server` child process (release build,
 //! sled store in a temporary directory, fsync durability, `RUST_LOG=warn`)
@@ -12,11 +13,11 @@
 //! 10,000/s) are raised in the server's configuration file; everything
 //! else is the default.
 //!
-//! The peer, seed 001's Node.js relay (`bench/peer-relay`, installed with
-//! `npm ci` when its packages are missing), runs the same fan-out and idle
-//! scenarios from the same load generator in the same run; the records
-//! give its figures and the ratios, and `fanout-latency.svg` charts both.
-//! Without Node.js the peer's figures are left out, loudly.
+//! The peer, a Node.js relay (`bench/peer-relay`, installed with `npm ci`
+//! when its packages are missing), runs the same fan-out and idle scenarios
+//! from the same load generator in the same run; the records give its
+//! figures and the ratios, and `fanout-latency.svg` charts both. Without
+//! Node.js the peer's figures are left out, loudly.
 //!
 //! Results are printed (each scenario's whole result as JSON, with the CPU
 //! both processes spent) and written as records to
@@ -322,7 +323,7 @@ fn delivered_percent(result: &fanout::FanoutResult) -> f64 {
     100.0 * (sent - result.undelivered as f64) / sent
 }
 
-/// The records of one fan-out run; budgets (SPEC section 9) only for ours.
+/// The records of one fan-out run; budgets only for ours.
 fn fan_out_records(prefix: &str, result: &fanout::FanoutResult, ours: bool) -> Vec<Value> {
     let rate = result.rate;
     let label = fan_out_label(rate);

@@ -1,4 +1,5 @@
-//! Who is asking, and what they may touch (SPEC section 6).
+//! Who is asking, and what they may touch (`docs/protocol.md`, "Security
+//! and limits").
 //!
 //! Two modes: `none` (development: everyone is `anonymous` with every
 //! namespace) and `jwt`. A JWT is checked against one pinned algorithm

@@ -1,7 +1,7 @@
-//! Server settings (SPEC section 8): built-in defaults, then a TOML file,
-//! then `SYNC_*` environment variables, then command-line flags, each
-//! overriding the one before; checked once at start so a bad setting stops
-//! the server with a message instead of failing later.
+//! Server settings: built-in defaults, then a TOML file, then `SYNC_*`
+//! environment variables, then command-line flags, each overriding the one
+//! before; checked once at start so a bad setting stops the server with a
+//! message instead of failing later.
 //!
 //! ```toml
 //! listen = "0.0.0.0:7700"
@@ -243,7 +243,8 @@ pub struct CorsConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DurabilityMode {
-    /// fsync before acknowledging (SPEC section 7).
+    /// fsync before acknowledging (the durability guarantee of
+    /// `docs/protocol.md`).
     #[default]
     Fsync,
     /// Hand writes to the OS without fsync: an OS crash or power loss can

@@ -1,7 +1,7 @@
-//! The sync server: the HTTP API of SPEC section 4 (bulk sync, change
-//! feed, documents, history, conflicts, devices, stats, metrics), the
-//! WebSocket protocol of section 5 with its fan-out, auth and limits
-//! (section 6), configuration (section 8), and the `sync-server` binary.
+//! The sync server: the HTTP API (bulk sync, change feed, documents,
+//! history, conflicts, devices, stats, metrics), the WebSocket protocol with
+//! its fan-out, auth and limits, all as `docs/protocol.md` describes them,
+//! configuration, and the `sync-server` binary.
 //!
 //! Every write, whatever door it comes through, goes through one
 //! [`sync::Syncer`]: validate, look up the `opId`, find the base of the

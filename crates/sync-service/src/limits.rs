@@ -1,6 +1,6 @@
-//! Limits on what one request, connection or user may ask (SPEC section 6):
-//! sizes, nesting depth, counts and rates. Every limit is configurable and
-//! each has its error.
+//! Limits on what one request, connection or user may ask: sizes, nesting
+//! depth, counts and rates. Every limit is configurable and each has its
+//! error (`docs/protocol.md`, "Limits").
 
 use std::collections::HashMap;
 use std::sync::Mutex;

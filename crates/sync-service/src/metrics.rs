@@ -1,5 +1,5 @@
-//! Sync analytics kept in memory by each server node (seed 000's
-//! performance report): how many sync requests ran, how many failed, and
+//! Sync analytics kept in memory by each server node (the figures of
+//! `GET /v1/stats`): how many sync requests ran, how many failed, and
 //! how long they took (mean and p99 from a histogram). Durable counters
 //! (operations by status, conflicts by strategy) live in the store; the
 //! operations nothing is written for (duplicates, errors) are counted by

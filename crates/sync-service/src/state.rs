@@ -49,9 +49,9 @@ pub struct SyncRequestInfo<'a> {
     pub operations: Vec<&'a Operation>,
 }
 
-/// A hook run on every sync request before it is applied (seed 002's
-/// `add_middleware`): audit logging, extra validation, quotas. Returning an
-/// error refuses the whole request with that error.
+/// A hook run on every sync request before it is applied: audit logging,
+/// extra validation, quotas. Returning an error refuses the whole request
+/// with that error.
 pub trait SyncMiddleware: Send + Sync {
     /// Sees the request; an error refuses it.
     fn before_sync(&self, request: &SyncRequestInfo<'_>) -> Result<(), ApiError>;

@@ -685,7 +685,8 @@ impl Syncer {
         }
     }
 
-    /// What the client's edit was made on (SPEC section 3).
+    /// What the client's edit was made on (`docs/protocol.md`, "Detecting
+    /// conflicts").
     async fn base(
         &self,
         context: &BatchContext<'_>,
@@ -858,11 +859,11 @@ fn projected(
     }
 }
 
-/// An opId for an operation sent without one (seed 004's clients): a hash
-/// of who sent it and everything it says, so the same operation sent again
-/// after a lost response is recognised as a replay. Without a `localId` or
-/// a `timestamp` nothing tells two equal operations apart, and each gets a
-/// fresh id.
+/// An opId for an operation sent without one (some clients send none): a
+/// hash of who sent it and everything it says, so the same operation sent
+/// again after a lost response is recognised as a replay. Without a
+/// `localId` or a `timestamp` nothing tells two equal operations apart, and
+/// each gets a fresh id.
 fn derived_op_id(
     context: &BatchContext<'_>,
     namespace: &Namespace,

@@ -1,4 +1,4 @@
-//! `GET /ws` (and `/v1/ws`): the WebSocket protocol of SPEC section 5.
+//! `GET /ws` (and `/v1/ws`): the WebSocket protocol of `docs/protocol.md`.
 //!
 //! Each connection has a reader (this task: parses messages, starts
 //! subscriptions), a write pipeline that applies the connection's writes

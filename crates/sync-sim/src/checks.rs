@@ -1,5 +1,6 @@
-//! The checks after the heal: the guarantees of SPEC section 7, read off
-//! the store, the full change log and every client's model state.
+//! The checks after the heal: the guarantees of `docs/protocol.md`
+//! ("Guarantees"), read off the store, the full change log and every
+//! client's model state.
 
 use std::collections::BTreeMap;
 

@@ -33,7 +33,8 @@ pub(crate) struct Entry {
 }
 
 /// What survives a client crash: the known server state, the cursor and
-/// the offline queue (persisted before a write returns, SPEC guarantee 5).
+/// the offline queue (persisted before a write returns: guarantee 5 of
+/// `docs/protocol.md`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Durable {
     /// The server's last known state of each document.

@@ -1,5 +1,5 @@
 //! Store benchmarks: durable (fsync) acknowledged writes per second with
-//! 1, 8 and 64 concurrent writers (SPEC budget: over 20,000/s at 64), and
+//! 1, 8 and 64 concurrent writers (budget: over 20,000/s at 64), and
 //! the time to read 100,000 changes of catch-up (budget: under 2 s).
 //!
 //! When `SYNC_BENCH_DATABASE_URL` (or `SYNC_TEST_DATABASE_URL`) names a

@@ -16,7 +16,7 @@
 //!   is flushed to disk (and to synchronous standbys, if configured) before
 //!   that, so [`SyncStore::flush`] has nothing left to do. A database run
 //!   with `synchronous_commit = off` or `fsync = off` gives up the
-//!   guarantee of SPEC section 7.
+//!   durability guarantee of `docs/protocol.md` ("Guarantees").
 //! - **Readers** only see committed rows. Since a transaction that commits
 //!   later always has larger seqs, a reader that has seen up to `c` never
 //!   misses a change committed later with a seq at or below `c`.

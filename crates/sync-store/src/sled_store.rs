@@ -28,7 +28,8 @@ use crate::replay::replay;
 /// Whether an acknowledgement waits for the disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Durability {
-    /// Acknowledge after fsync (the default; SPEC section 7).
+    /// Acknowledge after fsync (the default, which the durability guarantee
+    /// of `docs/protocol.md` needs).
     #[default]
     Fsync,
     /// Acknowledge after handing the writes to the operating system, without

@@ -1,15 +1,15 @@
-//! Crash rounds of a client process (SPEC section 7.2 and 7.5): a child
-//! process (this test binary, re-run with only `crash_rounds_child`
-//! selected) opens a `SyncClient` on a data directory against a reachable
-//! server and edits while its queue uploads, printing each edit before it
-//! starts and once `save`/`update` has returned. The parent kills it with
-//! SIGKILL at a random moment, opens a client on the same directory, syncs,
-//! and checks that the queue drained and that every returned edit reached
-//! the server exactly once: each document holds its last edit (or the one
-//! in flight at the kill), and its changes in the log carry strictly
-//! increasing edit numbers, never more changes than edits (an edit applied
-//! twice would repeat a number or add a change). The rounds go on over the
-//! same data.
+//! Crash rounds of a client process (guarantees 2 and 5 of
+//! `docs/protocol.md`): a child process (this test binary, re-run with only
+//! `crash_rounds_child` selected) opens a `SyncClient` on a data directory
+//! against a reachable server and edits while its queue uploads, printing
+//! each edit before it starts and once `save`/`update` has returned. The
+//! parent kills it with SIGKILL at a random moment, opens a client on the
+//! same directory, syncs, and checks that the queue drained and that every
+//! returned edit reached the server exactly once: each document holds its
+//! last edit (or the one in flight at the kill), and its changes in the log
+//! carry strictly increasing edit numbers, never more changes than edits
+//! (an edit applied twice would repeat a number or add a change). The
+//! rounds go on over the same data.
 //!
 //! Each edit writes a field `e`, unique and increasing over the whole run.
 //! `SYNC_CLIENT_CRASH_ROUNDS` sets the rounds (default 10),

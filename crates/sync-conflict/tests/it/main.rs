@@ -1,5 +1,6 @@
-//! Integration tests of the conflict engine: seed 004's scenarios, the
-//! configuration format and the properties convergence rests on.
+//! Integration tests of the conflict engine: the conflict scenarios of the
+//! bulk-sync examples, the configuration format and the properties
+//! convergence rests on.
 
 mod properties;
 mod scenarios;

@@ -1,5 +1,7 @@
-//! Seed 004's conflict scenarios with the seed's data, the other edge
-//! cases of the contract, and the TOML configuration format.
+//! The conflict scenarios of the bulk-sync examples with their data (a
+//! title edited on two devices, interests merged, several fields at once,
+//! a bulk update left pending), the other edge cases of the contract, and
+//! the TOML configuration format.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use sync_core::{ConflictStatus, OpStatus, Strategy, Timestamp};
 
 use crate::support::{ServerDoc, key, obj, time};
 
-/// Seed 004 scenario 1: the title edited offline at 10:30 and online at 10:25.
+/// Scenario 1: the title edited offline at 10:30 and online at 10:25.
 fn simple_field_conflict(strategy: Strategy) -> (ServerDoc, sync_conflict::Outcome) {
     let base = obj(json!({"name": "John Smith", "title": "Manager", "company": "Tech Corp"}));
     let mut server = ServerDoc::new(base.clone(), time(1_000, 1));

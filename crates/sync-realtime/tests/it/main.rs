@@ -3,4 +3,5 @@
 
 mod client;
 mod fake_server;
+mod protocol_doc;
 mod support;

@@ -1,6 +1,6 @@
 //! The device registry: register (`POST /v1/devices`), list the caller's
 //! devices with their presence (`GET /v1/devices`), unregister
-//! (`DELETE /v1/devices/{id}`). Seed 002's device info: name, platform, app
+//! (`DELETE /v1/devices/{id}`). The device info: name, platform, app
 //! version and capabilities (the collections it syncs, real time, bandwidth).
 
 use axum::Json;

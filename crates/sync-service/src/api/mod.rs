@@ -1,6 +1,7 @@
-//! The HTTP API (SPEC section 4): routes, the extractors that authenticate
-//! callers and read bodies within the limits, and the layers every request
-//! passes (request ids, tracing, gzip both ways, CORS, panics as 500).
+//! The HTTP API (`docs/protocol.md`, "HTTP API"): routes, the extractors
+//! that authenticate callers and read bodies within the limits, and the
+//! layers every request passes (request ids, tracing, gzip both ways, CORS,
+//! panics as 500).
 
 mod changes;
 mod conflicts;

@@ -1,8 +1,7 @@
-//! Bulk sync: seed 004's `POST /api/{collection}/bulk-sync` and its
-//! cross-collection form `POST /v1/sync`. Operations apply in order, each
-//! failing alone; with `"pull": true` the response also carries the changes
-//! after the request's cursor in the collections and namespaces the request
-//! is about.
+//! Bulk sync: `POST /api/{collection}/bulk-sync` and its cross-collection
+//! form `POST /v1/sync`. Operations apply in order, each failing alone;
+//! with `"pull": true` the response also carries the changes after the
+//! request's cursor in the collections and namespaces the request is about.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
@@ -29,8 +28,9 @@ const CHUNK_HEADER: HeaderName = HeaderName::from_static("x-sync-chunk");
 /// Changes returned by one pull unless the request asks for fewer.
 const PULL_LIMIT_DEFAULT: usize = 1_000;
 
-/// A bulk-sync request: seed 004's fields plus the extensions of SPEC
-/// section 4. Unknown fields (seed 004's `chunkInfo`) are ignored.
+/// A bulk-sync request, with the fields `docs/protocol.md` lists for bulk
+/// sync and `POST /v1/sync`. Unknown fields (such as `chunkInfo`) are
+/// ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncRequest {
@@ -38,7 +38,7 @@ pub struct SyncRequest {
     /// bad one fails alone).
     #[serde(default)]
     pub operations: Vec<Value>,
-    /// Seed 004's time of the client's last sync.
+    /// The time of the client's last sync.
     #[serde(default)]
     pub last_sync_timestamp: Option<Timestamp>,
     /// Where the client's view of the log ends.
@@ -130,7 +130,8 @@ async fn handle(
     Ok(response)
 }
 
-/// Seed 004's `X-Sync-Chunk: n/total`, checked so that it can be echoed.
+/// The `X-Sync-Chunk: n/total` of a sync sent in chunks, checked so that
+/// it can be echoed.
 fn chunk_header(headers: &HeaderMap) -> Result<Option<HeaderValue>, ApiError> {
     let Some(value) = headers.get(&CHUNK_HEADER) else {
         return Ok(None);

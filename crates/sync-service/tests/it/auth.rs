@@ -1,12 +1,13 @@
-//! Authentication and access in `jwt` mode (SPEC sections 5 and 6): bad
-//! tokens (missing, malformed, expired, `alg: none`, another key, and for
-//! the asymmetric algorithms HS256 signed with the public key) are refused
-//! with 401 on every endpoint and before every WebSocket upgrade, a token
-//! sees nothing of a namespace it was not granted (403, or simply absent
-//! from lists, on every endpoint and every WebSocket message), read-only
-//! namespaces refuse writes, operator endpoints need `admin`, a device
-//! belongs to the user who registered it, WebSocket origins are checked
-//! before the upgrade, and tokens never reach the logs.
+//! Authentication and access in `jwt` mode (`docs/protocol.md`, "Security
+//! and limits"): bad tokens (missing, malformed, expired, `alg: none`,
+//! another key, and for the asymmetric algorithms HS256 signed with the
+//! public key) are refused with 401 on every endpoint and before every
+//! WebSocket upgrade, a token sees nothing of a namespace it was not
+//! granted (403, or simply absent from lists, on every endpoint and every
+//! WebSocket message), read-only namespaces refuse writes, operator
+//! endpoints need `admin`, a device belongs to the user who registered it,
+//! WebSocket origins are checked before the upgrade, and tokens never reach
+//! the logs.
 
 use std::time::Duration;
 
@@ -69,7 +70,7 @@ fn seen(feed: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// An endpoint of SPEC section 4 that needs credentials.
+/// An HTTP endpoint that needs credentials.
 struct Endpoint {
     method: Method,
     path: String,
@@ -92,7 +93,7 @@ fn post(path: &str, body: Value) -> Endpoint {
     }
 }
 
-/// Every endpoint of SPEC section 4 but liveness and readiness, in
+/// Every HTTP endpoint but liveness and readiness, in
 /// namespace `a` where it names one (document `a-doc`, conflict `c-1`,
 /// device `d-1`).
 fn endpoints() -> Vec<Endpoint> {
@@ -623,7 +624,7 @@ async fn asymmetric_keys_refuse_every_other_signature() {
     }
 }
 
-/// One message of each type a client sends (SPEC section 5), for
+/// One WebSocket message of each type a client sends, for
 /// `ns/notes/<id>`.
 fn every_message(ns: &str, id: &str, cursor: &str) -> Vec<(&'static str, Value)> {
     let write = |kind: &str, data: Value| {

@@ -1,8 +1,8 @@
-//! Hostile and broken input (SPEC sections 4 and 6): each gets its
-//! documented status and a `{"error": {"code", "message"}}` body, or a
-//! per-operation error; none changes stored data, takes the server down or
-//! makes its memory grow with what the input claims (a gzip body that
-//! inflates to 1 GiB is refused after reading past the limit, no more).
+//! Hostile and broken input: each gets its documented status and a
+//! `{"error": {"code", "message"}}` body, or a per-operation error; none
+//! changes stored data, takes the server down or makes its memory grow with
+//! what the input claims (a gzip body that inflates to 1 GiB is refused
+//! after reading past the limit, no more).
 
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -1,13 +1,14 @@
-//! Crash rounds of the real server process (SPEC section 7.1 and 7.2): the
-//! `sync-server` binary runs over a sled store with `durability = fsync`
-//! while 64 WebSocket writers (one `insert` at a time, each waiting for its
-//! `ack`) and one bulk-sync writer (`POST /v1/sync`, batches of 100) load
-//! it; it is killed with SIGKILL at a random moment and started again on
-//! the same data directory. Then every acknowledged operation must be there
-//! exactly once: sent again, each is a `duplicate` with its first seq, and
-//! the change log has the gap-free seqs 1..n with each acknowledged opId
-//! once, at the seq it was acknowledged with. The next round goes on over
-//! the same data, so the state accumulates.
+//! Crash rounds of the real server process (guarantees 1 and 2 of
+//! `docs/protocol.md`): the `sync-server` binary runs over a sled store
+//! with `durability = fsync` while 64 WebSocket writers (one `insert` at a
+//! time, each waiting for its `ack`) and one bulk-sync writer
+//! (`POST /v1/sync`, batches of 100) load it; it is killed with SIGKILL at
+//! a random moment and started again on the same data directory. Then
+//! every acknowledged operation must be there exactly once: sent again,
+//! each is a `duplicate` with its first seq, and the change log has the
+//! gap-free seqs 1..n with each acknowledged opId once, at the seq it was
+//! acknowledged with. The next round goes on over the same data, so the
+//! state accumulates.
 //!
 //! `SYNC_CRASH_ROUNDS` sets the number of rounds (default 20) and
 //! `SYNC_CRASH_SEED` replays a seed; the seed is printed first.

@@ -1,7 +1,8 @@
-//! Exactly-once application (SPEC section 7.2): a request replayed with the
-//! same `opId`s answers `duplicate` with the first results and changes
-//! nothing, not the documents and not the change log; seed 004's
-//! operations without an `opId` are recognised by `localId` and timestamp.
+//! Exactly-once application (guarantee 2 of `docs/protocol.md`): a request
+//! replayed with the same `opId`s answers `duplicate` with the first
+//! results and changes nothing, not the documents and not the change log;
+//! operations sent without an `opId` are recognised by `localId` and
+//! timestamp.
 
 use serde_json::{Value, json};
 
@@ -115,7 +116,7 @@ async fn a_replay_after_later_writes_does_not_undo_them() {
 async fn seed_style_operations_without_op_id_are_recognised_when_replayed() {
     let server = TestServer::start(|_| {}).await;
     let api = server.session(None);
-    // As seed 004 sends it: no opId, but a localId and a timestamp.
+    // As some clients send it: no opId, but a localId and a timestamp.
     let request = json!({
         "deviceId": "tablet-7",
         "operations": [{

@@ -1,4 +1,4 @@
-//! The limits of SPEC sections 5 and 6 end to end, each with its error:
+//! The limits of `docs/protocol.md` end to end, each with its error:
 //! message size (1009), document size, subscriptions per connection,
 //! connections per user, operations per second (429 with `Retry-After`),
 //! missed heartbeats, the idle timeout, and the bounded send queue of a

@@ -1,6 +1,6 @@
 //! The operator and protocol surface: the device registry, sync analytics
 //! (`/v1/stats`, `/v1/stats/devices`), Prometheus metrics, liveness and
-//! readiness, seed 004's `X-Sync-Chunk`, gzip both ways and request ids.
+//! readiness, `X-Sync-Chunk`, gzip both ways and request ids.
 
 use std::io::Read as _;
 
@@ -251,7 +251,7 @@ async fn health_readiness_chunks_and_request_ids() {
     api.create("default", "todos", "a", json!({}), "d").await;
     assert_eq!(server.get_json("/ready").await.ok()["head"], 1);
 
-    // Seed 004's chunked sync: the header is echoed; chunkInfo is accepted.
+    // A sync sent in chunks: the header is echoed; chunkInfo is accepted.
     for path in ["/api/todos/bulk-sync", "/v1/sync"] {
         let reply = send(
             api.request(Method::POST, path)

@@ -1,6 +1,6 @@
-//! One bad operation fails alone (SPEC section 4): the valid operations of
-//! the batch apply in order, the bad one answers status `error` with its
-//! code, is listed in `errors` with its index, and `success` is false.
+//! One bad operation fails alone: the valid operations of the batch apply
+//! in order, the bad one answers status `error` with its code, is listed in
+//! `errors` with its index, and `success` is false.
 
 use serde_json::{Value, json};
 
@@ -88,7 +88,7 @@ async fn bad_operations_fail_alone() {
             (8, "invalid_request"),
         ]
     );
-    // The client matches failures by its own ids (seed 004's recovery).
+    // The client matches failures by its own ids.
     assert_eq!(results[1]["localId"], "local_wrong_type", "{}", results[1]);
     assert_eq!(results[1]["action"], "create", "{}", results[1]);
     assert_eq!(errors[0]["localId"], "local_wrong_type");

@@ -1,7 +1,7 @@
-//! Durability across a restart (SPEC section 7.1): with `fsync`, every
-//! write the server acknowledged is there when a new server opens the same
-//! data directory: documents, versions, history, conflicts, the change
-//! feed from an old cursor, and the opIds already applied.
+//! Durability across a restart (guarantee 1 of `docs/protocol.md`): with
+//! `fsync`, every write the server acknowledged is there when a new server
+//! opens the same data directory: documents, versions, history, conflicts,
+//! the change feed from an old cursor, and the opIds already applied.
 
 use serde_json::{Value, json};
 use sync_service::config::DurabilityMode;

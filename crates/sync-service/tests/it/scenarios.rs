@@ -1,9 +1,10 @@
-//! Seed 004's three conflict scenarios end to end: a real concurrent edit
-//! (device A creates, device B edits on version 1, then A edits on the
-//! stale version 1) through `POST /api/visitors/bulk-sync`, decided by each
-//! strategy, and the manual case resolved with `POST /v1/conflicts/{id}/resolve`;
-//! and the clamp that keeps a device with a fast clock from winning every
-//! last-write-wins race (SPEC section 2).
+//! The three conflict scenarios of the bulk-sync examples end to end: a
+//! real concurrent edit (device A creates, device B edits on version 1,
+//! then A edits on the stale version 1) through
+//! `POST /api/visitors/bulk-sync`, decided by each strategy, and the manual
+//! case resolved with `POST /v1/conflicts/{id}/resolve`; and the clamp that
+//! keeps a device with a fast clock from winning every last-write-wins race
+//! (`docs/protocol.md`, "Timestamps (HLC)").
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -89,7 +89,8 @@ fn seed_conflict_data() -> Value {
 }
 
 /// Checks that `actual` carries every field of the seed's `seed` with the
-/// seed's value, and beside them exactly the `extensions` of SPEC section 4.
+/// seed's value, and beside them exactly the `extensions` this server adds
+/// (`docs/protocol.md`, "Bulk sync").
 fn check_entry(actual: &Value, seed: &Value, extensions: &[&str]) {
     for (key, value) in seed.as_object().expect("an object") {
         assert_eq!(&actual[key], value, "{key} in {actual}");
