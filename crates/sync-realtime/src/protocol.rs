@@ -284,14 +284,9 @@ pub enum ServerMessage {
     Delete(ServerChange),
     /// A write was applied.
     Ack(Ack),
-    /// A write was left pending as a conflict (`manual`).
-    Conflict {
-        /// The write.
-        op_id: OpId,
-        /// The conflict, as bulk sync lists it.
-        #[serde(flatten)]
-        conflict: Box<ConflictRecord>,
-    },
+    /// A write was left pending as a conflict (`manual`): the conflict as
+    /// bulk sync lists it, whose `opId` is the write's.
+    Conflict(Box<ConflictRecord>),
     /// A request failed; the connection stays open.
     Error(ErrorMessage),
     /// The live stream of a subscription was dropped (too slow a consumer):

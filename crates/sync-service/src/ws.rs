@@ -517,10 +517,7 @@ async fn answer(
                 });
                 ServerMessage::Error(ErrorMessage::from_body(error, Some(op_id.to_string())))
             }
-            (OpStatus::Conflict, Some(conflict), _) => ServerMessage::Conflict {
-                op_id,
-                conflict: Box::new(conflict),
-            },
+            (OpStatus::Conflict, Some(conflict), _) => ServerMessage::Conflict(Box::new(conflict)),
             (status, _, _) => ServerMessage::Ack(Ack {
                 op_id,
                 status,

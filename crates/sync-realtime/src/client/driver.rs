@@ -530,10 +530,10 @@ impl Driver {
                     let _ = pending.reply.send(Ok(result));
                 }
             }
-            ServerMessage::Conflict { op_id, conflict } => {
-                if let Some(pending) = self.pending.remove(&op_id) {
+            ServerMessage::Conflict(conflict) => {
+                if let Some(pending) = self.pending.remove(&conflict.op_id) {
                     let mut result = OpResult::new(pending.op.action, OpStatus::Conflict);
-                    result.op_id = Some(op_id);
+                    result.op_id = Some(conflict.op_id.clone());
                     result.local_id = pending.op.local_id.clone();
                     result.server_id = Some(conflict.server_id.clone());
                     result.conflict_id = Some(conflict.id.clone());

@@ -16,10 +16,9 @@ use sync_realtime::{ClientMessage, ServerMessage};
 use sync_service::api::SyncRequest;
 
 /// Every tag a JSON block may carry; each must be used at least once.
-const TAGS: [&str; 12] = [
+const TAGS: [&str; 11] = [
     "client-message",
     "server-message",
-    "conflict-message",
     "operation",
     "change",
     "document",
@@ -125,15 +124,6 @@ fn operation(value: &Value) -> Result<(), String> {
         .map_err(|error| error.to_string())
 }
 
-/// The `conflict` message: a conflict record plus its `type`.
-fn conflict_message(value: &Value) -> Result<(), String> {
-    let mut record = value.as_object().ok_or("not an object")?.clone();
-    match record.remove("type") {
-        Some(Value::String(kind)) if kind == "conflict" => exact::<ConflictRecord>(&record.into()),
-        _ => Err("its type is not \"conflict\"".into()),
-    }
-}
-
 /// Each item of `value` (or `value` itself when it is not a list) as `T`.
 fn each<T: DeserializeOwned + Serialize>(value: &Value, strict: bool) -> Result<(), String> {
     let check = |item: &Value| {
@@ -189,7 +179,6 @@ fn check(block: &Block) -> Result<(), String> {
     match block.tag.as_str() {
         "client-message" => parse::<ClientMessage>(&value).map(drop),
         "server-message" => exact::<ServerMessage>(&value),
-        "conflict-message" => conflict_message(&value),
         "operation" => operation(&value),
         "change" => exact::<Change>(&value),
         "document" => exact::<Document>(&value),
