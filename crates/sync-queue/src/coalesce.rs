@@ -41,6 +41,12 @@ pub(crate) fn coalesce(
             let (Some(first), Some(second)) = (&earlier.data, &later.data) else {
                 return Coalesced::Separate;
             };
+            // An upsert's data is the whole document when the server has
+            // none, so a removal merged into it would be stored as a null
+            // member instead of removing anything.
+            if earlier.action == Action::Upsert && removes_something(second) {
+                return Coalesced::Separate;
+            }
             match merge_patch::compose(first, second) {
                 Some(data) => Coalesced::Merged(Box::new(merged(earlier, later, data))),
                 None => Coalesced::Separate,
@@ -63,6 +69,15 @@ pub(crate) fn coalesce(
 /// The earlier operation with the combined data. It keeps the earlier
 /// `opId` (never sent, so never seen by the server) and ids, and takes the
 /// later timestamp: the combined state is what the client held then.
+/// Whether a merge patch removes a member anywhere (a `null` value).
+fn removes_something(patch: &sync_core::JsonObject) -> bool {
+    patch.values().any(|value| match value {
+        serde_json::Value::Null => true,
+        serde_json::Value::Object(inner) => removes_something(inner),
+        _ => false,
+    })
+}
+
 fn merged(earlier: &Operation, later: &Operation, data: sync_core::JsonObject) -> Operation {
     let mut op = earlier.clone();
     op.data = Some(data);
@@ -142,6 +157,14 @@ mod tests {
             (
                 json!({"action": "update", "id": "a", "data": {"x": 1}}),
                 json!({"action": "upsert", "id": "a", "data": {"x": 2}}),
+            ),
+            (
+                json!({"action": "upsert", "id": "a", "data": {"x": 1}}),
+                json!({"action": "update", "id": "a", "data": {"x": null}}),
+            ),
+            (
+                json!({"action": "upsert", "id": "a", "data": {"o": {"x": 1}}}),
+                json!({"action": "update", "id": "a", "data": {"o": {"x": null}}}),
             ),
             (
                 json!({"action": "create", "id": "a", "data": {}}),
