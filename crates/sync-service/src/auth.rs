@@ -52,6 +52,18 @@ pub struct Principal {
     pub expires_at: Option<u64>,
 }
 
+/// The write path asks the principal what its token allows.
+impl sync_engine::Access for Principal {
+    fn user(&self) -> &UserId {
+        &self.user
+    }
+
+    fn check_write(&self, namespace: &Namespace) -> Result<(), sync_engine::EngineError> {
+        Principal::check_write(self, namespace)
+            .map_err(|error| sync_engine::EngineError::Forbidden(error.to_string()))
+    }
+}
+
 impl Principal {
     /// The development principal of auth mode `none`.
     pub fn anonymous() -> Principal {

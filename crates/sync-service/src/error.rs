@@ -90,6 +90,21 @@ impl ApiError {
     }
 }
 
+impl From<sync_engine::EngineError> for ApiError {
+    fn from(error: sync_engine::EngineError) -> ApiError {
+        use sync_engine::EngineError;
+        match error {
+            EngineError::Invalid(message) => ApiError::Invalid(message),
+            EngineError::Forbidden(message) => ApiError::Forbidden(message),
+            EngineError::NotFound(message) => ApiError::NotFound(message),
+            EngineError::Conflict(message) => ApiError::Conflict(message),
+            EngineError::TooLarge { message, limit } => ApiError::TooLarge { message, limit },
+            EngineError::Store(error) => ApiError::Store(error),
+            EngineError::Internal(message) => ApiError::Internal(message),
+        }
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(error: CoreError) -> ApiError {
         ApiError::Invalid(error.to_string())

@@ -4,7 +4,7 @@
 //! configuration, and the `sync-server` binary.
 //!
 //! Every write, whatever door it comes through, goes through one
-//! [`sync::Syncer`]: validate, look up the `opId`, find the base of the
+//! [`sync_engine::Syncer`] (the `sync-engine` crate): validate, look up the `opId`, find the base of the
 //! client's edit, let the conflict engine decide, and commit
 //! compare-and-swap to the store, which acknowledges only once the write
 //! is durable. A request's operations are committed together (one group
@@ -30,7 +30,6 @@ pub mod metrics;
 pub mod realtime;
 pub mod server;
 pub mod state;
-pub mod sync;
 pub mod ws;
 
 pub use auth::{Authenticator, Principal};

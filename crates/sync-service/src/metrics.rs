@@ -3,7 +3,7 @@
 //! how long they took (mean and p99 from a histogram). Durable counters
 //! (operations by status, conflicts by strategy) live in the store; the
 //! operations nothing is written for (duplicates, errors) are counted by
-//! each node's [`crate::sync::Syncer`].
+//! each node's [`sync_engine::Syncer`].
 
 use std::fmt::Write as _;
 use std::sync::Mutex;

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError, DurabilityMode, StoreKind};
 use crate::state::{AppState, AuditLog, Settings, SyncMiddleware};
-use crate::sync::Syncer;
+use sync_engine::Syncer;
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]

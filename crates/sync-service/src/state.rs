@@ -10,7 +10,7 @@ use crate::devices::Devices;
 use crate::error::ApiError;
 use crate::limits::{Limits, UserRateLimiter};
 use crate::metrics::Metrics;
-use crate::sync::Syncer;
+use sync_engine::Syncer;
 
 /// Where a sync request came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,7 +171,7 @@ impl AppState {
         &self.inner.settings
     }
 
-    /// The per-user rate limiter of HTTP operations.
+    /// The per-user rate limiter of operations, whatever their door.
     pub fn rate(&self) -> &UserRateLimiter {
         &self.inner.rate
     }
@@ -212,8 +212,14 @@ impl AppState {
         let _ = receiver.wait_for(|down| *down).await;
     }
 
-    /// Runs every middleware; the first error refuses the request.
-    pub fn run_middleware(&self, request: &SyncRequestInfo<'_>) -> Result<(), ApiError> {
+    /// Admits a batch of writes, the same way whichever door it came
+    /// through: the caller's rate limit is charged one token per operation
+    /// (shared by HTTP and WebSocket), then every middleware sees the batch;
+    /// the first error refuses it whole.
+    pub fn admit(&self, request: &SyncRequestInfo<'_>) -> Result<(), ApiError> {
+        let cost = u32::try_from(request.operations.len().max(1)).unwrap_or(u32::MAX);
+        let now_ms = self.syncer().clock().now_millis();
+        self.rate().charge(&request.principal.user, cost, now_ms)?;
         self.inner
             .middleware
             .iter()

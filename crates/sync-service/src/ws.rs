@@ -24,10 +24,9 @@ use tokio::sync::mpsc;
 use crate::api::QueryPairs;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::limits::TokenBucket;
 use crate::realtime::{Connection, Outbound, SubscribeRequest};
 use crate::state::{AppState, SyncRequestInfo, Transport};
-use crate::sync::{BatchContext, SyncPoint};
+use sync_engine::{BatchContext, SyncPoint};
 
 /// Frames the writer puts into one socket flush at most.
 const WRITE_BATCH_MAX: usize = 256;
@@ -81,7 +80,6 @@ struct Session {
     connection: Arc<Connection>,
     device: Option<DeviceId>,
     hello_cursor: Option<Cursor>,
-    rate: TokenBucket,
     last_heard_ms: Arc<AtomicU64>,
     /// The write pipeline, started by the first write (an idle or
     /// read-only connection costs no pipeline).
@@ -107,14 +105,8 @@ async fn run(
         principal.expires_at,
         Arc::clone(&last_heard_ms),
     ));
-    let limits = state.limits().clone();
     let mut session = Session {
         writes: None,
-        rate: TokenBucket::new(
-            limits.operations_per_second,
-            limits.operations_burst,
-            now_ms,
-        ),
         state: state.clone(),
         principal,
         connection: Arc::clone(&connection),
@@ -122,7 +114,7 @@ async fn run(
         hello_cursor: None,
         last_heard_ms,
     };
-    let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
+    let idle = Duration::from_secs(state.limits().idle_timeout_secs.max(1));
     loop {
         let next = tokio::select! {
             next = tokio::time::timeout(idle, stream.next()) => next,
@@ -379,18 +371,20 @@ impl Session {
 
     async fn write(&mut self, write: WriteMessage, action: Action) -> bool {
         let started = Instant::now();
-        let now_ms = self.state.syncer().clock().now_millis();
         let mut op: Operation = write.to_operation(action);
-        let op_id = op.op_id.clone().unwrap_or_else(OpId::generate);
+        // An operation without an opId gets the one it would get over HTTP,
+        // so the same write sent again through either door is a replay.
+        let op_id = op.op_id.clone().unwrap_or_else(|| {
+            sync_engine::derived_op_id(
+                &self.principal.user,
+                self.device.as_ref(),
+                &op.namespace.clone().unwrap_or_default(),
+                &write.collection,
+                &op,
+            )
+        });
         op.op_id = Some(op_id.clone());
-        if let Err(wait) = self.rate.take(1, now_ms) {
-            let error = ApiError::RateLimited {
-                retry_after_secs: wait.as_secs_f64().ceil() as u64,
-            };
-            self.error(error, Some(op_id.to_string())).await;
-            return true;
-        }
-        let refused = self.state.run_middleware(&SyncRequestInfo {
+        let refused = self.state.admit(&SyncRequestInfo {
             principal: &self.principal,
             device_id: self.device.as_ref(),
             transport: Transport::WebSocket,
@@ -480,7 +474,7 @@ async fn answer(
         return;
     };
     let context = BatchContext {
-        principal,
+        caller: principal,
         device_id: device,
         collection: None,
         strategy: None,

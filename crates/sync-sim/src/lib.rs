@@ -2,7 +2,7 @@
 //!
 //! In the manner of yrs's `TestConnector` and TigerBeetle's VOPR: one
 //! process, one current-thread tokio runtime, no sockets and no wall clock.
-//! A server (the real write path, [`sync_service::sync::Syncer`], over a
+//! A server (the real write path, [`sync_engine::Syncer`], over a
 //! real [`sync_store::SledStore`] in a temporary directory) and 3 to 8
 //! model clients are driven by one scheduler whose only source of choice is
 //! `StdRng::seed_from_u64(seed)`. Every node has its own injected

@@ -1,4 +1,4 @@
-//! The simulated server: the real write path (`sync_service::sync::Syncer`)
+//! The simulated server: the real write path (`sync_engine::Syncer`)
 //! over a real `SledStore` in a temporary directory, with an injected
 //! `ManualClock`. A crash drops the syncer (its HLC and counters are
 //! memory) and closes the store; the restart reopens it from disk.
@@ -10,8 +10,8 @@ use sync_conflict::{CollectionConfig, ConflictConfig, ConflictEngine};
 use sync_core::{
     Clock, DeviceId, HlcClock, ManualClock, NodeId, OpId, OpResult, Operation, Strategy, SyncStore,
 };
-use sync_service::Principal;
-use sync_service::sync::{BatchContext, OpReport, SyncPoint, Syncer};
+use sync_engine::FullAccess;
+use sync_engine::{BatchContext, OpReport, SyncPoint, Syncer};
 use sync_store::{Durability, SledStore, StoreConfig};
 
 /// The collections of the simulation, one per strategy.
@@ -53,7 +53,7 @@ pub(crate) struct Server {
     pub(crate) clock: Arc<ManualClock>,
     store: Option<Arc<SledStore>>,
     syncer: Option<Syncer>,
-    principal: Principal,
+    caller: FullAccess,
     /// Every result the server answered with an acknowledged status
     /// (success, merged, duplicate), first one per opId: whether or not
     /// the answer reached the client, these must be durable.
@@ -69,7 +69,9 @@ impl Server {
             clock: Arc::new(ManualClock::new(wall_ms)),
             store: None,
             syncer: None,
-            principal: Principal::anonymous(),
+            caller: FullAccess {
+                user: sync_core::UserId::anonymous(),
+            },
             acknowledged: BTreeMap::new(),
         };
         server.open()?;
@@ -164,7 +166,7 @@ impl Server {
             .as_ref()
             .expect("the syncer runs between restarts");
         let context = BatchContext {
-            principal: &self.principal,
+            caller: &self.caller,
             device_id: Some(device.clone()),
             collection: None,
             strategy: None,

@@ -430,7 +430,7 @@ impl Sim {
         &mut self,
         i: usize,
         request: Request,
-        reports: Vec<sync_service::sync::OpReport>,
+        reports: Vec<sync_engine::OpReport>,
         duplicate: bool,
         cut: bool,
     ) -> Result<(), String> {

@@ -4,16 +4,14 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
-use sync_core::store::{StoredDocument, WriteEffect};
 use sync_core::{
-    Action, ChangeOp, DeviceId, DocId, DocKey, Document, Filter, Hlc, JsonObject, OpId, OpResult,
-    OpStatus, Seq, UserId, Version,
+    ChangeOp, DeviceId, DocId, DocKey, Document, Filter, Hlc, JsonObject, OpId, Seq, UserId,
+    Version,
 };
 
 use super::{Caller, QueryPairs, collection_path, doc_id};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::sync::server_write;
 
 const LIST_LIMIT_DEFAULT: usize = 100;
 const LIST_LIMIT_MAX: usize = 1_000;
@@ -151,49 +149,9 @@ pub(crate) async fn restore(
     Path((namespace, collection, id, version)): Path<(String, String, String, String)>,
 ) -> Result<Json<Document>, ApiError> {
     let key = key_of(&principal, &namespace, &collection, &id).await?;
-    principal.check_write(&key.namespace)?;
     let version = version_number(&version)?;
     let syncer = state.syncer();
-    let old = syncer
-        .store()
-        .document_at(&key, version)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no version {version} of {key} is kept")))?;
-    syncer.check_document(&old.data)?;
-    let op_id = OpId::generate();
-    let stamp = syncer.now_hlc();
-    let result = syncer
-        .commit_one(&key, |current: Option<&StoredDocument>| {
-            let effect = match syncer.change_to(current, old.data.clone(), old.deleted, stamp) {
-                // Restoring the version the document is at is still a
-                // change: the restore is recorded in the history.
-                WriteEffect::ResultOnly => WriteEffect::Change {
-                    op: if old.deleted {
-                        ChangeOp::Delete
-                    } else {
-                        ChangeOp::Update
-                    },
-                    delta: JsonObject::new(),
-                    data: old.data.clone(),
-                    field_clocks: current.map(|c| c.field_clocks.clone()).unwrap_or_default(),
-                    timestamp: stamp,
-                },
-                effect => effect,
-            };
-            let mut result = OpResult::new(Action::Update, OpStatus::Success);
-            result.op_id = Some(op_id.clone());
-            result.server_id = Some(key.id.clone());
-            Ok(server_write(
-                op_id.clone(),
-                key.clone(),
-                current.map_or(Version::ZERO, |c| c.document.version),
-                effect,
-                result,
-                principal.user.clone(),
-            ))
-        })
-        .await?;
-    let _ = result;
+    syncer.restore(&principal, &key, version).await?;
     let stored = syncer.store().get(&key).await?;
     stored
         .map(|stored| Json(stored.document))

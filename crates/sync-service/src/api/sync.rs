@@ -21,7 +21,7 @@ use super::{Caller, JsonBody, REQUEST_ID};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::{AppState, SyncRequestInfo, Transport};
-use crate::sync::{BatchContext, OpReport, SyncPoint};
+use sync_engine::{BatchContext, EngineError, OpReport, SyncPoint};
 
 const CHUNK_HEADER: HeaderName = HeaderName::from_static("x-sync-chunk");
 
@@ -164,10 +164,6 @@ async fn run(
     let store = syncer.store();
     state.limits().check_operations(request.operations.len())?;
     let now = syncer.clock().now();
-    let cost = u32::try_from(request.operations.len().max(1)).unwrap_or(u32::MAX);
-    state
-        .rate()
-        .charge(&principal.user, cost, now.as_millis())?;
     if let Some(device) = &request.device_id {
         state.devices().seen(principal, device, now).await?;
     }
@@ -184,19 +180,19 @@ async fn run(
     // Operations that cannot be read are kept, so that their results still
     // carry the ids the client matches them by.
     let mut unreadable: Vec<(usize, Value)> = Vec::new();
-    let operations: Vec<Result<Operation, ApiError>> = request
+    let operations: Vec<Result<Operation, EngineError>> = request
         .operations
         .into_iter()
         .enumerate()
         .map(|(index, value)| {
             Operation::deserialize(&value).map_err(|error| {
                 unreadable.push((index, value));
-                ApiError::Invalid(format!("invalid operation: {error}"))
+                EngineError::Invalid(format!("invalid operation: {error}"))
             })
         })
         .collect();
     let request_id = headers.get(&REQUEST_ID).and_then(|v| v.to_str().ok());
-    state.run_middleware(&SyncRequestInfo {
+    state.admit(&SyncRequestInfo {
         principal,
         device_id: request.device_id.as_ref(),
         transport,
@@ -224,7 +220,7 @@ async fn run(
         None
     };
     let context = BatchContext {
-        principal,
+        caller: principal,
         device_id: request.device_id.clone(),
         collection: collection.as_ref(),
         strategy: request.strategy,

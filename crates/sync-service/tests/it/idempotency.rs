@@ -157,3 +157,41 @@ async fn seed_style_operations_without_op_id_are_recognised_when_replayed() {
     assert_eq!(list["documents"].as_array().expect("documents").len(), 2);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_operation_without_op_id_is_the_same_operation_through_either_door() {
+    let server = TestServer::start(|_| {}).await;
+    let api = server.session(None);
+    api.create("default", "todos", "d1", json!({"text": "milk"}), "phone-9")
+        .await;
+    let timestamp = "2023-12-01T10:30:00.000Z";
+    let over_http = api
+        .sync(json!({"deviceId": "phone-9", "operations": [
+            {"action": "update", "collection": "todos", "id": "d1",
+             "timestamp": timestamp, "data": {"done": true}}
+        ]}))
+        .await;
+    assert_eq!(over_http["results"][0]["status"], "success", "{over_http}");
+    let head = api.head().await;
+
+    // The same write, sent again over WebSocket by the same device after
+    // a lost answer: recognised, not applied twice.
+    let mut ws = server.ws_client("phone-9").await;
+    let again = ws
+        .request(
+            json!({"type": "update", "collection": "todos", "recordId": "d1",
+                        "timestamp": timestamp, "data": {"done": true}}),
+        )
+        .await;
+    assert_eq!(
+        (&again["type"], &again["status"], &again["opId"]),
+        (
+            &json!("ack"),
+            &json!("duplicate"),
+            &over_http["results"][0]["opId"]
+        ),
+        "{again}"
+    );
+    assert_eq!(api.head().await, head, "nothing was written again");
+    assert_eq!(api.document("default", "todos", "d1").await["version"], 2);
+}

@@ -259,18 +259,17 @@ async fn over_the_rate_limit_is_429_with_retry_after_then_passes_after_the_wait(
     let passed = api.sync(create("three")).await;
     assert_eq!(passed["results"][0]["status"], "success", "{passed}");
 
-    // Over WebSocket the bucket is the connection's: an error naming the
-    // operation and the wait, the connection stays, and after the wait the
+    // The bucket is the user's, whatever the door: the request that just
+    // passed emptied it, so a WebSocket write of the same user is refused
+    // too, on every connection of the user, with an error naming the
+    // operation and the wait; the connection stays, and after the wait the
     // same operation is applied once.
     let mut ws = server.ws_client("device-ws").await;
-    let mut bystander = server.ws_client("bystander").await;
-    for id in ["ws-1", "ws-2"] {
-        assert_eq!(ws.insert(id, json!({})).await["type"], "ack");
-    }
-    let limited = ws.insert("ws-3", json!({})).await;
+    let mut other = server.ws_client("other-connection").await;
+    let limited = ws.insert("ws-1", json!({})).await;
     assert_eq!(
         (&limited["type"], &limited["code"], &limited["opId"]),
-        (&json!("error"), &json!("rate_limited"), &json!("op-ws-3")),
+        (&json!("error"), &json!("rate_limited"), &json!("op-ws-1")),
         "{limited}"
     );
     let message = limited["message"].as_str().unwrap_or_default();
@@ -280,19 +279,27 @@ async fn over_the_rate_limit_is_429_with_retry_after_then_passes_after_the_wait(
         json!({"retryAfterSecs": 1}),
         "{limited}"
     );
-    api.get_json("/v1/ns/default/todos/ws-3")
+    let also = other.insert("other-1", json!({})).await;
+    assert_eq!(
+        (&also["type"], &also["code"]),
+        (&json!("error"), &json!("rate_limited")),
+        "{also}"
+    );
+    api.get_json("/v1/ns/default/todos/ws-1")
         .await
         .assert_error(404, "not_found");
-    // Another connection has its own bucket.
-    still_serving(&server, &mut bystander, "bystander-1").await;
     ws.assert_answers().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let ack = ws.insert("ws-3", json!({})).await;
+    let ack = ws.insert("ws-1", json!({})).await;
     assert_eq!(
         (&ack["type"], &ack["status"]),
         (&json!("ack"), &json!("success"))
     );
-    assert_eq!(api.document("default", "todos", "ws-3").await["version"], 1);
+    assert_eq!(api.document("default", "todos", "ws-1").await["version"], 1);
+    // And the WebSocket write emptied it for HTTP.
+    api.post_json("/v1/sync", &create("four"))
+        .await
+        .assert_error(429, "rate_limited");
 }
 
 /// What happened to a client that stopped answering pings.

@@ -1,7 +1,8 @@
 //! Applying client operations: validation, idempotency, the three-way base,
 //! conflict resolution and the compare-and-swap commit. HTTP bulk sync,
 //! `/v1/sync`, the WebSocket write messages, conflict resolution and
-//! restore all go through here, so every path keeps the same guarantees.
+//! restore all go through [`Syncer`], so every door keeps the same
+//! guarantees.
 //!
 //! One request's operations are decided in order against the store plus an
 //! overlay of what the earlier operations of the request did, then handed
@@ -26,8 +27,8 @@ use sync_core::{
 };
 use sync_diff::merge_patch;
 
-use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::access::Access;
+use crate::error::EngineError;
 
 /// How often a write that keeps losing compare-and-swap races is decided
 /// again before the operation fails with `internal` (and may be retried).
@@ -49,8 +50,8 @@ pub enum SyncPoint {
 /// Who sends a batch, and the request-wide settings.
 #[derive(Debug, Clone)]
 pub struct BatchContext<'a> {
-    /// The caller.
-    pub principal: &'a Principal,
+    /// The caller: who writes, and which namespaces it may write.
+    pub caller: &'a dyn Access,
     /// The sending device.
     pub device_id: Option<DeviceId>,
     /// The collection the endpoint names (bulk sync), if any.
@@ -73,7 +74,7 @@ pub struct OpReport {
 }
 
 impl OpReport {
-    fn failed(index: usize, op: Option<&Operation>, error: &ApiError) -> OpReport {
+    fn failed(index: usize, op: Option<&Operation>, error: &EngineError) -> OpReport {
         let body = error.body();
         let mut result = OpResult::new(op.map_or(Action::Update, |op| op.action), OpStatus::Error);
         result.op_id = op.and_then(|op| op.op_id.clone());
@@ -242,8 +243,8 @@ impl Syncer {
     pub async fn apply(
         &self,
         context: &BatchContext<'_>,
-        operations: Vec<Result<Operation, ApiError>>,
-    ) -> Result<Vec<OpReport>, ApiError> {
+        operations: Vec<Result<Operation, EngineError>>,
+    ) -> Result<Vec<OpReport>, EngineError> {
         let mut slots = Vec::with_capacity(operations.len());
         let mut first_by_op_id: HashMap<OpId, usize> = HashMap::new();
         for (index, operation) in operations.into_iter().enumerate() {
@@ -297,7 +298,7 @@ impl Syncer {
                 Slot::Pending(prepared) => OpReport::failed(
                     index,
                     Some(&prepared.op),
-                    &ApiError::Internal(
+                    &EngineError::Internal(
                         "the document kept changing under this operation; retry it".into(),
                     ),
                 ),
@@ -318,7 +319,7 @@ impl Syncer {
     async fn recorded_conflict(
         &self,
         result: &OpResult,
-    ) -> Result<Option<ConflictRecord>, ApiError> {
+    ) -> Result<Option<ConflictRecord>, EngineError> {
         match &result.conflict_id {
             Some(id) => Ok(self.store.get_conflict(id).await?),
             None => Ok(None),
@@ -332,30 +333,36 @@ impl Syncer {
         &self,
         context: &BatchContext<'_>,
         op: &Operation,
-    ) -> Result<(DocKey, OpId), ApiError> {
+    ) -> Result<(DocKey, OpId), EngineError> {
         op.validate()?;
         let namespace = op.namespace.clone().unwrap_or_default();
         let collection = match (&op.collection, context.collection) {
             (Some(own), Some(endpoint)) if own != endpoint => {
-                return Err(ApiError::Invalid(format!(
+                return Err(EngineError::Invalid(format!(
                     "operation names collection {own:?} but was sent to {endpoint:?}"
                 )));
             }
             (Some(own), _) => own.clone(),
             (None, Some(endpoint)) => endpoint.clone(),
             (None, None) => {
-                return Err(ApiError::Invalid(
+                return Err(EngineError::Invalid(
                     "the operation names no collection".into(),
                 ));
             }
         };
-        context.principal.check_write(&namespace)?;
+        context.caller.check_write(&namespace)?;
         if let Some(data) = &op.data {
             self.check_size(data)?;
         }
         let op_id = match &op.op_id {
             Some(op_id) => op_id.clone(),
-            None => derived_op_id(context, &namespace, &collection, op),
+            None => derived_op_id(
+                context.caller.user(),
+                context.device_id.as_ref(),
+                &namespace,
+                &collection,
+                op,
+            ),
         };
         let id = match op.document_id()? {
             Some(id) => id.clone(),
@@ -364,12 +371,12 @@ impl Syncer {
         Ok((DocKey::new(namespace, collection, id), op_id))
     }
 
-    fn check_size(&self, data: &JsonObject) -> Result<(), ApiError> {
+    fn check_size(&self, data: &JsonObject) -> Result<(), EngineError> {
         let bytes = serde_json::to_vec(data)
             .map(|v| v.len())
             .unwrap_or(usize::MAX);
         if bytes > self.document_bytes_max {
-            return Err(ApiError::TooLarge {
+            return Err(EngineError::TooLarge {
                 message: format!(
                     "document of {bytes} bytes; at most {} are allowed",
                     self.document_bytes_max
@@ -386,10 +393,10 @@ impl Syncer {
         &self,
         context: &BatchContext<'_>,
         slots: &mut [Slot],
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, EngineError> {
         let mut overlay: HashMap<DocKey, Option<StoredDocument>> = HashMap::new();
         let mut writes = Vec::new();
-        let mut decided: Vec<(usize, DocKey, Result<WriteIndex, ApiError>)> = Vec::new();
+        let mut decided: Vec<(usize, DocKey, Result<WriteIndex, EngineError>)> = Vec::new();
         for (index, slot) in slots.iter().enumerate() {
             let Slot::Pending(prepared) = slot else {
                 continue;
@@ -452,12 +459,12 @@ impl Syncer {
                     Some(CommitOutcome::ConflictNotPending) => OpReport::failed(
                         index,
                         Some(&prepared.op),
-                        &ApiError::Conflict("the conflict is no longer pending".into()),
+                        &EngineError::Conflict("the conflict is no longer pending".into()),
                     ),
                     None => OpReport::failed(
                         index,
                         Some(&prepared.op),
-                        &ApiError::Internal("the store answered fewer writes than sent".into()),
+                        &EngineError::Internal("the store answered fewer writes than sent".into()),
                     ),
                 },
             };
@@ -473,14 +480,14 @@ impl Syncer {
         prepared: &Prepared,
         current: Option<&StoredDocument>,
         touched: bool,
-    ) -> Result<Decided, ApiError> {
+    ) -> Result<Decided, EngineError> {
         let op = &prepared.op;
         let key = &prepared.key;
         let client_node = NodeId::from_name(
             context
                 .device_id
                 .as_ref()
-                .map_or(context.principal.user.as_str(), DeviceId::as_str),
+                .map_or(context.caller.user().as_str(), DeviceId::as_str),
         );
         let (client_time, stamp) = match op.timestamp {
             Some(time) => self.observe(Hlc::from_timestamp(time, client_node)),
@@ -492,7 +499,7 @@ impl Syncer {
         let live = |stored: &StoredDocument| !stored.document.deleted;
         let mut decided = match (op.action, current) {
             (Action::Create, Some(stored)) if live(stored) => {
-                return Err(ApiError::Conflict(format!(
+                return Err(EngineError::Conflict(format!(
                     "document {:?} already exists; update it or use upsert",
                     key.id.as_str()
                 )));
@@ -506,7 +513,7 @@ impl Syncer {
                 self.insert(context, prepared, current, data, client_time, stamp)
             }
             (Action::Update | Action::Delete, None) => {
-                return Err(ApiError::NotFound(format!(
+                return Err(EngineError::NotFound(format!(
                     "no document {:?} in {}/{}",
                     key.id.as_str(),
                     key.namespace,
@@ -600,7 +607,7 @@ impl Syncer {
                 op_id: prepared.op_id.clone(),
                 local_id: prepared.op.local_id.clone(),
                 device_id: context.device_id.clone(),
-                user: Some(context.principal.user.clone()),
+                user: Some(context.caller.user().clone()),
                 created_at: self.clock.now(),
             },
         );
@@ -678,7 +685,7 @@ impl Syncer {
             expected_version,
             effect,
             device_id: context.device_id.clone(),
-            user: Some(context.principal.user.clone()),
+            user: Some(context.caller.user().clone()),
             result,
             conflict,
             resolves: None,
@@ -693,7 +700,7 @@ impl Syncer {
         prepared: &Prepared,
         stored: &StoredDocument,
         touched: bool,
-    ) -> Result<OwnedBase, ApiError> {
+    ) -> Result<OwnedBase, EngineError> {
         let document = &stored.document;
         if touched {
             // An earlier operation of this request wrote the document: the
@@ -706,7 +713,7 @@ impl Syncer {
                     return Ok(OwnedBase::Document(document.data.clone()));
                 }
                 (Some(base), _) if base > document.version => {
-                    return Err(ApiError::Invalid(format!(
+                    return Err(EngineError::Invalid(format!(
                         "baseVersion {base} is ahead of the stored version {}",
                         document.version
                     )));
@@ -754,34 +761,41 @@ impl Syncer {
 
     /// Commits one write computed by `decide` against the current document,
     /// deciding again while concurrent writers get there first.
-    pub async fn commit_one(
+    pub(crate) async fn commit_one<E: From<EngineError>>(
         &self,
         key: &DocKey,
-        mut decide: impl FnMut(Option<&StoredDocument>) -> Result<Write, ApiError>,
-    ) -> Result<OpResult, ApiError> {
+        mut decide: impl FnMut(Option<&StoredDocument>) -> Result<Write, E>,
+    ) -> Result<OpResult, E> {
         for _ in 0..ROUNDS_MAX {
-            let current = self.store.get(key).await?;
+            let current = self.store.get(key).await.map_err(EngineError::from)?;
             let write = decide(current.as_ref())?;
-            let outcome = self.store.apply(vec![write]).await?.into_iter().next();
+            let outcome = self
+                .store
+                .apply(vec![write])
+                .await
+                .map_err(EngineError::from)?
+                .into_iter()
+                .next();
             match outcome {
                 Some(CommitOutcome::Committed(result)) => return Ok(result),
                 Some(CommitOutcome::Duplicate(first)) => return Ok(first.as_duplicate()),
                 Some(CommitOutcome::ConflictNotPending) => {
-                    return Err(ApiError::Conflict(
-                        "the conflict is no longer pending".into(),
-                    ));
+                    return Err(
+                        EngineError::Conflict("the conflict is no longer pending".into()).into(),
+                    );
                 }
                 Some(CommitOutcome::VersionMismatch { .. }) => continue,
                 None => break,
             }
         }
-        Err(ApiError::Internal(
-            "the document kept changing under this write; retry it".into(),
-        ))
+        Err(
+            EngineError::Internal("the document kept changing under this write; retry it".into())
+                .into(),
+        )
     }
 
     /// The effect that turns `current` into `data` (or a tombstone).
-    pub fn change_to(
+    pub(crate) fn change_to(
         &self,
         current: Option<&StoredDocument>,
         data: JsonObject,
@@ -828,7 +842,7 @@ impl Syncer {
     }
 
     /// Checks a document's size against the limit.
-    pub fn check_document(&self, data: &JsonObject) -> Result<(), ApiError> {
+    pub(crate) fn check_document(&self, data: &JsonObject) -> Result<(), EngineError> {
         self.check_size(data)
     }
 }
@@ -859,13 +873,14 @@ fn projected(
     }
 }
 
-/// An opId for an operation sent without one (some clients send none): a
-/// hash of who sent it and everything it says, so the same operation sent
-/// again after a lost response is recognised as a replay. Without a
-/// `localId` or a `timestamp` nothing tells two equal operations apart, and
-/// each gets a fresh id.
-fn derived_op_id(
-    context: &BatchContext<'_>,
+/// The opId of an operation sent without one (some clients send none), the
+/// same whichever door it came through: a hash of who sent it and
+/// everything it says, so the same operation sent again after a lost
+/// response is recognised as a replay. Without a `localId` or a `timestamp`
+/// nothing tells two equal operations apart, and each gets a fresh id.
+pub fn derived_op_id(
+    user: &UserId,
+    device_id: Option<&DeviceId>,
     namespace: &Namespace,
     collection: &CollectionName,
     op: &Operation,
@@ -879,8 +894,8 @@ fn derived_op_id(
         .map(|data| Value::Object(data.clone()).to_string())
         .unwrap_or_default();
     let parts: [&str; 9] = [
-        context.principal.user.as_str(),
-        context.device_id.as_ref().map_or("", DeviceId::as_str),
+        user.as_str(),
+        device_id.map_or("", DeviceId::as_str),
         namespace.as_str(),
         collection.as_str(),
         op.action.as_str(),
@@ -910,7 +925,7 @@ fn fnv128(parts: &[&str]) -> (u64, u64) {
 
 /// A write the server makes itself (restore, conflict resolution) on
 /// behalf of `user`.
-pub fn server_write(
+pub(crate) fn server_write(
     op_id: OpId,
     key: DocKey,
     expected_version: Version,
