@@ -128,12 +128,40 @@ impl ErrorCode {
 
     /// The WebSocket close code for errors that end a connection; `None`
     /// where the connection stays open and an `error` message is sent.
-    pub fn ws_close_code(self) -> Option<u16> {
+    pub fn ws_close_code(self) -> Option<CloseCode> {
         match self {
-            ErrorCode::TooLarge => Some(1009),
-            ErrorCode::Unauthorized => Some(1008),
-            ErrorCode::Internal => Some(1011),
+            ErrorCode::TooLarge => Some(CloseCode::MessageTooBig),
+            ErrorCode::Unauthorized => Some(CloseCode::PolicyViolation),
+            ErrorCode::Internal => Some(CloseCode::InternalError),
             _ => None,
+        }
+    }
+}
+
+/// The WebSocket close codes the server sends (RFC 6455, section 7.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseCode {
+    /// 1000: a normal close (idle, or heartbeats missed).
+    Normal,
+    /// 1001: the server is shutting down.
+    GoingAway,
+    /// 1008: a failed or expired token, or a device of another user.
+    PolicyViolation,
+    /// 1009: a message over the size limit.
+    MessageTooBig,
+    /// 1011: the server failed.
+    InternalError,
+}
+
+impl CloseCode {
+    /// The number on the wire.
+    pub fn number(self) -> u16 {
+        match self {
+            CloseCode::Normal => 1000,
+            CloseCode::GoingAway => 1001,
+            CloseCode::PolicyViolation => 1008,
+            CloseCode::MessageTooBig => 1009,
+            CloseCode::InternalError => 1011,
         }
     }
 }

@@ -64,7 +64,7 @@ pub use cursor::{Cursor, LogId};
 pub use diff::DiffCalculator;
 pub use document::{DocKey, Document, FieldClocks};
 pub use entity::{SyncEntity, SyncOperation};
-pub use error::{CoreError, ErrorBody, ErrorCode};
+pub use error::{CloseCode, CoreError, ErrorBody, ErrorCode};
 pub use names::{
     CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId, Seq, UserId, Version,
 };

@@ -42,7 +42,7 @@ pub enum Outbound {
     /// A text frame.
     Frame(Utf8Bytes),
     /// Close the connection with this code and reason.
-    Close(u16, &'static str),
+    Close(sync_core::CloseCode, &'static str),
     /// Stop writing (the reader has ended).
     End,
 }

@@ -17,7 +17,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
-use sync_core::{Action, Cursor, DeviceId, OpId, OpStatus, Operation};
+use sync_core::{Action, CloseCode, Cursor, DeviceId, OpId, OpStatus, Operation};
 use sync_realtime::{Ack, ClientMessage, ErrorMessage, ServerMessage, WriteMessage};
 use tokio::sync::mpsc;
 
@@ -122,14 +122,16 @@ async fn run(
         };
         let message = match next {
             Err(_) => {
-                session.close(1000, "idle timeout").await;
+                session.close(CloseCode::Normal, "idle timeout").await;
                 break;
             }
             Ok(None) => break,
             Ok(Some(Err(error))) => {
                 let text = error.to_string();
                 if text.contains("too long") || text.contains("Space limit") {
-                    session.close(1009, "message too large").await;
+                    session
+                        .close(CloseCode::MessageTooBig, "message too large")
+                        .await;
                 }
                 break;
             }
@@ -162,7 +164,9 @@ async fn run(
         }
     }
     if state.is_shutting_down() {
-        session.close(1001, "server shutting down").await;
+        session
+            .close(CloseCode::GoingAway, "server shutting down")
+            .await;
     }
     state.realtime().disconnect(&connection);
     if let Some(device) = &session.device {
@@ -198,7 +202,7 @@ impl Session {
         self.connection.send_message(message).await;
     }
 
-    async fn close(&self, code: u16, reason: &'static str) {
+    async fn close(&self, code: CloseCode, reason: &'static str) {
         self.connection.send(Outbound::Close(code, reason)).await;
     }
 
@@ -214,7 +218,8 @@ impl Session {
     async fn on_text(&mut self, text: &str) -> bool {
         let limits = self.state.limits();
         if text.len() > limits.request_bytes_max {
-            self.close(1009, "message too large").await;
+            self.close(CloseCode::MessageTooBig, "message too large")
+                .await;
             return false;
         }
         if let Err(error) = limits.check_depth(text.as_bytes()) {
@@ -295,7 +300,8 @@ impl Session {
                 .await
             {
                 self.error(error, None).await;
-                self.close(1008, "device belongs to another user").await;
+                self.close(CloseCode::PolicyViolation, "device belongs to another user")
+                    .await;
                 return false;
             }
             if self.device.as_ref() != Some(&device) {
@@ -554,11 +560,11 @@ async fn write_loop(
                     unanswered = 0;
                 }
                 if unanswered >= 2 {
-                    let _ = close(&mut sink, 1000, "missed heartbeats").await;
+                    let _ = close(&mut sink, CloseCode::Normal, "missed heartbeats").await;
                     return;
                 }
                 if expires_at.is_some_and(|exp| exp <= now_ms / 1000) {
-                    let _ = close(&mut sink, 1008, "token expired").await;
+                    let _ = close(&mut sink, CloseCode::PolicyViolation, "token expired").await;
                     return;
                 }
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
@@ -614,11 +620,11 @@ async fn write_loop(
 
 async fn close(
     sink: &mut futures::stream::SplitSink<WebSocket, Message>,
-    code: u16,
+    code: CloseCode,
     reason: &'static str,
 ) -> Result<(), axum::Error> {
     sink.send(Message::Close(Some(CloseFrame {
-        code,
+        code: code.number(),
         reason: reason.into(),
     })))
     .await
