@@ -42,7 +42,9 @@
 //! the known state, what a save sends) are pure functions in `logic`, unit
 //! tested without I/O; the background task in `engine` does the I/O.
 
+mod builder;
 mod client;
+mod collection;
 mod engine;
 mod error;
 mod events;
@@ -56,13 +58,21 @@ mod local;
 /// (`sync-sim`) drives exactly the decisions the real client makes; not a
 /// stable API for applications.
 pub mod logic;
+mod shared;
+mod typed;
 
-pub use client::{Collection, ConflictHook, Query, SyncClient, SyncClientBuilder, TypedCollection};
+pub use builder::SyncClientBuilder;
+pub use client::SyncClient;
+pub use collection::{Collection, Query};
 pub use error::Error;
 pub use events::{ConflictInfo, SyncEvent};
 pub use logic::Order;
+pub use shared::ConflictHook;
 pub use sync_core::queue::{QueueId, QueuedOp};
-pub use sync_core::{ConnectionState, DocId, JsonObject, SyncEntity};
+pub use sync_core::{
+    Clock, ConnectionState, DocId, JsonObject, ManualClock, SyncEntity, SystemClock,
+};
+pub use typed::TypedCollection;
 
 /// The README's examples, compiled and run as doctests so they stay true.
 /// They live here because this crate sees every library they use.
