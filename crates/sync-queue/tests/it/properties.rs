@@ -18,6 +18,15 @@ use crate::support::op;
 
 const MAX_ENTRIES: usize = 10;
 
+/// Whether a merge patch removes a member anywhere.
+fn removes_something(patch: &sync_core::JsonObject) -> bool {
+    patch.values().any(|value| match value {
+        serde_json::Value::Null => true,
+        serde_json::Value::Object(inner) => removes_something(inner),
+        _ => false,
+    })
+}
+
 fn model_config(coalesce: bool) -> QueueConfig {
     QueueConfig {
         max_attempts: 3,
@@ -152,6 +161,13 @@ impl Model {
                 let id = newest.queued.id;
                 let earlier = &newest.queued.op;
                 let merged_data = match (earlier.action, op.action) {
+                    // An upsert's data is the whole document on a server
+                    // that has none: a removal is not folded into it.
+                    (Action::Upsert, Action::Update)
+                        if op.data.as_ref().is_some_and(removes_something) =>
+                    {
+                        None
+                    }
                     (Action::Update | Action::Upsert, Action::Update) => merge_patch::compose(
                         earlier.data.as_ref().unwrap(),
                         op.data.as_ref().unwrap(),
