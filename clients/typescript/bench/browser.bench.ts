@@ -42,7 +42,8 @@ test('browser client figures', async ({ page }) => {
 
   const figures = await page.evaluate(
     async ({ server, big, initialDocs, remoteWrites, localSaves, suffix }) => {
-      const { createClient } = await import('/dist/sync-client.browser.js');
+      const bundle: string = '/dist/sync-client.browser.js';
+      const { createClient } = await import(bundle);
       const quiet = { debug() {}, warn() {} };
       const ms = (t: number) => performance.now() - t;
       const until = (check: () => boolean) =>

@@ -107,6 +107,7 @@ export class Engine {
   private openBatch: { change: Change; cursor: string }[] | undefined;
   private readonly waiters = new Map<string, Waiter>();
   private readonly wakers = new Set<() => void>();
+  private readonly interrupters = new Set<() => void>();
   private readonly idleWaiters = new Set<() => void>();
   private socketFailures = 0;
   private socketRetryAt = 0;
@@ -134,7 +135,7 @@ export class Engine {
     this.stopped = true;
     this.connection?.close(1000, 'client closed');
     this.poll?.abort();
-    this.wake();
+    this.interrupt();
     await this.running;
   }
 
@@ -156,7 +157,7 @@ export class Engine {
       this.socketFailures = 0;
       this.socketRetryAt = 0;
     }
-    for (const waker of [...this.wakers]) waker();
+    this.interrupt();
   }
 
   /** Whether an operation could go out now. */
@@ -201,7 +202,7 @@ export class Engine {
     while (!this.stopped) {
       if (this.pausedBy) {
         this.host.setState('disconnected');
-        await this.sleep(Number.POSITIVE_INFINITY);
+        await this.backoff(Number.POSITIVE_INFINITY);
         continue;
       }
       await this.registerDevice();
@@ -218,17 +219,34 @@ export class Engine {
         // Meanwhile HTTP carries the data.
         await this.httpRound(0);
         if (this.stopped || this.pausedBy) continue;
-        await this.sleep(backoffDelay(this.socketFailures, this.settings.reconnect, this.settings.random));
+        await this.backoff(backoffDelay(this.socketFailures, this.settings.reconnect, this.settings.random));
       } else {
-        const reached = await this.httpRound(this.settings.longPollSecs);
+        if (!this.settings.realtime && !this.connected) this.host.setState(this.everConnected ? 'reconnecting' : 'connecting');
+        // The first round after a failure catches up at once; the next ones long-poll.
+        const reached = await this.httpRound(httpFailures === 0 && this.connected ? this.settings.longPollSecs : 0);
         httpFailures = reached ? 0 : httpFailures + 1;
-        if (!this.settings.realtime) this.host.setState(reached ? 'connected' : 'reconnecting');
+        if (!this.settings.realtime) this.httpReached(reached);
         if (!reached && !this.stopped) {
-          await this.sleep(backoffDelay(httpFailures, this.settings.reconnect, this.settings.random));
+          await this.backoff(backoffDelay(httpFailures, this.settings.reconnect, this.settings.random));
         }
       }
     }
     this.host.setState('disconnected');
+  }
+
+  /** Without real time, the link is HTTP: connected while the server answers. */
+  private httpReached(reached: boolean): void {
+    if (reached && !this.connected) {
+      this.connected = true;
+      this.everConnected = true;
+      this.host.setState('connected');
+      this.host.emit('connected', { collections: [...this.settings.collections] });
+    } else if (!reached && this.connected) {
+      this.connected = false;
+      this.host.setState('reconnecting');
+      this.host.setCaughtUp(this.settings.collections, false);
+      this.host.emit('disconnected', undefined);
+    }
   }
 
   /** The state between two socket attempts: `error` once the socket gave up (HTTP carries on). */
@@ -846,18 +864,32 @@ export class Engine {
 
   // ---- helpers ----
 
+  /** Waits `ms`, or less when there is work: a local write, an answer, a pause, a stop. */
   private sleep(ms: number): Promise<void> {
+    return this.wait(ms, this.wakers);
+  }
+
+  /** Waits out a backoff: only a pause, resuming or a stop cut it short, never a local write. */
+  private backoff(ms: number): Promise<void> {
+    return this.wait(ms, this.interrupters);
+  }
+
+  private wait(ms: number, wakers: Set<() => void>): Promise<void> {
     if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const done = () => {
         if (timer !== undefined) clearTimeout(timer);
-        this.wakers.delete(done);
+        wakers.delete(done);
         resolve();
       };
       if (Number.isFinite(ms)) timer = setTimeout(done, ms);
-      this.wakers.add(done);
+      wakers.add(done);
     });
+  }
+
+  private interrupt(): void {
+    for (const waker of [...this.wakers, ...this.interrupters]) waker();
   }
 
   private report(message: string, error: unknown): void {

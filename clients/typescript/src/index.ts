@@ -9,7 +9,7 @@ export { createClient, SyncClient, Collection, Query, SyncArgumentError, BACKGRO
 export { bulkSync, type BulkOperation, type BulkSyncOptions, type BulkSyncResult } from './bulk-sync.js';
 export { MemoryStorage } from './storage/memory.js';
 export { IndexedDbStorage } from './storage/indexeddb.js';
-export { StorageError, type Storage, type StorageTx } from './storage/storage.js';
+export { StorageError, type Storage, type StorageTx, type TransactionOptions } from './storage/storage.js';
 export { HttpError, NetworkError, type TokenSource } from './transport/http.js';
 export type { SocketLike, WebSocketConstructor } from './transport/websocket.js';
 export type { QueueEntry } from './core/queue.js';
