@@ -19,7 +19,7 @@ import { isObject, type JsonObject } from './core/json.js';
 import { isTransient, type Change, type ConflictData, type ErrorBody, type OpResult } from './core/protocol.js';
 import type { Replica } from './replica.js';
 import type { Storage } from './storage/storage.js';
-import { currentToken, HttpError, NetworkError, type HttpApi } from './transport/http.js';
+import { currentToken, HttpError, type HttpApi } from './transport/http.js';
 import { Connection, websocketUrl, type ServerMessage, type WebSocketConstructor } from './transport/websocket.js';
 import type { ClientEvents, Clock, ConflictHandler, ConnectionState, ConflictInfo } from './types.js';
 import type { TokenSource } from './transport/http.js';

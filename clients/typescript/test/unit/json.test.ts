@@ -13,19 +13,10 @@ import {
   type JsonObject,
   type JsonValue,
 } from '../../src/core/json.js';
+import { canon } from './canon.js';
 
 const RUNS = { numRuns: 300 };
 
-/** A JSON value written with sorted keys: one string per value, whatever the key order (and `-0` reads as `0`, as in JSON). */
-function canon(value: JsonValue | undefined): string {
-  if (value === undefined) return 'undefined';
-  if (Array.isArray(value)) return `[${value.map(canon).join(',')}]`;
-  if (isObject(value)) {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canon(value[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /**
  * Whether an object has a `null` member, itself or in an object nested in it through

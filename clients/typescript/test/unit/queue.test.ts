@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { isObject, type JsonObject, type JsonValue } from '../../src/core/json.js';
+import { type JsonObject, type JsonValue } from '../../src/core/json.js';
 import { errorBodyOf, isTransient, type Action } from '../../src/core/protocol.js';
 import {
   afterFailure,
@@ -20,17 +20,8 @@ import {
   type QueueEntry,
 } from '../../src/core/queue.js';
 import { localView, type ServerDoc } from '../../src/core/view.js';
+import { canon } from './canon.js';
 
-/** A JSON value with sorted keys, for comparisons that ignore key order. */
-function canon(value: JsonValue | undefined): string {
-  if (value === undefined) return 'undefined';
-  if (Array.isArray(value)) return `[${value.map(canon).join(',')}]`;
-  if (isObject(value)) {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canon(value[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 type OpFields = { action: Action; id?: string; collection?: string; opId?: string; timestamp?: string; data?: JsonObject; baseVersion?: number };
 

@@ -16,17 +16,8 @@ import {
   type QueueEntry,
 } from '../../src/core/queue.js';
 import { ackEffect, applyChange, localView, planSave, type AckEffect, type PendingEdit, type ServerDoc } from '../../src/core/view.js';
+import { canon } from './canon.js';
 
-/** A JSON value with sorted keys, for comparisons that ignore key order. */
-function canon(value: JsonValue | undefined): string {
-  if (value === undefined) return 'undefined';
-  if (Array.isArray(value)) return `[${value.map(canon).join(',')}]`;
-  if (isObject(value)) {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canon(value[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /** `expect(actual).toBe(expected)`, built only on a mismatch (the simulations check a lot). */
 function same(actual: string | boolean | undefined, expected: string | boolean | undefined, message: string): void {
