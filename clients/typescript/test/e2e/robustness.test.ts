@@ -1,7 +1,8 @@
 // The client against bad input from outside: malformed server messages are
 // logged and skipped without dropping the connection, and a storage that
 // refuses a write (a full quota) surfaces as an error event while nothing
-// already queued is lost.
+// already queued is lost; and the service worker's flush pushes a queue a
+// page left behind.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -158,5 +159,34 @@ describe('a full storage', () => {
       ['kept-2', 'two', 1],
     ]);
     await again.close();
+  });
+});
+
+describe('the service worker flush', () => {
+  it('pushes what a page queued and stored, once, and leaves the queue empty', async () => {
+    const { flushQueue } = await import('../../src/service-worker.js');
+    const storage = new MemoryStorage();
+    const options = {
+      collections: ['notes'],
+      namespace: 'background',
+      storage,
+      WebSocket: WebSocket as never,
+      logger: { debug() {}, warn() {} },
+    };
+    // The page queued writes and went away before the server could be reached.
+    const page = await createClient({ ...options, serverUrl: 'http://127.0.0.1:9' });
+    await page.collection('notes').save({ id: 'n1', text: 'one' });
+    await page.collection('notes').save({ id: 'n2', text: 'two' });
+    await page.collection('notes').update('n1', { text: 'one, edited' });
+    await page.close();
+
+    await flushQueue({ ...options, serverUrl: server.url });
+    await flushQueue({ ...options, serverUrl: server.url });
+    const stored = await api(server.url).documents('background', 'notes');
+    expect(stored.map((doc) => [doc.id, doc.data['text'], doc.version])).toEqual([
+      ['n1', 'one, edited', 1],
+      ['n2', 'two', 1],
+    ]);
+    expect(await storage.loadQueue()).toEqual([]);
   });
 });
