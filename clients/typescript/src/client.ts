@@ -736,10 +736,9 @@ export class Collection<T extends JsonObject = JsonObject> {
     delete data['id'];
     let missing = false;
     await this.client.write(this.name, id, (current) => {
-      if (current === undefined) {
-        missing = true;
-        return undefined;
-      }
+      // Decided again on what is stored: the last decision says.
+      missing = current === undefined;
+      if (current === undefined) return undefined;
       return deepEqual(applyMergePatch(current, data), current) ? undefined : { action: 'update', data };
     });
     if (missing) throw new SyncArgumentError(`no document ${JSON.stringify(id)} in ${JSON.stringify(this.name)} to update`);
