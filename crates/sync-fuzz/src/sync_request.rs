@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 use sync_core::{CollectionName, Cursor, DeviceId, Namespace, Operation, Strategy, Timestamp};
-use sync_service::api::SyncRequest;
+use sync_service::SyncRequest;
 use sync_service::limits::Limits;
 
 /// Reads `data` as a sync request body. Every operation is read from its

@@ -20,19 +20,20 @@
 //! # Ok(()) }
 //! ```
 
-pub mod api;
-pub mod auth;
+mod api;
+mod auth;
 pub mod config;
-pub mod devices;
-pub mod error;
+mod devices;
+mod error;
 pub mod limits;
-pub mod metrics;
-pub mod realtime;
-pub mod server;
-pub mod state;
-pub mod ws;
+mod metrics;
+mod realtime;
+mod server;
+mod state;
+mod ws;
 
-pub use auth::{Authenticator, Principal};
+pub use api::SyncRequest;
+pub use auth::{Authenticator, Grant, Principal};
 pub use config::Config;
 pub use error::ApiError;
 pub use server::{Server, ServerBuilder, ServerError};

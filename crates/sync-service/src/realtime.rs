@@ -50,7 +50,7 @@ pub enum Outbound {
 /// One change, encoded once for every subscriber; the two variants a
 /// filtered subscription may need are encoded on first use.
 #[derive(Debug)]
-pub struct EncodedChange {
+pub(crate) struct EncodedChange {
     change: Change,
     log: LogId,
     plain: Utf8Bytes,
@@ -226,7 +226,7 @@ struct SubState {
 
 /// One subscription of one connection.
 #[derive(Debug)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     id: String,
     namespace: Namespace,
     collection: CollectionName,

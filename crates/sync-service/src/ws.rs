@@ -35,7 +35,7 @@ const WRITE_BATCH_MAX: usize = 256;
 const WRITE_BATCH_OPS_MAX: usize = 512;
 
 /// The upgrade: checks the origin and the token (401 before upgrading).
-pub async fn upgrade(
+pub(crate) async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: QueryPairs,

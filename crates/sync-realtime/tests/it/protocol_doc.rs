@@ -13,7 +13,7 @@ use sync_core::{
     Change, ConflictRecord, Cursor, Document, ErrorBody, OpError, OpResult, Operation, Strategy,
 };
 use sync_realtime::{ClientMessage, ServerMessage};
-use sync_service::api::SyncRequest;
+use sync_service::SyncRequest;
 
 /// Every tag a JSON block may carry; each must be used at least once.
 const TAGS: [&str; 11] = [

@@ -29,11 +29,11 @@ use crate::state::AppState;
 pub(crate) use sync::PullScope;
 
 /// The request id header, set on every request and echoed on its response.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Every HTTP route, with its layers, over `state`. The WebSocket routes
 /// are merged in by the caller.
-pub fn router(state: AppState, cors_origins: &[String]) -> Router<AppState> {
+pub(crate) fn router(state: AppState, cors_origins: &[String]) -> Router<AppState> {
     let routes = Router::new()
         .route("/api/{collection}/bulk-sync", post(sync::bulk_sync))
         .route("/v1/sync", post(sync::sync))
@@ -76,7 +76,7 @@ pub fn router(state: AppState, cors_origins: &[String]) -> Router<AppState> {
 
 /// The layers outside every route, WebSocket included: request ids,
 /// tracing and panics turned into 500s.
-pub fn outer_layers(router: Router) -> Router {
+pub(crate) fn outer_layers(router: Router) -> Router {
     router
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             axum::response::IntoResponse::into_response(ApiError::Internal(
@@ -147,7 +147,7 @@ async fn method_not_allowed(method: Method) -> axum::response::Response {
 }
 
 /// The authenticated caller of a request.
-pub struct Caller(pub Principal);
+pub(crate) struct Caller(pub Principal);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -164,11 +164,11 @@ impl FromRequestParts<AppState> for Caller {
 /// The query string as its pairs, in order (a key may repeat:
 /// `?where=a:1&where=b:2`).
 #[derive(Debug, Default)]
-pub struct QueryPairs(Vec<(String, String)>);
+pub(crate) struct QueryPairs(Vec<(String, String)>);
 
 impl QueryPairs {
     /// The pairs of `query`; a malformed query reads as empty.
-    pub fn of(query: Option<&str>) -> QueryPairs {
+    pub(crate) fn of(query: Option<&str>) -> QueryPairs {
         QueryPairs(
             query
                 .and_then(|q| serde_urlencoded::from_str(q).ok())
@@ -177,7 +177,7 @@ impl QueryPairs {
     }
 
     /// The first value of `key`.
-    pub fn first(&self, key: &str) -> Option<&str> {
+    pub(crate) fn first(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)
@@ -185,7 +185,7 @@ impl QueryPairs {
     }
 
     /// Every value of `key`.
-    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
             .filter(move |(k, _)| k == key)
@@ -193,7 +193,7 @@ impl QueryPairs {
     }
 
     /// The first value of `key` parsed as a number.
-    pub fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
+    pub(crate) fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
         self.first(key)
             .map(|text| {
                 text.parse::<u64>()
@@ -213,7 +213,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 
 /// A JSON body read within the size and depth limits (after gzip
 /// decompression, so a small compressed body cannot inflate past them).
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
