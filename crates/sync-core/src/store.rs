@@ -333,6 +333,11 @@ pub trait SyncStore: Send + Sync {
         version: Version,
     ) -> Result<Option<Document>, StoreError>;
 
+    /// Recomputes every document from the change log and compares it with
+    /// the stored documents: the keys that differ, empty when the documents
+    /// are exactly the log's projection (the store's own consistency check).
+    async fn verify_projection(&self) -> Result<Vec<DocKey>, StoreError>;
+
     /// A conflict record.
     async fn get_conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, StoreError>;
 

@@ -627,6 +627,10 @@ impl SyncStore for PgStore {
         Ok(self.changes_of(key).await?)
     }
 
+    async fn verify_projection(&self) -> Result<Vec<DocKey>, StoreError> {
+        Ok(PgStore::verify_projection(self).await?)
+    }
+
     async fn document_at(
         &self,
         key: &DocKey,

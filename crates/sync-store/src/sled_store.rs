@@ -641,6 +641,10 @@ impl SyncStore for SledStore {
         Ok(self.history_changes(key)?)
     }
 
+    async fn verify_projection(&self) -> Result<Vec<DocKey>, StoreError> {
+        Ok(SledStore::verify_projection(self)?)
+    }
+
     async fn document_at(
         &self,
         key: &DocKey,

@@ -291,6 +291,45 @@ pub(crate) async fn history_replays_every_version(store: &dyn SyncStore) {
     assert_eq!(tombstone.document.version, Version(4));
 }
 
+pub(crate) async fn the_documents_are_the_projection_of_the_log(store: &dyn SyncStore) {
+    assert_eq!(store.verify_projection().await.unwrap(), Vec::new());
+    let doc = key("default", "todos", "t1");
+    let other = key("default", "todos", "t2");
+    store
+        .apply(vec![
+            insert("op-1", &doc, json!({"a": 1, "b": {"c": 2}})),
+            write(
+                "op-2",
+                &doc,
+                1,
+                ChangeOp::Update,
+                json!({"b": {"c": null, "d": 3}}),
+                json!({"a": 1, "b": {"d": 3}}),
+            ),
+            insert("op-3", &other, json!({"x": true})),
+            write("op-4", &other, 1, ChangeOp::Delete, json!({}), json!({})),
+            write(
+                "op-5",
+                &other,
+                2,
+                ChangeOp::Insert,
+                json!({"y": 1}),
+                json!({"y": 1}),
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.verify_projection().await.unwrap(), Vec::new());
+    // Compaction keeps the projection: replay starts from the oldest kept change.
+    let policy = RetentionPolicy {
+        keep_versions: 1,
+        low_water: Seq(5),
+        collections: None,
+    };
+    assert_eq!(store.compact(&policy).await.unwrap(), 3);
+    assert_eq!(store.verify_projection().await.unwrap(), Vec::new());
+}
+
 pub(crate) async fn lists_page_through_live_documents(store: &dyn SyncStore) {
     let mut writes = Vec::new();
     for n in 0..7 {
@@ -659,6 +698,7 @@ macro_rules! conformance_suite {
             a_batch_applies_in_order,
             the_change_log_is_ordered_filtered_and_paged,
             history_replays_every_version,
+            the_documents_are_the_projection_of_the_log,
             lists_page_through_live_documents,
             conflicts_are_recorded_and_resolved_once,
             devices_belong_to_their_user,

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
-use sync_core::store::{ChangeFilter, CommitOutcome, RetentionPolicy};
+use sync_core::store::{ChangeFilter, CommitOutcome};
 use sync_core::{ChangeOp, Seq, SyncStore, Version};
 use sync_store::{PgConfig, PgStore};
 
@@ -444,53 +444,4 @@ async fn json_round_trips_exactly() {
             .data,
         obj(data)
     );
-}
-
-#[tokio::test]
-async fn the_documents_are_the_projection_of_the_log() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
-    let store = PgStore::connect(&url, config(&schema)).await.unwrap();
-    let doc = key("default", "todos", "t1");
-    store
-        .apply(vec![
-            insert("op-1", &doc, json!({"a": 1, "b": {"c": 2}})),
-            write(
-                "op-2",
-                &doc,
-                1,
-                ChangeOp::Update,
-                json!({"b": {"c": null, "d": 3}}),
-                json!({"a": 1, "b": {"d": 3}}),
-            ),
-            insert("op-3", &key("default", "todos", "t2"), json!({"x": true})),
-            write(
-                "op-4",
-                &key("default", "todos", "t2"),
-                1,
-                ChangeOp::Delete,
-                json!({}),
-                json!({}),
-            ),
-            write(
-                "op-5",
-                &key("default", "todos", "t2"),
-                2,
-                ChangeOp::Insert,
-                json!({"y": 1}),
-                json!({"y": 1}),
-            ),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(store.verify_projection().await.unwrap(), Vec::new());
-    // Compaction keeps the projection: replay starts from the oldest kept change.
-    let policy = RetentionPolicy {
-        keep_versions: 1,
-        low_water: Seq(5),
-        collections: None,
-    };
-    assert_eq!(store.compact(&policy).await.unwrap(), 3);
-    assert_eq!(store.verify_projection().await.unwrap(), Vec::new());
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use sync_core::store::{CommitOutcome, RetentionPolicy};
+use sync_core::store::CommitOutcome;
 use sync_core::{ChangeOp, Seq, SyncStore, Version};
 use sync_store::{SledStore, StoreConfig};
 
@@ -127,51 +127,4 @@ async fn concurrent_writers_keep_versions_and_seqs_consistent() {
         assert!(stored.document.version >= Version(1));
     }
     assert_eq!(per_doc_total, total);
-}
-
-#[tokio::test]
-async fn the_documents_are_the_projection_of_the_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(dir.path(), StoreConfig::default()).unwrap();
-    let doc = key("default", "todos", "t1");
-    store
-        .apply(vec![
-            insert("op-1", &doc, json!({"a": 1, "b": {"c": 2}})),
-            write(
-                "op-2",
-                &doc,
-                1,
-                ChangeOp::Update,
-                json!({"b": {"c": null, "d": 3}}),
-                json!({"a": 1, "b": {"d": 3}}),
-            ),
-            insert("op-3", &key("default", "todos", "t2"), json!({"x": true})),
-            write(
-                "op-4",
-                &key("default", "todos", "t2"),
-                1,
-                ChangeOp::Delete,
-                json!({}),
-                json!({}),
-            ),
-            write(
-                "op-5",
-                &key("default", "todos", "t2"),
-                2,
-                ChangeOp::Insert,
-                json!({"y": 1}),
-                json!({"y": 1}),
-            ),
-        ])
-        .await
-        .unwrap();
-    assert_eq!(store.verify_projection().unwrap(), Vec::new());
-    // Compaction keeps the projection: replay starts from the oldest kept change.
-    let policy = RetentionPolicy {
-        keep_versions: 1,
-        low_water: Seq(5),
-        collections: None,
-    };
-    assert_eq!(store.compact(&policy).await.unwrap(), 3);
-    assert_eq!(store.verify_projection().unwrap(), Vec::new());
 }
