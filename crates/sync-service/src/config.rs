@@ -247,7 +247,8 @@ pub enum DurabilityMode {
     /// `docs/protocol.md`).
     #[default]
     Fsync,
-    /// Hand writes to the OS without fsync: an OS crash or power loss can
+    /// Acknowledge before the flush: a killed server process (the store
+    /// flushes by itself about every 500 ms), an OS crash or power loss can
     /// lose acknowledged writes. Tests and benchmarks only.
     Os,
 }
