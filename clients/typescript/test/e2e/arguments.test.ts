@@ -1,22 +1,11 @@
 // Bad arguments throw SyncArgumentError naming the argument, before anything is stored locally or sent to the server.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { createClient, MemoryStorage, SyncArgumentError, type SyncClient } from '../../src/index.js';
-import { startServer, type RunningServer } from '../support/server.js';
-import { closeClient, closeClients, localDocs, openClient, quietLogger, serverDocs, unreachableUrl, waitConverged } from './helpers.js';
+import { serverForFile, closeClient, localDocs, openClient, quietLogger, serverDocs, unreachableUrl, waitConverged } from './helpers.js';
 
-let server: RunningServer;
-
-beforeAll(async () => {
-  server = await startServer();
-});
-
-afterEach(closeClients);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const server = serverForFile();
 
 /** Expects `action` to throw (or reject with) a SyncArgumentError whose message matches `names`. */
 async function expectArgumentError(action: () => unknown, names: RegExp): Promise<void> {

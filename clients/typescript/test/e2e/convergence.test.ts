@@ -1,22 +1,12 @@
 // Two clients writing concurrently to the same and to different documents end with the server's documents, histories whole.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { SyncArgumentError } from '../../src/index.js';
-import { api, startServer, type RunningServer } from '../support/server.js';
-import { closeClients, expectWholeHistory, history, openClient, record, sleep, waitConverged } from './helpers.js';
+import { api } from '../support/server.js';
+import { serverForFile, expectWholeHistory, history, openClient, record, sleep, waitConverged } from './helpers.js';
 
-let server: RunningServer;
-
-beforeAll(async () => {
-  server = await startServer();
-});
-
-afterEach(closeClients);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const server = serverForFile();
 
 describe('two clients', () => {
   it('converge on the server documents after concurrent writes', async () => {

@@ -1,10 +1,10 @@
 // Shared by the end-to-end tests: polling, clients with test defaults, and the server's documents and histories over its HTTP API.
 
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import WebSocket from 'ws';
 
 import { createClient, type ClientEvents, type ClientOptions, type JsonObject, type SyncClient } from '../../src/index.js';
-import { api, freePort, type RunningServer } from '../support/server.js';
+import { api, freePort, startServer, type RunningServer, type StartOptions } from '../support/server.js';
 
 /** Prints nothing. */
 export const quietLogger = { debug() {}, warn() {} };
@@ -214,4 +214,42 @@ export function spyingWebSocket(): { WebSocket: never; opened: () => number; rec
     }
   }
   return { WebSocket: SpyingWebSocket as never, opened: () => opened, received, sent };
+}
+
+/**
+ * One real server for the tests of a file: started before the first,
+ * stopped after the last; the clients each test opened are closed after
+ * it. The handle forwards to the running server.
+ */
+export function serverForFile(options: StartOptions = {}): RunningServer {
+  let running: RunningServer | undefined;
+  const current = (): RunningServer => {
+    if (!running) throw new Error('the server starts before the first test');
+    return running;
+  };
+  beforeAll(async () => {
+    running = await startServer(options);
+  });
+  afterEach(closeClients);
+  afterAll(async () => {
+    await running?.stop();
+  });
+  return {
+    get url() {
+      return current().url;
+    },
+    get wsUrl() {
+      return current().wsUrl;
+    },
+    get port() {
+      return current().port;
+    },
+    get dataDir() {
+      return current().dataDir;
+    },
+    stop: () => current().stop(),
+    kill: () => current().kill(),
+    restart: () => current().restart(),
+    output: () => current().output(),
+  };
 }

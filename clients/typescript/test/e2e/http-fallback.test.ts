@@ -1,21 +1,11 @@
 // A client without real time (HTTP push and long-poll only) and a WebSocket client sync both ways and converge.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { metric, startServer, type RunningServer } from '../support/server.js';
-import { closeClients, openClient, record, spyingWebSocket, waitConverged, waitFor } from './helpers.js';
+import { metric } from '../support/server.js';
+import { serverForFile, openClient, record, spyingWebSocket, waitConverged, waitFor } from './helpers.js';
 
-let server: RunningServer;
-
-beforeAll(async () => {
-  server = await startServer();
-});
-
-afterEach(closeClients);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const server = serverForFile();
 
 describe('HTTP long-poll', () => {
   it('syncs both ways with a WebSocket client', async () => {

@@ -1,22 +1,12 @@
 // A conflict left pending by the `manual` strategy reaches onConflict; the handler's resolvedData ends up on the server and in both clients.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { MemoryStorage, type ConflictInfo } from '../../src/index.js';
-import { api, startServer, type RunningServer } from '../support/server.js';
-import { closeClient, closeClients, history, openClient, record, unreachableUrl, waitConverged, waitFor } from './helpers.js';
+import { api } from '../support/server.js';
+import { serverForFile, closeClient, history, openClient, record, unreachableUrl, waitConverged, waitFor } from './helpers.js';
 
-let server: RunningServer;
-
-beforeAll(async () => {
-  server = await startServer({ config: '[collections.todos]\nstrategy = "manual"\n' });
-});
-
-afterEach(closeClients);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const server = serverForFile({ config: '[collections.todos]\nstrategy = "manual"\n' });
 
 interface ConflictRecord {
   id: string;

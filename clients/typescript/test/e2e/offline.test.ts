@@ -1,21 +1,11 @@
 // Edits made while the server is down: 500 of them reach it once it is back, each applied once and coalesced as the queue's rules say; writing meanwhile does not hasten reconnect attempts.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { api, startServer, type RunningServer } from '../support/server.js';
-import { closeClients, expectWholeHistory, history, openClient, record, sleep, spyingWebSocket, unreachableUrl, waitConverged, waitFor } from './helpers.js';
+import { api, startServer } from '../support/server.js';
+import { serverForFile, expectWholeHistory, history, openClient, record, sleep, spyingWebSocket, unreachableUrl, waitConverged, waitFor } from './helpers.js';
 
-let server: RunningServer;
-
-beforeAll(async () => {
-  server = await startServer();
-});
-
-afterEach(closeClients);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const server = serverForFile();
 
 describe('offline edits', () => {
   it('500 edits made offline are applied once each when the server comes back', async () => {

@@ -1,22 +1,12 @@
 // An operation the server refuses (a document over its size limit) is a rejected event, leaves the queue and blocks nothing behind it.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { MemoryStorage } from '../../src/index.js';
-import { api, startServer, type RunningServer } from '../support/server.js';
-import { closeClient, closeClients, expectWholeHistory, history, openClient, record, spyingWebSocket, unreachableUrl, waitConverged, waitFor } from './helpers.js';
+import { api, startServer } from '../support/server.js';
+import { serverForFile, closeClient, expectWholeHistory, history, openClient, record, spyingWebSocket, unreachableUrl, waitConverged, waitFor } from './helpers.js';
 
-let server: RunningServer;
-
-beforeAll(async () => {
-  server = await startServer({ config: '[limits]\ndocument_bytes_max = 1024\n' });
-});
-
-afterEach(closeClients);
-
-afterAll(async () => {
-  await server?.stop();
-});
+const server = serverForFile({ config: '[limits]\ndocument_bytes_max = 1024\n' });
 
 const BIG = 'x'.repeat(4_000);
 

@@ -1,23 +1,13 @@
 // The server killed (SIGKILL) and restarted while a client pushes many writes: everything converges, no write lost or applied twice.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { metric, startServer, type RunningServer } from '../support/server.js';
-import { closeClients, expectWholeHistory, history, openClient, record, sleep, waitConverged, waitFor } from './helpers.js';
+import { metric } from '../support/server.js';
+import { serverForFile, expectWholeHistory, history, openClient, record, sleep, waitConverged, waitFor } from './helpers.js';
 
-let server: RunningServer;
-
-beforeAll(async () => {
-  // A kill loses what the store had not flushed under the tests' default
-  // durability (`os`); acknowledged writes must survive it, so: fsync.
-  server = await startServer({ env: { SYNC_DURABILITY: 'fsync' } });
-});
-
-afterEach(closeClients);
-
-afterAll(async () => {
-  await server?.stop();
-});
+// A kill loses what the store had not flushed under the tests' default
+// durability (`os`); acknowledged writes must survive it, so: fsync.
+const server = serverForFile({ env: { SYNC_DURABILITY: 'fsync' } });
 
 describe('a server restart in the middle of a sync', () => {
   it('loses and doubles nothing: the client converges on the restarted server', async () => {

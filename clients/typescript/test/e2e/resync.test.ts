@@ -1,22 +1,12 @@
 // A subscriber too slow for a fast writer (a tiny server send queue) is told to resync, catches up, and ends with every document.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { api, metric, startServer, type RunningServer } from '../support/server.js';
-import { closeClients, localDocs, openClient, record, serverDocs, spyingWebSocket, waitConverged, waitFor } from './helpers.js';
+import { api, metric } from '../support/server.js';
+import { serverForFile, localDocs, openClient, record, serverDocs, spyingWebSocket, waitConverged, waitFor } from './helpers.js';
 
-let server: RunningServer;
-
-beforeAll(async () => {
-  // Two frames waiting for a connection are enough to drop its live stream.
-  server = await startServer({ config: '[limits]\nsend_queue_frames_max = 2\n' });
-});
-
-afterEach(closeClients);
-
-afterAll(async () => {
-  await server?.stop();
-});
+// Two frames waiting for a connection are enough to drop its live stream.
+const server = serverForFile({ config: '[limits]\nsend_queue_frames_max = 2\n' });
 
 describe('a slow subscriber', () => {
   it('is told to resync and ends with every document equal to the server\'s', async () => {
