@@ -35,16 +35,8 @@ export interface QueueEntry {
   unsaved?: boolean;
 }
 
-/** A new local edit, before it is queued. */
-export interface NewOp {
-  opId: string;
-  collection: string;
-  id: string;
-  action: Action;
-  data?: JsonObject;
-  baseVersion?: number;
-  timestamp: string;
-}
+/** A new local edit, before it is queued: the entry's own fields, without the queue's bookkeeping. */
+export type NewOp = Pick<QueueEntry, 'opId' | 'collection' | 'id' | 'action' | 'data' | 'baseVersion' | 'timestamp'>;
 
 /** What queuing an edit does to the entries of its document. */
 export type EnqueuePlan =
