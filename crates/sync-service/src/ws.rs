@@ -510,24 +510,7 @@ async fn answer(
         state
             .metrics()
             .record_sync(started.elapsed(), result.status != OpStatus::Error);
-        let message = match (result.status, report.conflict, result.error) {
-            (OpStatus::Error, _, error) => {
-                let error = error.unwrap_or_else(|| {
-                    sync_core::ErrorBody::new(sync_core::ErrorCode::Internal, "failed")
-                });
-                ServerMessage::Error(ErrorMessage::from_body(error, Some(op_id.to_string())))
-            }
-            (OpStatus::Conflict, Some(conflict), _) => ServerMessage::Conflict(Box::new(conflict)),
-            (status, _, _) => ServerMessage::Ack(Ack {
-                op_id,
-                status,
-                record_id: result.server_id.unwrap_or_else(sync_core::DocId::generate),
-                version: result.version,
-                seq: result.seq,
-                cursor: result.seq.map(|seq| Cursor::new(log, seq)),
-                data: result.data,
-            }),
-        };
+        let message = message_for(op_id, result, report.conflict, log);
         connection.send_message(&message).await;
     }
 }
@@ -628,4 +611,33 @@ async fn close(
         reason: reason.into(),
     })))
     .await
+}
+
+/// The WebSocket answer to one applied write: `ack`, `conflict` (left
+/// pending) or `error`, from the engine's report (its HTTP counterpart is
+/// the report's result in the bulk-sync `results` list).
+fn message_for(
+    op_id: OpId,
+    result: sync_core::OpResult,
+    conflict: Option<sync_core::ConflictRecord>,
+    log: sync_core::LogId,
+) -> ServerMessage {
+    match (result.status, conflict, result.error) {
+        (OpStatus::Error, _, error) => {
+            let error = error.unwrap_or_else(|| {
+                sync_core::ErrorBody::new(sync_core::ErrorCode::Internal, "failed")
+            });
+            ServerMessage::Error(ErrorMessage::from_body(error, Some(op_id.to_string())))
+        }
+        (OpStatus::Conflict, Some(conflict), _) => ServerMessage::Conflict(Box::new(conflict)),
+        (status, _, _) => ServerMessage::Ack(Ack {
+            op_id,
+            status,
+            record_id: result.server_id.unwrap_or_else(sync_core::DocId::generate),
+            version: result.version,
+            seq: result.seq,
+            cursor: result.seq.map(|seq| Cursor::new(log, seq)),
+            data: result.data,
+        }),
+    }
 }
