@@ -680,6 +680,17 @@ describe('the client converges with the server', () => {
             return visible[Math.floor(step.a / 6) % Math.max(1, visible.length)];
           };
           let expected: { id: string; view: JsonObject | undefined } | undefined;
+          // `save` of a document with one field set (or removed): an upsert when the view has none, else a delta.
+          const saveField = (id: string): { id: string; view: JsonObject } => {
+            let next: JsonObject = {};
+            client.write(id, (current) => {
+              next = { ...(current ?? {}) };
+              if (remove) delete next[field];
+              else next[field] = value;
+              return planSave(current, next, false);
+            }, sim.now);
+            return { id, view: next };
+          };
           if (kind === 0) {
             // `save` without an id: a create.
             const id = client.newId();
@@ -689,14 +700,7 @@ describe('the client converges with the server', () => {
           } else if (kind === 1) {
             // `save` with a chosen id: an upsert when the view has none, else a delta.
             const id = shared[Math.floor(step.a / 6) % shared.length]!;
-            let next: JsonObject = {};
-            client.write(id, (current) => {
-              next = { ...(current ?? {}) };
-              if (remove) delete next[field];
-              else next[field] = value;
-              return planSave(current, next, false);
-            }, sim.now);
-            expected = { id, view: next };
+            expected = saveField(id);
           } else if (kind === 2 || kind === 3) {
             const id = pickVisible();
             if (id === undefined) return;
@@ -717,14 +721,7 @@ describe('the client converges with the server', () => {
             // Another save of a visible document, replacing a field.
             const id = pickVisible();
             if (id === undefined) return;
-            let next: JsonObject = {};
-            client.write(id, (current) => {
-              next = { ...(current ?? {}) };
-              if (remove) delete next[field];
-              else next[field] = value;
-              return planSave(current, next, false);
-            }, sim.now);
-            expected = { id, view: next };
+            expected = saveField(id);
           }
           same(canon(client.view(expected.id)), canon(expected.view), `client ${client.index} wrote ${expected.id}`);
         };
