@@ -1,20 +1,290 @@
-//! What a committed write makes, the same in every store: its change-log
-//! entry and the document after it.
+//! What committing a group of writes does, the same in every store: each
+//! write decided in order against the state the earlier ones left (its
+//! `opId`, the document's version, the conflict it resolves), and what the
+//! group then stores: changes, documents, op results, conflicts and the
+//! counters. A store only loads what a [`Group`] asks for and persists what
+//! it holds.
 
-use sync_core::store::{StoredDocument, Write, WriteEffect};
-use sync_core::{Change, ChangeOp, Document, Seq, Version};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// A write's change at `seq`, making the document's `version`.
-pub(crate) struct Committed {
-    /// The change-log entry.
-    pub(crate) change: Change,
-    /// The document after it.
-    pub(crate) stored: StoredDocument,
+use sync_core::store::{CommitOutcome, StoreStats, StoredDocument, Write, WriteEffect};
+use sync_core::{
+    Change, ChangeOp, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocKey, Document,
+    OpId, OpResult, OpStatus, Seq, Strategy, Timestamp, Version,
+};
+
+use crate::error::Error;
+
+/// Where a [`Group`] reads the stored state it has not seen yet.
+pub(crate) trait Source {
+    /// The recorded result of an operation.
+    fn op_result(&self, op_id: &OpId) -> Result<Option<OpResult>, Error>;
+    /// A document with its field clocks.
+    fn document(&self, key: &DocKey) -> Result<Option<StoredDocument>, Error>;
+    /// A conflict record.
+    fn conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, Error>;
+}
+
+/// A source with nothing beyond what was put in the group beforehand: for
+/// a store that loads everything a group names up front.
+pub(crate) struct Preloaded;
+
+impl Source for Preloaded {
+    fn op_result(&self, _: &OpId) -> Result<Option<OpResult>, Error> {
+        Ok(None)
+    }
+
+    fn document(&self, _: &DocKey) -> Result<Option<StoredDocument>, Error> {
+        Ok(None)
+    }
+
+    fn conflict(&self, _: &ConflictId) -> Result<Option<ConflictRecord>, Error> {
+        Ok(None)
+    }
+}
+
+/// What a group adds to the counters behind the stats.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Live documents gained (negative: lost).
+    pub(crate) live_documents: i64,
+    /// Operations by status.
+    pub(crate) operations: BTreeMap<OpStatus, i64>,
+    /// Conflicts by the strategy that handled them.
+    pub(crate) conflicts: BTreeMap<Strategy, i64>,
+    /// Per device.
+    pub(crate) devices: BTreeMap<DeviceId, DeviceTally>,
+}
+
+/// What a group adds to one device's counters.
+#[derive(Debug, Default)]
+pub(crate) struct DeviceTally {
+    /// The latest operation it synced.
+    pub(crate) last_sync: Option<Timestamp>,
+    /// Conflicts its operations ran into.
+    pub(crate) conflicts: i64,
+    /// Its operations by status.
+    pub(crate) operations: BTreeMap<OpStatus, i64>,
+}
+
+impl Tally {
+    /// Adds the tally to `stats`, with `head` as the new head.
+    pub(crate) fn add_to(&self, stats: &mut StoreStats, head: Seq) {
+        stats.head = head;
+        stats.documents = stats.documents.saturating_add_signed(self.live_documents);
+        for (status, count) in &self.operations {
+            add(stats.operations.entry(*status).or_default(), *count);
+        }
+        for (strategy, count) in &self.conflicts {
+            add(stats.conflicts.entry(*strategy).or_default(), *count);
+        }
+        for (device, tally) in &self.devices {
+            let stats = stats.devices.entry(device.clone()).or_default();
+            stats.last_sync = stats.last_sync.max(tally.last_sync);
+            add(&mut stats.conflicts, tally.conflicts);
+            for (status, count) in &tally.operations {
+                add(stats.operations.entry(*status).or_default(), *count);
+            }
+        }
+    }
+}
+
+fn add(counter: &mut u64, delta: i64) {
+    *counter = counter.saturating_add_signed(delta);
+}
+
+/// A group of writes decided in order, and what committing them stores.
+#[derive(Debug)]
+pub(crate) struct Group {
+    /// The head after the group's changes.
+    pub(crate) head: Seq,
+    documents: HashMap<DocKey, Option<StoredDocument>>,
+    ops: HashMap<OpId, Option<OpResult>>,
+    conflicts: HashMap<ConflictId, Option<ConflictRecord>>,
+    /// The new log entries, in seq order.
+    pub(crate) changes: Vec<Change>,
+    /// The documents the changes wrote.
+    dirty_documents: BTreeSet<DocKey>,
+    /// The results of the operations the group recorded, in order.
+    pub(crate) results: Vec<(OpId, OpResult)>,
+    /// The conflicts created or resolved.
+    dirty_conflicts: BTreeSet<ConflictId>,
+    /// What the group adds to the counters.
+    pub(crate) tally: Tally,
+}
+
+impl Group {
+    /// An empty group whose first change takes the seq after `head`.
+    pub(crate) fn new(head: Seq) -> Group {
+        Group {
+            head,
+            documents: HashMap::new(),
+            ops: HashMap::new(),
+            conflicts: HashMap::new(),
+            changes: Vec::new(),
+            dirty_documents: BTreeSet::new(),
+            results: Vec::new(),
+            dirty_conflicts: BTreeSet::new(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// Records what the store holds for `key` (`None`: no such document).
+    pub(crate) fn known_document(&mut self, key: DocKey, stored: Option<StoredDocument>) {
+        self.documents.insert(key, stored);
+    }
+
+    /// Records an operation's stored result.
+    pub(crate) fn known_op(&mut self, op_id: OpId, result: OpResult) {
+        self.ops.insert(op_id, Some(result));
+    }
+
+    /// Records a stored conflict.
+    pub(crate) fn known_conflict(&mut self, record: ConflictRecord) {
+        self.conflicts.insert(record.id.clone(), Some(record));
+    }
+
+    /// Whether the group stores anything.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.results.is_empty()
+    }
+
+    /// The documents the group writes, each in its final state.
+    pub(crate) fn documents(&self) -> impl Iterator<Item = &StoredDocument> {
+        self.dirty_documents
+            .iter()
+            .filter_map(|key| self.documents.get(key)?.as_ref())
+    }
+
+    /// The conflicts the group creates or resolves, each in its final state.
+    pub(crate) fn conflicts(&self) -> impl Iterator<Item = &ConflictRecord> {
+        self.dirty_conflicts
+            .iter()
+            .filter_map(|id| self.conflicts.get(id)?.as_ref())
+    }
+
+    /// Decides `write` against the state the store and the group's earlier
+    /// writes leave, and records its effects: a duplicate answers the first
+    /// result, a version that moved or a conflict no longer pending changes
+    /// nothing, anything else commits at the next seq.
+    pub(crate) fn apply(
+        &mut self,
+        write: &Write,
+        source: &impl Source,
+    ) -> Result<CommitOutcome, Error> {
+        if let Some(first) = self.op_result(&write.op_id, source)? {
+            return Ok(CommitOutcome::Duplicate(first.as_duplicate()));
+        }
+        let current = self.document(&write.key, source)?;
+        let current_version = current
+            .as_ref()
+            .map_or(Version::ZERO, |c| c.document.version);
+        if current_version != write.expected_version {
+            return Ok(CommitOutcome::VersionMismatch {
+                current: current.map(Box::new),
+            });
+        }
+        let resolving = match &write.resolves {
+            Some(conflict_id) => match self.conflict(conflict_id, source)? {
+                Some(record) if record.status == ConflictStatus::Pending => Some(record),
+                _ => return Ok(CommitOutcome::ConflictNotPending),
+            },
+            None => None,
+        };
+
+        let mut result = write.result.clone();
+        if let Some((change, stored)) = committed(write, self.head.next(), current_version.next())
+        {
+            let was_live = current.as_ref().is_some_and(|c| !c.document.deleted);
+            match (was_live, stored.document.deleted) {
+                (false, false) => self.tally.live_documents += 1,
+                (true, true) => self.tally.live_documents -= 1,
+                _ => {}
+            }
+            self.head = change.seq;
+            result.version = Some(change.version);
+            result.seq = Some(change.seq);
+            self.changes.push(change);
+            self.dirty_documents.insert(write.key.clone());
+            self.documents.insert(write.key.clone(), Some(stored));
+        } else if let Some(current) = &current {
+            result.version = Some(current.document.version);
+        }
+
+        if let Some(conflict) = &write.conflict {
+            *self.tally.conflicts.entry(conflict.strategy).or_default() += 1;
+            self.record_conflict(conflict.clone());
+        }
+        if let Some(mut record) = resolving {
+            record.status = ConflictStatus::Resolved;
+            if let WriteEffect::Change { data, .. } = &write.effect {
+                record.resolved_data = Some(data.clone());
+            }
+            record.resolved_at = record.resolved_at.or(Some(record.created_at));
+            self.record_conflict(record);
+        }
+        *self.tally.operations.entry(result.status).or_default() += 1;
+        if let Some(device) = &write.device_id {
+            let tally = self.tally.devices.entry(device.clone()).or_default();
+            let synced_at = match &write.effect {
+                WriteEffect::Change { timestamp, .. } => Some(timestamp.timestamp()),
+                WriteEffect::ResultOnly => write.conflict.as_ref().map(|c| c.created_at),
+            };
+            tally.last_sync = tally.last_sync.max(synced_at);
+            *tally.operations.entry(result.status).or_default() += 1;
+            if write.conflict.is_some() {
+                tally.conflicts += 1;
+            }
+        }
+        self.ops.insert(write.op_id.clone(), Some(result.clone()));
+        self.results.push((write.op_id.clone(), result.clone()));
+        Ok(CommitOutcome::Committed(result))
+    }
+
+    fn record_conflict(&mut self, record: ConflictRecord) {
+        self.dirty_conflicts.insert(record.id.clone());
+        self.conflicts.insert(record.id.clone(), Some(record));
+    }
+
+    fn op_result(&mut self, op_id: &OpId, source: &impl Source) -> Result<Option<OpResult>, Error> {
+        if let Some(known) = self.ops.get(op_id) {
+            return Ok(known.clone());
+        }
+        let loaded = source.op_result(op_id)?;
+        self.ops.insert(op_id.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn document(
+        &mut self,
+        key: &DocKey,
+        source: &impl Source,
+    ) -> Result<Option<StoredDocument>, Error> {
+        if let Some(known) = self.documents.get(key) {
+            return Ok(known.clone());
+        }
+        let loaded = source.document(key)?;
+        self.documents.insert(key.clone(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn conflict(
+        &mut self,
+        id: &ConflictId,
+        source: &impl Source,
+    ) -> Result<Option<ConflictRecord>, Error> {
+        if let Some(known) = self.conflicts.get(id) {
+            return Ok(known.clone());
+        }
+        let loaded = source.conflict(id)?;
+        self.conflicts.insert(id.clone(), loaded.clone());
+        Ok(loaded)
+    }
 }
 
 /// The change and document `write` makes when committed at `seq` with
 /// `version`; `None` for a write that changes no document.
-pub(crate) fn committed(write: &Write, seq: Seq, version: Version) -> Option<Committed> {
+fn committed(write: &Write, seq: Seq, version: Version) -> Option<(Change, StoredDocument)> {
     let WriteEffect::Change {
         op,
         delta,
@@ -27,37 +297,36 @@ pub(crate) fn committed(write: &Write, seq: Seq, version: Version) -> Option<Com
     };
     let deleted = *op == ChangeOp::Delete;
     let key = &write.key;
-    Some(Committed {
-        change: Change {
-            seq,
+    let change = Change {
+        seq,
+        namespace: key.namespace.clone(),
+        collection: key.collection.clone(),
+        id: key.id.clone(),
+        op: *op,
+        delta: delta.clone(),
+        version,
+        timestamp: *timestamp,
+        op_id: write.op_id.clone(),
+        device_id: write.device_id.clone(),
+        user: write.user.clone(),
+        data: (!deleted).then(|| data.clone()),
+    };
+    let stored = StoredDocument {
+        document: Document {
+            id: key.id.clone(),
             namespace: key.namespace.clone(),
             collection: key.collection.clone(),
-            id: key.id.clone(),
-            op: *op,
-            delta: delta.clone(),
-            version,
-            timestamp: *timestamp,
-            op_id: write.op_id.clone(),
-            device_id: write.device_id.clone(),
-            user: write.user.clone(),
-            data: (!deleted).then(|| data.clone()),
-        },
-        stored: StoredDocument {
-            document: Document {
-                id: key.id.clone(),
-                namespace: key.namespace.clone(),
-                collection: key.collection.clone(),
-                data: if deleted {
-                    Default::default()
-                } else {
-                    data.clone()
-                },
-                version,
-                seq,
-                updated_at: *timestamp,
-                deleted,
+            data: if deleted {
+                Default::default()
+            } else {
+                data.clone()
             },
-            field_clocks: field_clocks.clone(),
+            version,
+            seq,
+            updated_at: *timestamp,
+            deleted,
         },
-    })
+        field_clocks: field_clocks.clone(),
+    };
+    Some((change, stored))
 }

@@ -66,7 +66,7 @@ use self::rows::{
     limit_param, pg, pool, to_db,
 };
 use crate::error::Error;
-use crate::replay::replay;
+use crate::replay::{document_at, projection_differences};
 
 /// Settings of a [`PgStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,18 +339,7 @@ impl PgStore {
             let document = document_from_row(row)?.document;
             stored.insert(document.key(), document);
         }
-        let mut differing = Vec::new();
-        for (key, changes) in &by_document {
-            if stored.get(key) != replay(changes).as_ref() {
-                differing.push(key.clone());
-            }
-        }
-        differing.extend(
-            stored
-                .into_keys()
-                .filter(|key| !by_document.contains_key(key)),
-        );
-        Ok(differing)
+        Ok(projection_differences(&by_document, stored))
     }
 
     async fn query(
@@ -636,15 +625,7 @@ impl SyncStore for PgStore {
         key: &DocKey,
         version: Version,
     ) -> Result<Option<Document>, StoreError> {
-        let changes = self.changes_of(key).await?;
-        let upto: Vec<&Change> = changes
-            .iter()
-            .take_while(|c| c.version <= version)
-            .collect();
-        if upto.last().is_none_or(|last| last.version != version) {
-            return Ok(None);
-        }
-        Ok(replay(upto))
+        Ok(document_at(&self.changes_of(key).await?, version))
     }
 
     async fn get_conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, StoreError> {

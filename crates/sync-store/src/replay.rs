@@ -1,6 +1,8 @@
 //! Event sourcing: a document rebuilt from its changes.
 
-use sync_core::{Change, ChangeOp, Document, JsonObject};
+use std::collections::BTreeMap;
+
+use sync_core::{Change, ChangeOp, DocKey, Document, JsonObject, Version};
 use sync_diff::merge_patch;
 
 /// Replays `changes` of one document, oldest first. The first change may be
@@ -30,4 +32,28 @@ pub fn replay<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Option<Docum
         });
     }
     document
+}
+
+/// The document as it was at `version`, from its history (oldest first);
+/// `None` when the history holds no such version.
+pub(crate) fn document_at(history: &[Change], version: Version) -> Option<Document> {
+    let upto = history.iter().take_while(|c| c.version <= version);
+    let document = replay(upto)?;
+    (document.version == version).then_some(document)
+}
+
+/// The documents whose stored projection differs from what their changes
+/// replay to, and the stored documents no change accounts for.
+pub(crate) fn projection_differences(
+    changes_by_document: &BTreeMap<DocKey, Vec<Change>>,
+    mut stored: BTreeMap<DocKey, Document>,
+) -> Vec<DocKey> {
+    let mut differing = Vec::new();
+    for (key, changes) in changes_by_document {
+        if stored.remove(key) != replay(changes) {
+            differing.push(key.clone());
+        }
+    }
+    differing.extend(stored.into_keys());
+    differing
 }

@@ -1,6 +1,7 @@
 //! The sled implementation of [`SyncStore`], with a single committer thread
 //! doing group commit.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,19 +12,19 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Transactional, Tree};
 use sync_core::store::{
     ChangeFilter, ChangePage, CommitOutcome, ConflictQuery, DeviceRecord, DocumentPage,
-    RetentionPolicy, StoreStats, StoredDocument, Write, WriteEffect,
+    RetentionPolicy, StoreStats, StoredDocument, Write,
 };
 use sync_core::{
-    Change, CollectionName, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocId, DocKey,
+    Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey,
     Document, Filter, LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId,
     Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::committed::{Committed, committed};
+use crate::committed::{Group, Source};
 use crate::error::Error;
 use crate::keys;
-use crate::replay::replay;
+use crate::replay::{document_at, projection_differences};
 
 /// Whether an acknowledgement waits for the disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -258,37 +259,19 @@ impl SledStore {
     /// projection is exactly the log's). Documents are a projection of the
     /// log: this is the check that they still are.
     pub fn verify_projection(&self) -> Result<Vec<DocKey>, Error> {
-        let mut by_document: std::collections::BTreeMap<Vec<u8>, Vec<Change>> = Default::default();
+        let mut by_document: BTreeMap<DocKey, Vec<Change>> = BTreeMap::new();
         for entry in self.trees.log.iter() {
             let (_, value) = entry?;
             let change: Change = decode("log", &value)?;
-            by_document
-                .entry(keys::document(&change.key()))
-                .or_default()
-                .push(change);
+            by_document.entry(change.key()).or_default().push(change);
         }
-        let mut differing = Vec::new();
-        for changes in by_document.values() {
-            let rebuilt = replay(changes);
-            let key = changes[0].key();
-            let stored: Option<StoredDocument> = self
-                .trees
-                .docs
-                .get(keys::document(&key))?
-                .map(|bytes| decode("docs", &bytes))
-                .transpose()?;
-            if stored.map(|stored| stored.document) != rebuilt {
-                differing.push(key);
-            }
-        }
+        let mut stored = BTreeMap::new();
         for entry in self.trees.docs.iter() {
-            let (key, value) = entry?;
-            if !by_document.contains_key(key.as_ref()) {
-                let stored: StoredDocument = decode("docs", &value)?;
-                differing.push(stored.document.key());
-            }
+            let (_, value) = entry?;
+            let document = decode::<StoredDocument>("docs", &value)?.document;
+            stored.insert(document.key(), document);
         }
-        Ok(differing)
+        Ok(projection_differences(&by_document, stored))
     }
 }
 
@@ -351,32 +334,50 @@ impl Committer {
             &trees.meta,
         )
             .transaction(|(docs, log, history, ops, conflicts, meta)| {
-                let mut head = start;
-                let mut stats: StoreStats = match meta.get(STATS_KEY)? {
-                    Some(bytes) => {
-                        decode("meta", &bytes).map_err(ConflictableTransactionError::Abort)?
-                    }
-                    None => StoreStats::default(),
+                let source = TxSource {
+                    docs,
+                    ops,
+                    conflicts,
                 };
+                let mut group = Group::new(start);
                 let mut all = Vec::with_capacity(requests.len());
                 for (writes, _) in requests {
                     let mut outcomes = Vec::with_capacity(writes.len());
                     for write in writes {
-                        let tx = Tx {
-                            docs,
-                            log,
-                            history,
-                            ops,
-                            conflicts,
-                        };
-                        let outcome = tx
-                            .apply_write(write, &mut head, &mut stats)
+                        let outcome = group
+                            .apply(write, &source)
                             .map_err(ConflictableTransactionError::Abort)?;
                         outcomes.push(outcome);
                     }
                     all.push(outcomes);
                 }
-                meta.insert(STATS_KEY, encode(&stats))?;
+                if !group.is_empty() {
+                    let mut stats: StoreStats = match meta.get(STATS_KEY)? {
+                        Some(bytes) => {
+                            decode("meta", &bytes).map_err(ConflictableTransactionError::Abort)?
+                        }
+                        None => StoreStats::default(),
+                    };
+                    group.tally.add_to(&mut stats, group.head);
+                    for change in &group.changes {
+                        log.insert(&keys::seq(change.seq), encode(change))?;
+                        history.insert(
+                            keys::history(&change.key(), change.version),
+                            &keys::seq(change.seq),
+                        )?;
+                    }
+                    for stored in group.documents() {
+                        docs.insert(keys::document(&stored.document.key()), encode(stored))?;
+                    }
+                    for record in group.conflicts() {
+                        conflicts.insert(record.id.as_str(), encode(record))?;
+                    }
+                    for (op_id, result) in &group.results {
+                        ops.insert(op_id.as_str(), encode(result))?;
+                    }
+                    meta.insert(STATS_KEY, encode(&stats))?;
+                }
+                let head = group.head;
                 Ok((all, head))
             });
         let (outcomes, head) = match result {
@@ -393,10 +394,9 @@ impl Committer {
     }
 }
 
-struct Tx<'a> {
+/// The committer's reads, inside its transaction.
+struct TxSource<'a> {
     docs: &'a TransactionalTree,
-    log: &'a TransactionalTree,
-    history: &'a TransactionalTree,
     ops: &'a TransactionalTree,
     conflicts: &'a TransactionalTree,
 }
@@ -411,109 +411,29 @@ fn tx_error(error: sled::transaction::UnabortableTransactionError) -> Error {
     }
 }
 
-impl Tx<'_> {
-    fn apply_write(
-        &self,
-        write: &Write,
-        head: &mut Seq,
-        stats: &mut StoreStats,
-    ) -> Result<CommitOutcome, Error> {
-        if let Some(first) = self.ops.get(write.op_id.as_str()).map_err(tx_error)? {
-            let first: OpResult = decode("ops", &first)?;
-            return Ok(CommitOutcome::Duplicate(first.as_duplicate()));
-        }
-        let doc_key = keys::document(&write.key);
-        let current: Option<StoredDocument> = self
-            .docs
-            .get(&doc_key)
+impl Source for TxSource<'_> {
+    fn op_result(&self, op_id: &OpId) -> Result<Option<OpResult>, Error> {
+        self.ops
+            .get(op_id.as_str())
+            .map_err(tx_error)?
+            .map(|bytes| decode("ops", &bytes))
+            .transpose()
+    }
+
+    fn document(&self, key: &DocKey) -> Result<Option<StoredDocument>, Error> {
+        self.docs
+            .get(keys::document(key))
             .map_err(tx_error)?
             .map(|bytes| decode("docs", &bytes))
-            .transpose()?;
-        let current_version = current
-            .as_ref()
-            .map_or(Version::ZERO, |c| c.document.version);
-        if current_version != write.expected_version {
-            return Ok(CommitOutcome::VersionMismatch {
-                current: current.map(Box::new),
-            });
-        }
-        let resolving: Option<ConflictRecord> = match &write.resolves {
-            Some(conflict_id) => {
-                let record = self
-                    .conflicts
-                    .get(conflict_id.as_str())
-                    .map_err(tx_error)?
-                    .map(|bytes| decode::<ConflictRecord>("conflicts", &bytes))
-                    .transpose()?;
-                match record {
-                    Some(record) if record.status == ConflictStatus::Pending => Some(record),
-                    _ => return Ok(CommitOutcome::ConflictNotPending),
-                }
-            }
-            None => None,
-        };
+            .transpose()
+    }
 
-        let mut result = write.result.clone();
-        let version = current_version.next();
-        if let Some(Committed { change, stored }) = committed(write, head.next(), version) {
-            let seq = change.seq;
-            let deleted = stored.document.deleted;
-            let was_live = current.as_ref().is_some_and(|c| !c.document.deleted);
-            match (was_live, deleted) {
-                (false, false) => stats.documents += 1,
-                (true, true) => stats.documents = stats.documents.saturating_sub(1),
-                _ => {}
-            }
-            self.log
-                .insert(&keys::seq(seq), encode(&change))
-                .map_err(tx_error)?;
-            self.history
-                .insert(keys::history(&write.key, version), &keys::seq(seq))
-                .map_err(tx_error)?;
-            self.docs
-                .insert(doc_key, encode(&stored))
-                .map_err(tx_error)?;
-            *head = seq;
-            stats.head = seq;
-            result.version = Some(version);
-            result.seq = Some(seq);
-        } else if let Some(current) = &current {
-            result.version = Some(current.document.version);
-        }
-
-        if let Some(conflict) = &write.conflict {
-            self.conflicts
-                .insert(conflict.id.as_str(), encode(conflict))
-                .map_err(tx_error)?;
-            *stats.conflicts.entry(conflict.strategy).or_default() += 1;
-        }
-        if let Some(mut record) = resolving {
-            record.status = ConflictStatus::Resolved;
-            if let WriteEffect::Change { data, .. } = &write.effect {
-                record.resolved_data = Some(data.clone());
-            }
-            record.resolved_at = record.resolved_at.or(Some(record.created_at));
-            self.conflicts
-                .insert(record.id.as_str(), encode(&record))
-                .map_err(tx_error)?;
-        }
-        self.ops
-            .insert(write.op_id.as_str(), encode(&result))
-            .map_err(tx_error)?;
-        *stats.operations.entry(result.status).or_default() += 1;
-        if let Some(device) = &write.device_id {
-            let device_stats = stats.devices.entry(device.clone()).or_default();
-            let synced_at = match &write.effect {
-                WriteEffect::Change { timestamp, .. } => Some(timestamp.timestamp()),
-                WriteEffect::ResultOnly => write.conflict.as_ref().map(|c| c.created_at),
-            };
-            device_stats.last_sync = device_stats.last_sync.max(synced_at);
-            *device_stats.operations.entry(result.status).or_default() += 1;
-            if write.conflict.is_some() {
-                device_stats.conflicts += 1;
-            }
-        }
-        Ok(CommitOutcome::Committed(result))
+    fn conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, Error> {
+        self.conflicts
+            .get(id.as_str())
+            .map_err(tx_error)?
+            .map(|bytes| decode("conflicts", &bytes))
+            .transpose()
     }
 }
 
@@ -650,15 +570,7 @@ impl SyncStore for SledStore {
         key: &DocKey,
         version: Version,
     ) -> Result<Option<Document>, StoreError> {
-        let changes = self.history_changes(key)?;
-        let upto: Vec<&Change> = changes
-            .iter()
-            .take_while(|c| c.version <= version)
-            .collect();
-        if upto.last().is_none_or(|last| last.version != version) {
-            return Ok(None);
-        }
-        Ok(replay(upto))
+        Ok(document_at(&self.history_changes(key)?, version))
     }
 
     async fn get_conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, StoreError> {

@@ -34,15 +34,12 @@
 //! A connection whose transaction failed is closed rather than handed back
 //! to the pool, so no later user finds a transaction left open on it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
-use sync_core::store::{CommitOutcome, StoredDocument, Write, WriteEffect};
-use sync_core::{
-    Change, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocKey, OpId, OpResult, OpStatus,
-    Seq, Strategy, Timestamp, Version,
-};
+use sync_core::store::{CommitOutcome, Write};
+use sync_core::{DocKey, OpId, Seq};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
@@ -52,7 +49,7 @@ use super::rows::{
     DOCUMENT_COLUMNS, decode, document_from_row, encode, get, get_u64, name_of, parse_name, pg,
     pool, replicate, to_db,
 };
-use crate::committed::{Committed, committed};
+use crate::committed::{Group, Preloaded};
 use crate::error::Error;
 
 /// Where a caller of `apply` is answered.
@@ -164,23 +161,21 @@ impl Committer {
         )
         .map_err(pg)?;
         let start = Seq(get_u64(&head_row, "log_head", 0)?);
-        let mut group = Group::new(start, &names, &op_rows, &document_rows, &conflict_rows)?;
+        let mut group = loaded_group(start, &names, &op_rows, &document_rows, &conflict_rows)?;
         let mut outcomes = Vec::with_capacity(requests.len());
         for (writes, _) in requests {
             let mut answers = Vec::with_capacity(writes.len());
             for write in writes {
-                answers.push(group.apply(write)?);
+                answers.push(group.apply(write, &Preloaded)?);
             }
             outcomes.push(answers);
         }
-        if group.results.is_empty() {
+        if group.is_empty() {
             // Only duplicates and mismatches: nothing to store.
             client.batch_execute("ROLLBACK").await.map_err(pg)?;
             return Ok(outcomes);
         }
-        group
-            .store(client, &statements, start, &self.channel)
-            .await?;
+        store(&group, client, &statements, start, &self.channel).await?;
         client.batch_execute("COMMIT").await.map_err(pg)?;
         advance(&self.heads, group.head);
         Ok(outcomes)
@@ -333,314 +328,188 @@ WHERE id = 1 AND head = $36";
 
 const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 
-/// What a device's operations in one group add to its counters.
-#[derive(Default)]
-struct DeviceDelta {
-    last_sync: Option<Timestamp>,
-    conflicts: i64,
-    operations: BTreeMap<OpStatus, i64>,
-}
-
-/// One group's view of the database (loaded once, then updated in memory
-/// by each write) and what it will store.
-struct Group {
+/// A group over the rows loaded under the head lock: everything the group
+/// names that has no row does not exist.
+fn loaded_group(
     head: Seq,
-    documents: HashMap<DocKey, Option<StoredDocument>>,
-    ops: HashMap<OpId, OpResult>,
-    conflicts: HashMap<ConflictId, Option<ConflictRecord>>,
-    changes: Vec<Change>,
-    dirty_documents: BTreeSet<DocKey>,
-    results: Vec<(OpId, OpResult)>,
-    dirty_conflicts: BTreeSet<ConflictId>,
-    op_counts: BTreeMap<OpStatus, i64>,
-    conflict_counts: BTreeMap<Strategy, i64>,
-    devices: BTreeMap<DeviceId, DeviceDelta>,
-    live_delta: i64,
+    names: &Names<'_>,
+    op_rows: &[Row],
+    document_rows: &[Row],
+    conflict_rows: &[Row],
+) -> Result<Group, Error> {
+    let mut group = Group::new(head);
+    for row in op_rows {
+        let op_id: OpId = parse_name("op_results", get(row, "op_results", 0)?)?;
+        group.known_op(op_id, decode("op_results", get(row, "op_results", 1)?)?);
+    }
+    for key in &names.keys {
+        group.known_document((*key).clone(), None);
+    }
+    for row in document_rows {
+        let stored = document_from_row(row)?;
+        group.known_document(stored.document.key(), Some(stored));
+    }
+    for row in conflict_rows {
+        group.known_conflict(decode("conflicts", get(row, "conflicts", 1)?)?);
+    }
+    Ok(group)
 }
 
-impl Group {
-    /// The group's view from the rows loaded under the head lock.
-    fn new(
-        head: Seq,
-        names: &Names<'_>,
-        op_rows: &[Row],
-        document_rows: &[Row],
-        conflict_rows: &[Row],
-    ) -> Result<Group, Error> {
-        let mut ops = HashMap::with_capacity(op_rows.len());
-        for row in op_rows {
-            let op_id: OpId = parse_name("op_results", get(row, "op_results", 0)?)?;
-            ops.insert(op_id, decode("op_results", get(row, "op_results", 1)?)?);
-        }
-        let mut documents: HashMap<DocKey, Option<StoredDocument>> = names
-            .keys
-            .iter()
-            .map(|key| ((*key).clone(), None))
-            .collect();
-        for row in document_rows {
-            let stored = document_from_row(row)?;
-            documents.insert(stored.document.key(), Some(stored));
-        }
-        let mut conflicts: HashMap<ConflictId, Option<ConflictRecord>> = HashMap::new();
-        for row in conflict_rows {
-            let record: ConflictRecord = decode("conflicts", get(row, "conflicts", 1)?)?;
-            conflicts.insert(record.id.clone(), Some(record));
-        }
-        Ok(Group {
-            head,
-            documents,
-            ops,
-            conflicts,
-            changes: Vec::new(),
-            dirty_documents: BTreeSet::new(),
-            results: Vec::new(),
-            dirty_conflicts: BTreeSet::new(),
-            op_counts: BTreeMap::new(),
-            conflict_counts: BTreeMap::new(),
-            devices: BTreeMap::new(),
-            live_delta: 0,
-        })
+/// Writes the group's effects, the counters and the new head, and
+/// notifies the other nodes, in one round trip.
+async fn store(
+    group: &Group,
+    client: &Object,
+    statements: &Statements,
+    start: Seq,
+    channel: &str,
+) -> Result<(), Error> {
+    let mut change_seqs = Vec::with_capacity(group.changes.len());
+    let mut change_namespaces = Vec::with_capacity(group.changes.len());
+    let mut change_collections = Vec::with_capacity(group.changes.len());
+    let mut change_ids = Vec::with_capacity(group.changes.len());
+    let mut change_versions = Vec::with_capacity(group.changes.len());
+    let mut change_bodies = Vec::with_capacity(group.changes.len());
+    for change in &group.changes {
+        change_seqs.push(to_db(change.seq.get())?);
+        change_namespaces.push(change.namespace.as_str());
+        change_collections.push(change.collection.as_str());
+        change_ids.push(change.id.as_str());
+        change_versions.push(to_db(change.version.get())?);
+        change_bodies.push(encode("changes", change)?);
     }
 
-    /// Decides one write against the group's view, exactly as the sled
-    /// store's committer does, and records its effects.
-    fn apply(&mut self, write: &Write) -> Result<CommitOutcome, Error> {
-        if let Some(first) = self.ops.get(&write.op_id) {
-            return Ok(CommitOutcome::Duplicate(first.as_duplicate()));
-        }
-        let current = self.documents.get(&write.key).cloned().flatten();
-        let current_version = current
-            .as_ref()
-            .map_or(Version::ZERO, |c| c.document.version);
-        if current_version != write.expected_version {
-            return Ok(CommitOutcome::VersionMismatch {
-                current: current.map(Box::new),
-            });
-        }
-        let resolving: Option<ConflictRecord> = match &write.resolves {
-            Some(conflict_id) => match self.conflicts.get(conflict_id).cloned().flatten() {
-                Some(record) if record.status == ConflictStatus::Pending => Some(record),
-                _ => return Ok(CommitOutcome::ConflictNotPending),
-            },
-            None => None,
-        };
-
-        let mut result = write.result.clone();
-        let version = current_version.next();
-        if let Some(Committed { change, stored }) = committed(write, self.head.next(), version) {
-            let seq = change.seq;
-            let deleted = stored.document.deleted;
-            self.changes.push(change);
-            let was_live = current.as_ref().is_some_and(|c| !c.document.deleted);
-            match (was_live, deleted) {
-                (false, false) => self.live_delta += 1,
-                (true, true) => self.live_delta -= 1,
-                _ => {}
-            }
-            self.documents.insert(write.key.clone(), Some(stored));
-            self.dirty_documents.insert(write.key.clone());
-            self.head = seq;
-            result.version = Some(version);
-            result.seq = Some(seq);
-        } else if let Some(current) = &current {
-            result.version = Some(current.document.version);
-        }
-
-        if let Some(conflict) = &write.conflict {
-            self.conflicts
-                .insert(conflict.id.clone(), Some(conflict.clone()));
-            self.dirty_conflicts.insert(conflict.id.clone());
-            *self.conflict_counts.entry(conflict.strategy).or_default() += 1;
-        }
-        if let Some(mut record) = resolving {
-            record.status = ConflictStatus::Resolved;
-            if let WriteEffect::Change { data, .. } = &write.effect {
-                record.resolved_data = Some(data.clone());
-            }
-            record.resolved_at = record.resolved_at.or(Some(record.created_at));
-            self.dirty_conflicts.insert(record.id.clone());
-            self.conflicts.insert(record.id.clone(), Some(record));
-        }
-        self.ops.insert(write.op_id.clone(), result.clone());
-        self.results.push((write.op_id.clone(), result.clone()));
-        *self.op_counts.entry(result.status).or_default() += 1;
-        if let Some(device) = &write.device_id {
-            let delta = self.devices.entry(device.clone()).or_default();
-            let synced_at = match &write.effect {
-                WriteEffect::Change { timestamp, .. } => Some(timestamp.timestamp()),
-                WriteEffect::ResultOnly => write.conflict.as_ref().map(|c| c.created_at),
-            };
-            delta.last_sync = delta.last_sync.max(synced_at);
-            *delta.operations.entry(result.status).or_default() += 1;
-            if write.conflict.is_some() {
-                delta.conflicts += 1;
-            }
-        }
-        Ok(CommitOutcome::Committed(result))
+    let mut doc_namespaces = Vec::new();
+    let mut doc_collections = Vec::new();
+    let mut doc_ids = Vec::new();
+    let mut doc_versions = Vec::new();
+    let mut doc_seqs = Vec::new();
+    let mut doc_deleted = Vec::new();
+    let mut doc_updated = Vec::new();
+    let mut doc_data = Vec::new();
+    let mut doc_clocks = Vec::new();
+    for stored in group.documents() {
+        let document = &stored.document;
+        doc_namespaces.push(document.namespace.as_str());
+        doc_collections.push(document.collection.as_str());
+        doc_ids.push(document.id.as_str());
+        doc_versions.push(to_db(document.version.get())?);
+        doc_seqs.push(to_db(document.seq.get())?);
+        doc_deleted.push(document.deleted);
+        doc_updated.push(document.updated_at.to_string());
+        doc_data.push(encode("documents", &document.data)?);
+        doc_clocks.push(encode("documents", &stored.field_clocks)?);
     }
 
-    /// Writes the group's effects, the counters and the new head, and
-    /// notifies the other nodes, in one round trip.
-    async fn store(
-        &self,
-        client: &Object,
-        statements: &Statements,
-        start: Seq,
-        channel: &str,
-    ) -> Result<(), Error> {
-        let mut change_seqs = Vec::with_capacity(self.changes.len());
-        let mut change_namespaces = Vec::with_capacity(self.changes.len());
-        let mut change_collections = Vec::with_capacity(self.changes.len());
-        let mut change_ids = Vec::with_capacity(self.changes.len());
-        let mut change_versions = Vec::with_capacity(self.changes.len());
-        let mut change_bodies = Vec::with_capacity(self.changes.len());
-        for change in &self.changes {
-            change_seqs.push(to_db(change.seq.get())?);
-            change_namespaces.push(change.namespace.as_str());
-            change_collections.push(change.collection.as_str());
-            change_ids.push(change.id.as_str());
-            change_versions.push(to_db(change.version.get())?);
-            change_bodies.push(encode("changes", change)?);
-        }
-
-        let mut doc_namespaces = Vec::with_capacity(self.dirty_documents.len());
-        let mut doc_collections = Vec::with_capacity(self.dirty_documents.len());
-        let mut doc_ids = Vec::with_capacity(self.dirty_documents.len());
-        let mut doc_versions = Vec::with_capacity(self.dirty_documents.len());
-        let mut doc_seqs = Vec::with_capacity(self.dirty_documents.len());
-        let mut doc_deleted = Vec::with_capacity(self.dirty_documents.len());
-        let mut doc_updated = Vec::with_capacity(self.dirty_documents.len());
-        let mut doc_data = Vec::with_capacity(self.dirty_documents.len());
-        let mut doc_clocks = Vec::with_capacity(self.dirty_documents.len());
-        for key in &self.dirty_documents {
-            let Some(Some(stored)) = self.documents.get(key) else {
-                continue;
-            };
-            let document = &stored.document;
-            doc_namespaces.push(key.namespace.as_str());
-            doc_collections.push(key.collection.as_str());
-            doc_ids.push(key.id.as_str());
-            doc_versions.push(to_db(document.version.get())?);
-            doc_seqs.push(to_db(document.seq.get())?);
-            doc_deleted.push(document.deleted);
-            doc_updated.push(document.updated_at.to_string());
-            doc_data.push(encode("documents", &document.data)?);
-            doc_clocks.push(encode("documents", &stored.field_clocks)?);
-        }
-
-        let mut op_ids = Vec::with_capacity(self.results.len());
-        let mut op_bodies = Vec::with_capacity(self.results.len());
-        for (op_id, result) in &self.results {
-            op_ids.push(op_id.as_str());
-            op_bodies.push(encode("op_results", result)?);
-        }
-
-        let mut conflict_ids = Vec::new();
-        let mut conflict_namespaces = Vec::new();
-        let mut conflict_collections = Vec::new();
-        let mut conflict_statuses = Vec::new();
-        let mut conflict_created = Vec::new();
-        let mut conflict_bodies = Vec::new();
-        for id in &self.dirty_conflicts {
-            let Some(Some(record)) = self.conflicts.get(id) else {
-                continue;
-            };
-            conflict_ids.push(record.id.as_str());
-            conflict_namespaces.push(record.namespace.as_str());
-            conflict_collections.push(record.collection.as_str());
-            conflict_statuses.push(name_of("conflicts", &record.status)?);
-            conflict_created.push(to_db(record.created_at.as_millis())?);
-            conflict_bodies.push(encode("conflicts", record)?);
-        }
-
-        let mut op_statuses = Vec::new();
-        let mut op_counts = Vec::new();
-        for (status, count) in &self.op_counts {
-            op_statuses.push(name_of("op_counters", status)?);
-            op_counts.push(*count);
-        }
-        let mut strategies = Vec::new();
-        let mut strategy_counts = Vec::new();
-        for (strategy, count) in &self.conflict_counts {
-            strategies.push(name_of("conflict_counters", strategy)?);
-            strategy_counts.push(*count);
-        }
-        let mut device_ids = Vec::new();
-        let mut device_syncs = Vec::new();
-        let mut device_conflicts = Vec::new();
-        let mut device_op_ids = Vec::new();
-        let mut device_op_statuses = Vec::new();
-        let mut device_op_counts = Vec::new();
-        for (device, delta) in &self.devices {
-            device_ids.push(device.as_str());
-            device_syncs.push(delta.last_sync.map(|t| to_db(t.as_millis())).transpose()?);
-            device_conflicts.push(delta.conflicts);
-            for (status, count) in &delta.operations {
-                device_op_ids.push(device.as_str());
-                device_op_statuses.push(name_of("device_op_counters", status)?);
-                device_op_counts.push(*count);
-            }
-        }
-        let head = to_db(self.head.get())?;
-        let start = to_db(start.get())?;
-        let head_text = self.head.get().to_string();
-
-        let params: [&(dyn ToSql + Sync); 36] = [
-            &change_seqs,
-            &change_namespaces,
-            &change_collections,
-            &change_ids,
-            &change_versions,
-            &change_bodies,
-            &doc_namespaces,
-            &doc_collections,
-            &doc_ids,
-            &doc_versions,
-            &doc_seqs,
-            &doc_deleted,
-            &doc_updated,
-            &doc_data,
-            &doc_clocks,
-            &op_ids,
-            &op_bodies,
-            &conflict_ids,
-            &conflict_namespaces,
-            &conflict_collections,
-            &conflict_statuses,
-            &conflict_created,
-            &conflict_bodies,
-            &op_statuses,
-            &op_counts,
-            &strategies,
-            &strategy_counts,
-            &device_ids,
-            &device_syncs,
-            &device_conflicts,
-            &device_op_ids,
-            &device_op_statuses,
-            &device_op_counts,
-            &head,
-            &self.live_delta,
-            &start,
-        ];
-        let notify_params: [&(dyn ToSql + Sync); 2] = [&channel, &head_text];
-        let (advanced, _) = tokio::try_join!(
-            biased;
-            client.execute(&statements.store, &params),
-            async {
-                if head == start {
-                    return Ok(0);
-                }
-                client.execute(&statements.notify, &notify_params).await
-            },
-        )
-        .map_err(pg)?;
-        if advanced != 1 {
-            return Err(Error::Corrupt {
-                tree: "log_head",
-                message: format!("the head moved from {start} under the head lock"),
-            });
-        }
-        Ok(())
+    let mut op_ids = Vec::with_capacity(group.results.len());
+    let mut op_bodies = Vec::with_capacity(group.results.len());
+    for (op_id, result) in &group.results {
+        op_ids.push(op_id.as_str());
+        op_bodies.push(encode("op_results", result)?);
     }
+
+    let mut conflict_ids = Vec::new();
+    let mut conflict_namespaces = Vec::new();
+    let mut conflict_collections = Vec::new();
+    let mut conflict_statuses = Vec::new();
+    let mut conflict_created = Vec::new();
+    let mut conflict_bodies = Vec::new();
+    for record in group.conflicts() {
+        conflict_ids.push(record.id.as_str());
+        conflict_namespaces.push(record.namespace.as_str());
+        conflict_collections.push(record.collection.as_str());
+        conflict_statuses.push(name_of("conflicts", &record.status)?);
+        conflict_created.push(to_db(record.created_at.as_millis())?);
+        conflict_bodies.push(encode("conflicts", record)?);
+    }
+
+    let mut op_statuses = Vec::new();
+    let mut op_counts = Vec::new();
+    for (status, count) in &group.tally.operations {
+        op_statuses.push(name_of("op_counters", status)?);
+        op_counts.push(*count);
+    }
+    let mut strategies = Vec::new();
+    let mut strategy_counts = Vec::new();
+    for (strategy, count) in &group.tally.conflicts {
+        strategies.push(name_of("conflict_counters", strategy)?);
+        strategy_counts.push(*count);
+    }
+    let mut device_ids = Vec::new();
+    let mut device_syncs = Vec::new();
+    let mut device_conflicts = Vec::new();
+    let mut device_op_ids = Vec::new();
+    let mut device_op_statuses = Vec::new();
+    let mut device_op_counts = Vec::new();
+    for (device, delta) in &group.tally.devices {
+        device_ids.push(device.as_str());
+        device_syncs.push(delta.last_sync.map(|t| to_db(t.as_millis())).transpose()?);
+        device_conflicts.push(delta.conflicts);
+        for (status, count) in &delta.operations {
+            device_op_ids.push(device.as_str());
+            device_op_statuses.push(name_of("device_op_counters", status)?);
+            device_op_counts.push(*count);
+        }
+    }
+    let head = to_db(group.head.get())?;
+    let start = to_db(start.get())?;
+    let head_text = group.head.get().to_string();
+
+    let params: [&(dyn ToSql + Sync); 36] = [
+        &change_seqs,
+        &change_namespaces,
+        &change_collections,
+        &change_ids,
+        &change_versions,
+        &change_bodies,
+        &doc_namespaces,
+        &doc_collections,
+        &doc_ids,
+        &doc_versions,
+        &doc_seqs,
+        &doc_deleted,
+        &doc_updated,
+        &doc_data,
+        &doc_clocks,
+        &op_ids,
+        &op_bodies,
+        &conflict_ids,
+        &conflict_namespaces,
+        &conflict_collections,
+        &conflict_statuses,
+        &conflict_created,
+        &conflict_bodies,
+        &op_statuses,
+        &op_counts,
+        &strategies,
+        &strategy_counts,
+        &device_ids,
+        &device_syncs,
+        &device_conflicts,
+        &device_op_ids,
+        &device_op_statuses,
+        &device_op_counts,
+        &head,
+        &group.tally.live_documents,
+        &start,
+    ];
+    let notify_params: [&(dyn ToSql + Sync); 2] = [&channel, &head_text];
+    let (advanced, _) = tokio::try_join!(
+        biased;
+        client.execute(&statements.store, &params),
+        async {
+            if head == start {
+                return Ok(0);
+            }
+            client.execute(&statements.notify, &notify_params).await
+        },
+    )
+    .map_err(pg)?;
+    if advanced != 1 {
+        return Err(Error::Corrupt {
+            tree: "log_head",
+            message: format!("the head moved from {start} under the head lock"),
+        });
+    }
+    Ok(())
 }
