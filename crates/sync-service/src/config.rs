@@ -9,6 +9,7 @@
 //! store = "sled"                 # sled | postgres
 //! # database_url = "postgres://sync@db/sync"   # store postgres
 //! # database_schema = "sync"                     # shared by every node
+//! console = true                 # the console at / and the demo at /demo
 //!
 //! [auth]
 //! mode = "jwt"                   # none | jwt
@@ -288,6 +289,8 @@ pub struct Config {
     pub default_collection: CollectionSettings,
     /// Per collection.
     pub collections: BTreeMap<String, CollectionSettings>,
+    /// Whether `GET /` serves the console and `GET /demo` the todo demo.
+    pub console: bool,
 }
 
 impl Default for Config {
@@ -308,6 +311,7 @@ impl Default for Config {
             compaction_interval_secs: 3_600,
             default_collection: CollectionSettings::default(),
             collections: BTreeMap::new(),
+            console: true,
         }
     }
 }
@@ -342,6 +346,8 @@ pub struct Overrides {
     pub max_clock_skew_secs: Option<u64>,
     /// `--durability` / `SYNC_DURABILITY`.
     pub durability: Option<DurabilityMode>,
+    /// `--console` / `SYNC_CONSOLE`.
+    pub console: Option<bool>,
 }
 
 impl Config {
@@ -373,6 +379,7 @@ impl Config {
             heartbeat_secs,
             max_clock_skew_secs,
             durability,
+            console,
         } = overrides;
         set(&mut self.listen, listen);
         set(&mut self.data_dir, data_dir);
@@ -384,6 +391,7 @@ impl Config {
         set(&mut self.heartbeat_secs, heartbeat_secs);
         set(&mut self.max_clock_skew_secs, max_clock_skew_secs);
         set(&mut self.durability, durability);
+        set(&mut self.console, console);
         if database_url.is_some() {
             self.database_url = database_url;
         }

@@ -23,6 +23,7 @@
 mod api;
 mod auth;
 pub mod config;
+mod console;
 mod devices;
 mod error;
 pub mod limits;
@@ -39,11 +40,15 @@ pub use error::ApiError;
 pub use server::{Server, ServerBuilder, ServerError};
 pub use state::{AppState, AuditLog, SyncMiddleware, SyncRequestInfo, Transport};
 
-/// The whole application: every route over `state`, with its layers.
-pub fn app(state: AppState, cors_origins: &[String]) -> axum::Router {
+/// The whole application: every route over `state`, with its layers;
+/// with `console`, the console at `/` and the todo demo at `/demo` too.
+pub fn app(state: AppState, cors_origins: &[String], console: bool) -> axum::Router {
     let websocket = axum::Router::new()
         .route("/ws", axum::routing::get(ws::upgrade))
         .route("/v1/ws", axum::routing::get(ws::upgrade));
-    let routes = api::router(state.clone(), cors_origins).merge(websocket);
+    let mut routes = api::router(state.clone(), cors_origins).merge(websocket);
+    if console {
+        routes = routes.merge(console::router());
+    }
     api::outer_layers(routes.with_state(state))
 }

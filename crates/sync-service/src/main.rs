@@ -66,6 +66,9 @@ struct Args {
     /// fsync (default) or os (no fsync: tests and benchmarks only).
     #[arg(long, env = "SYNC_DURABILITY", value_parser = parse_durability)]
     durability: Option<DurabilityMode>,
+    /// Serve the console at / and the todo demo at /demo: true or false [default: true].
+    #[arg(long, env = "SYNC_CONSOLE")]
+    console: Option<bool>,
 }
 
 fn parse_durability(text: &str) -> Result<DurabilityMode, String> {
@@ -103,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         heartbeat_secs: args.heartbeat_secs,
         max_clock_skew_secs: args.max_clock_skew_secs,
         durability: args.durability,
+        console: args.console,
     });
     config.validate().context("invalid configuration")?;
     if config.auth.mode == AuthMode::None {

@@ -353,6 +353,16 @@ impl Hub {
         }
     }
 
+    /// Subscriptions on this node, of every connection.
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+
     /// Registers a connection of `user` (refused past `per_user_max`) and
     /// returns it with the receiving end of its send queue.
     pub fn connect(

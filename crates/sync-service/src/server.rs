@@ -139,7 +139,7 @@ impl ServerBuilder {
                 source,
             })?;
         let addr = listener.local_addr()?;
-        let app = crate::app(state.clone(), &config.cors.allowed_origins);
+        let app = crate::app(state.clone(), &config.cors.allowed_origins, config.console);
         let serve_state = state.clone();
         let serving = tokio::spawn(async move {
             axum::serve(

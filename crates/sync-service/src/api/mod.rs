@@ -4,6 +4,7 @@
 //! panics as 500).
 
 mod changes;
+mod collections;
 mod conflicts;
 mod devices;
 mod documents;
@@ -38,6 +39,10 @@ pub(crate) fn router(state: AppState, cors_origins: &[String]) -> Router<AppStat
         .route("/api/{collection}/bulk-sync", post(sync::bulk_sync))
         .route("/v1/sync", post(sync::sync))
         .route("/v1/changes", get(changes::feed))
+        .route(
+            "/v1/collections",
+            get(collections::list).layer(axum::Extension(collections::SharedCatalog::default())),
+        )
         .route("/v1/ns/{ns}/{collection}", get(documents::list))
         .route("/v1/ns/{ns}/{collection}/{id}", get(documents::one))
         .route(
