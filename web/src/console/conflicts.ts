@@ -7,7 +7,7 @@
 // follow the pending ones.
 
 import type { JsonValue } from '../../../clients/typescript/src/core/json.js';
-import { h, json, preview, replace, when } from '../shared/dom.js';
+import { h, json, jsonFitted, preview, replace, when } from '../shared/dom.js';
 import { describe, type ConflictRecord, type JsonObject, type ServerDocument, type Strategy } from './api.js';
 import type { Page } from './view.js';
 
@@ -62,7 +62,7 @@ function mergedDraft(conflict: ConflictRecord): JsonObject {
 }
 
 function cell(value: JsonValue | undefined, absent: string): HTMLElement {
-  return value === undefined ? h('td', { class: 'muted' }, absent) : h('td', {}, h('pre', {}, json(value)));
+  return value === undefined ? h('td', { class: 'muted' }, absent) : h('td', {}, h('pre', {}, jsonFitted(value)));
 }
 
 function sides(conflict: ConflictRecord): HTMLElement {
@@ -199,7 +199,7 @@ function card(
       h(
         'div',
         { class: 'outcome' },
-        h('p', {}, `Resolved with ${STRATEGY_NAMES[conflict.strategy] ?? conflict.strategy} (${conflict.strategy}) ${when(conflict.resolvedAt)}.`),
+        h('p', {}, `Resolved ${when(conflict.resolvedAt)} (strategy ${conflict.strategy}).`),
         h('pre', { class: 'document' }, preview(conflict.resolvedData, 400)),
       ),
     );

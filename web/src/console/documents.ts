@@ -3,7 +3,7 @@
 // document to see its JSON and its history (each version's delta), look at
 // any kept version and restore one as a new version.
 
-import { h, json, preview, replace, when } from '../shared/dom.js';
+import { h, json, jsonFitted, preview, replace, when } from '../shared/dom.js';
 import { describe, type ServerDocument, type VersionEntry } from './api.js';
 import type { Context, Page } from './view.js';
 
@@ -115,16 +115,16 @@ export const documents: Page = (root, context) => {
     try {
       const [document, history] = await Promise.all([api.document(ns, name, id), api.history(ns, name, id)]);
       if (stopped || selected !== id) return;
-      replace(detail, documentPanel(context, document, history.versions, message, () => void refresh(id)));
+      replace(detail, documentPanel(context, document, history.versions, message, (said) => void refresh(id, said)));
     } catch (error) {
       if (stopped) return;
       replace(detail, h('p', { class: 'status error' }, `Cannot read ${name}/${id}: ${describe(error)}`));
     }
   };
 
-  const refresh = async (id: string) => {
+  const refresh = async (id: string, message: string) => {
     await list(false);
-    await open(id);
+    await open(id, message);
   };
 
   more.addEventListener('click', () => void list(true));
@@ -199,7 +199,7 @@ function documentPanel(
   document: ServerDocument,
   versions: VersionEntry[],
   message: string | undefined,
-  changed: () => void,
+  changed: (message: string) => void,
 ): HTMLElement {
   const { namespace, collection, id } = document;
   const note = h('p', { class: 'status', attrs: { role: 'status' } }, message ?? '');
@@ -222,9 +222,7 @@ function documentPanel(
     for (const button of cell.querySelectorAll('button')) button.disabled = true;
     try {
       const restored = await api.restore(namespace, collection, id, version);
-      note.textContent = `Restored version ${version} as version ${restored.version}.`;
-      note.classList.remove('error');
-      changed();
+      changed(`Restored version ${version} as version ${restored.version}.`);
     } catch (error) {
       note.textContent = `Not restored: ${describe(error)}`;
       note.classList.add('error');
@@ -233,7 +231,7 @@ function documentPanel(
   };
 
   const actions = (entry: VersionEntry) => {
-    const cell = h('td', { class: 'actions' });
+    const cell = h('td', { class: 'row-actions' });
     const initial = () =>
       replace(
         cell,
@@ -295,7 +293,7 @@ function documentPanel(
               h('br'),
               h('span', { class: 'muted mono' }, entry.opId),
             ),
-            h('td', {}, h('pre', { class: 'delta' }, json(entry.delta))),
+            h('td', {}, h('pre', { class: 'delta' }, jsonFitted(entry.delta, 50))),
             actions(entry),
           ),
         ),

@@ -8,7 +8,9 @@ import { lineChart } from './chart.js';
 import { PENDING_MAX, type Sample } from './sampler.js';
 import type { Page } from './view.js';
 
-const WINDOW_MS = 5 * 60_000;
+/** The charts' time span: the samples kept, at least a minute, at most five. */
+const WINDOW_MIN_MS = 60_000;
+const WINDOW_MAX_MS = 5 * 60_000;
 
 function figure(name: string, label: string, value: string, chart?: SVGElement, note?: string): HTMLElement {
   return h(
@@ -48,7 +50,7 @@ export const overview: Page = (root, { sampler, go }) => {
   replace(
     root,
     h('h2', {}, 'Overview'),
-    h('p', { class: 'muted' }, 'Live figures of this server node, read every 2 seconds; the charts show the last 5 minutes.'),
+    h('p', { class: 'muted' }, 'Live figures of this server node, read every 2 seconds; the charts show up to the last 5 minutes.'),
     status,
     figures,
     details,
@@ -63,13 +65,15 @@ export const overview: Page = (root, { sampler, go }) => {
       return;
     }
     const now = Date.now();
+    const oldest = sampler.samples[0]?.at ?? now;
+    const windowMs = Math.min(WINDOW_MAX_MS, Math.max(WINDOW_MIN_MS, now - oldest));
     const series = (pick: (s: Sample) => number | null) =>
       lineChart(
         sampler.samples.flatMap((s) => {
           const value = pick(s);
           return value === null ? [] : [{ at: s.at, value }];
         }),
-        WINDOW_MS,
+        windowMs,
         now,
       );
     const { stats } = latest;

@@ -93,6 +93,13 @@ export function json(value: unknown): string {
   return value === undefined ? '—' : JSON.stringify(value, null, 2);
 }
 
+/** A value as JSON: on one line when that is at most `width` characters, else indented. */
+export function jsonFitted(value: unknown, width = 60): string {
+  if (value === undefined) return '—';
+  const line = JSON.stringify(value);
+  return line.length <= width ? line : JSON.stringify(value, null, 2);
+}
+
 /** A value as one line of JSON, cut at `max` characters. */
 export function preview(value: unknown, max = 120): string {
   const text = value === undefined ? '—' : JSON.stringify(value);
