@@ -258,6 +258,180 @@ pub struct RetentionPolicy {
     pub collections: Option<BTreeSet<CollectionName>>,
 }
 
+/// Everything a store holds, read at one position of its log: the
+/// consistent backup behind the admin snapshot endpoint, and what
+/// [`SyncStore::load_snapshot`] restores. The documents, op results,
+/// conflicts, devices and counters are those of the moment the log's
+/// durable head was `head`; `changes` are the retained changes up to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreSnapshot {
+    /// The identity of the log, kept by a restore so cursors stay valid.
+    pub log_id: LogId,
+    /// The durable head the snapshot was read at.
+    pub head: Seq,
+    /// The retained changes, in log order.
+    pub changes: Vec<Change>,
+    /// Every stored document, tombstones included.
+    pub documents: Vec<StoredDocument>,
+    /// The recorded result of every applied `opId`.
+    pub op_results: Vec<(OpId, OpResult)>,
+    /// Every conflict record.
+    pub conflicts: Vec<ConflictRecord>,
+    /// Every registered device.
+    pub devices: Vec<DeviceRecord>,
+    /// The counters (its `head` is the snapshot's).
+    pub stats: StoreStats,
+}
+
+/// One line of a snapshot as the admin endpoint streams it and a backup
+/// keeps it (NDJSON, `kind` first): a header, the records, and an end line
+/// that counts them, so a truncated backup is recognised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum SnapshotLine {
+    /// The first line: the log and its head.
+    Header {
+        /// The format's version (1).
+        format: u32,
+        /// The log's identity.
+        log_id: LogId,
+        /// The head the snapshot was read at.
+        head: Seq,
+        /// The counters.
+        stats: StoreStats,
+    },
+    /// A change of the log.
+    Change(Box<Change>),
+    /// A stored document.
+    Document(Box<StoredDocument>),
+    /// The result of an applied operation.
+    OpResult {
+        /// Its opId.
+        op_id: OpId,
+        /// Its result.
+        result: Box<OpResult>,
+    },
+    /// A conflict record.
+    Conflict(Box<ConflictRecord>),
+    /// A registered device.
+    Device(Box<DeviceRecord>),
+    /// The last line: how many records came between.
+    End {
+        /// The number of record lines.
+        records: u64,
+    },
+}
+
+impl StoreSnapshot {
+    /// An empty snapshot of log `log_id` at `head`.
+    pub fn new(log_id: LogId, head: Seq) -> StoreSnapshot {
+        StoreSnapshot {
+            log_id,
+            head,
+            changes: Vec::new(),
+            documents: Vec::new(),
+            op_results: Vec::new(),
+            conflicts: Vec::new(),
+            devices: Vec::new(),
+            stats: StoreStats::default(),
+        }
+    }
+
+    /// The snapshot's lines, header first and end last.
+    pub fn to_lines(&self) -> Vec<SnapshotLine> {
+        let mut lines = vec![SnapshotLine::Header {
+            format: 1,
+            log_id: self.log_id,
+            head: self.head,
+            stats: self.stats.clone(),
+        }];
+        lines.extend(
+            self.changes
+                .iter()
+                .cloned()
+                .map(|c| SnapshotLine::Change(Box::new(c))),
+        );
+        lines.extend(
+            self.documents
+                .iter()
+                .cloned()
+                .map(|d| SnapshotLine::Document(Box::new(d))),
+        );
+        lines.extend(self.op_results.iter().cloned().map(|(op_id, result)| {
+            SnapshotLine::OpResult {
+                op_id,
+                result: Box::new(result),
+            }
+        }));
+        lines.extend(
+            self.conflicts
+                .iter()
+                .cloned()
+                .map(|c| SnapshotLine::Conflict(Box::new(c))),
+        );
+        lines.extend(
+            self.devices
+                .iter()
+                .cloned()
+                .map(|d| SnapshotLine::Device(Box::new(d))),
+        );
+        lines.push(SnapshotLine::End {
+            records: (lines.len() - 1) as u64,
+        });
+        lines
+    }
+
+    /// The snapshot from its lines; fails on a missing header or end line,
+    /// a wrong record count or a line out of place.
+    pub fn from_lines(
+        lines: impl IntoIterator<Item = SnapshotLine>,
+    ) -> Result<StoreSnapshot, String> {
+        let mut lines = lines.into_iter();
+        let mut snapshot = match lines.next() {
+            Some(SnapshotLine::Header {
+                format: 1,
+                log_id,
+                head,
+                stats,
+            }) => StoreSnapshot {
+                stats,
+                ..StoreSnapshot::new(log_id, head)
+            },
+            Some(SnapshotLine::Header { format, .. }) => {
+                return Err(format!("snapshot format {format} is not known (1 is)"));
+            }
+            _ => return Err("the snapshot does not start with its header".into()),
+        };
+        let mut records = 0u64;
+        for line in lines {
+            match line {
+                SnapshotLine::Header { .. } => return Err("a second header".into()),
+                SnapshotLine::Change(change) => snapshot.changes.push(*change),
+                SnapshotLine::Document(document) => snapshot.documents.push(*document),
+                SnapshotLine::OpResult { op_id, result } => {
+                    snapshot.op_results.push((op_id, *result));
+                }
+                SnapshotLine::Conflict(record) => snapshot.conflicts.push(*record),
+                SnapshotLine::Device(device) => snapshot.devices.push(*device),
+                SnapshotLine::End { records: expected } if expected == records => {
+                    return Ok(snapshot);
+                }
+                SnapshotLine::End { records: expected } => {
+                    return Err(format!(
+                        "the snapshot counts {expected} records but holds {records}"
+                    ));
+                }
+            }
+            records += 1;
+        }
+        Err("the snapshot ends without its end line (truncated?)".into())
+    }
+}
+
 /// Why the store could not do what was asked. Expected outcomes (a stale
 /// version, a duplicate `opId`) are [`CommitOutcome`]s, not errors.
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +445,9 @@ pub enum StoreError {
     /// The store is shutting down or closed.
     #[error("the store is closed")]
     Closed,
+    /// A snapshot was to be loaded into a store that holds data already.
+    #[error("the store is not empty: a snapshot loads only into an empty store")]
+    NotEmpty,
 }
 
 /// The server's durable state. Used as `Arc<dyn SyncStore>`.
@@ -367,6 +544,16 @@ pub trait SyncStore: Send + Sync {
 
     /// Flushes everything written so far to durable storage.
     async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Everything the store holds, read at one position of its log (see
+    /// [`StoreSnapshot`]): a consistent online backup while writes go on.
+    async fn snapshot(&self) -> Result<StoreSnapshot, StoreError>;
+
+    /// Loads `snapshot` into this store, which must be empty (no change,
+    /// document, op result, conflict or device); afterwards the store has
+    /// the snapshot's log id and head, so cursors handed out before the
+    /// backup stay valid. Fails with [`StoreError::NotEmpty`] otherwise.
+    async fn load_snapshot(&self, snapshot: StoreSnapshot) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ pub enum Error {
     /// The store's settings are invalid (database URL, schema name).
     #[error("invalid store configuration: {0}")]
     Config(String),
+    /// A snapshot was to be loaded into a store holding data.
+    #[error("the store is not empty: a snapshot loads only into an empty store")]
+    NotEmpty,
     /// The database was migrated by a newer build than this one.
     #[error("the database schema is at version {found}, this build knows up to {known}")]
     SchemaTooNew {
@@ -52,6 +55,7 @@ impl From<Error> for StoreError {
             Error::Sled(error) => StoreError::Backend(error.to_string()),
             Error::Corrupt { tree, message } => StoreError::Corrupt(format!("{tree}: {message}")),
             Error::Closed => StoreError::Closed,
+            Error::NotEmpty => StoreError::NotEmpty,
             error @ (Error::Postgres { .. }
             | Error::Pool(_)
             | Error::Config(_)

@@ -39,16 +39,18 @@ mod commit;
 mod head;
 mod rows;
 mod schema;
+mod snapshot;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use sync_core::store::{
     ChangeFilter, ChangePage, CommitOutcome, ConflictQuery, DeviceRecord, DeviceStats,
-    DocumentPage, RetentionPolicy, StoreStats, StoredDocument, Write,
+    DocumentPage, RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
 };
 use sync_core::{
     Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey, Document, Filter,
@@ -165,7 +167,8 @@ fn connection_config(url: &str, schema: &str) -> Result<tokio_postgres::Config, 
 pub struct PgStore {
     pool: Pool,
     schema: String,
-    log_id: LogId,
+    /// The log's id; replaced once by a snapshot load.
+    log_id: AtomicU64,
     heads: Arc<watch::Sender<Seq>>,
     committer: mpsc::Sender<Request>,
     committer_task: JoinHandle<()>,
@@ -177,7 +180,7 @@ impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
             .field("schema", &self.schema)
-            .field("log_id", &self.log_id)
+            .field("log_id", &self.log_id())
             .field("known_head", &*self.heads.borrow())
             .finish()
     }
@@ -237,7 +240,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             schema: config.schema,
-            log_id: state.log_id,
+            log_id: AtomicU64::new(state.log_id.0),
             heads,
             committer: sender,
             committer_task,
@@ -380,6 +383,81 @@ impl PgStore {
     }
 }
 
+/// The counters behind the stats endpoint, read in `tx` (one consistent
+/// snapshot when `tx` is repeatable-read).
+async fn read_stats(tx: &tokio_postgres::Transaction<'_>) -> Result<StoreStats, Error> {
+    let (head_rows, op_rows, conflict_rows, device_rows, device_op_rows) = tokio::try_join!(
+        tx.query(
+            "SELECT head, live_documents FROM log_head WHERE id = 1",
+            &[]
+        ),
+        tx.query("SELECT status, count FROM op_counters", &[]),
+        tx.query("SELECT strategy, count FROM conflict_counters", &[]),
+        tx.query(
+            "SELECT device_id, last_sync, conflicts FROM device_counters",
+            &[]
+        ),
+        tx.query(
+            "SELECT device_id, status, count FROM device_op_counters",
+            &[]
+        ),
+    )
+    .map_err(pg)?;
+
+    let mut stats = StoreStats::default();
+    if let Some(row) = head_rows.first() {
+        stats.head = Seq(get_u64(row, "log_head", 0)?);
+        stats.documents = get_u64(row, "log_head", 1)?;
+    }
+    for row in &op_rows {
+        let status = from_name("op_counters", get(row, "op_counters", 0)?)?;
+        stats
+            .operations
+            .insert(status, get_u64(row, "op_counters", 1)?);
+    }
+    for row in &conflict_rows {
+        let strategy = from_name("conflict_counters", get(row, "conflict_counters", 0)?)?;
+        stats
+            .conflicts
+            .insert(strategy, get_u64(row, "conflict_counters", 1)?);
+    }
+    for row in &device_rows {
+        let device: DeviceId =
+            rows::parse_name("device_counters", get(row, "device_counters", 0)?)?;
+        let last_sync: Option<i64> = get(row, "device_counters", 1)?;
+        let last_sync = last_sync
+            .map(|millis| {
+                Timestamp::from_millis(rows::from_db("device_counters", millis)?).ok_or_else(|| {
+                    Error::Corrupt {
+                        tree: "device_counters",
+                        message: format!("last sync {millis}"),
+                    }
+                })
+            })
+            .transpose()?;
+        stats.devices.insert(
+            device,
+            DeviceStats {
+                last_sync,
+                conflicts: get_u64(row, "device_counters", 2)?,
+                ..DeviceStats::default()
+            },
+        );
+    }
+    for row in &device_op_rows {
+        let device: DeviceId =
+            rows::parse_name("device_op_counters", get(row, "device_op_counters", 0)?)?;
+        let status = from_name("device_op_counters", get(row, "device_op_counters", 1)?)?;
+        stats
+            .devices
+            .entry(device)
+            .or_default()
+            .operations
+            .insert(status, get_u64(row, "device_op_counters", 2)?);
+    }
+    Ok(stats)
+}
+
 /// How many documents `list` reads per query when it filters: a filter is
 /// applied to the decoded data (with serde_json's equality, as the sled
 /// store does), so pages are read until enough documents match.
@@ -388,7 +466,7 @@ const LIST_CHUNK_MAX: usize = 500;
 #[async_trait]
 impl SyncStore for PgStore {
     fn log_id(&self) -> LogId {
-        self.log_id
+        LogId(self.log_id.load(Ordering::Acquire))
     }
 
     async fn get(&self, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
@@ -718,76 +796,8 @@ impl SyncStore for PgStore {
             .start()
             .await
             .map_err(pg)?;
-        let (head_rows, op_rows, conflict_rows, device_rows, device_op_rows) = tokio::try_join!(
-            tx.query(
-                "SELECT head, live_documents FROM log_head WHERE id = 1",
-                &[]
-            ),
-            tx.query("SELECT status, count FROM op_counters", &[]),
-            tx.query("SELECT strategy, count FROM conflict_counters", &[]),
-            tx.query(
-                "SELECT device_id, last_sync, conflicts FROM device_counters",
-                &[]
-            ),
-            tx.query(
-                "SELECT device_id, status, count FROM device_op_counters",
-                &[]
-            ),
-        )
-        .map_err(pg)?;
+        let stats = read_stats(&tx).await?;
         tx.commit().await.map_err(pg)?;
-
-        let mut stats = StoreStats::default();
-        if let Some(row) = head_rows.first() {
-            stats.head = Seq(get_u64(row, "log_head", 0)?);
-            stats.documents = get_u64(row, "log_head", 1)?;
-        }
-        for row in &op_rows {
-            let status = from_name("op_counters", get(row, "op_counters", 0)?)?;
-            stats
-                .operations
-                .insert(status, get_u64(row, "op_counters", 1)?);
-        }
-        for row in &conflict_rows {
-            let strategy = from_name("conflict_counters", get(row, "conflict_counters", 0)?)?;
-            stats
-                .conflicts
-                .insert(strategy, get_u64(row, "conflict_counters", 1)?);
-        }
-        for row in &device_rows {
-            let device: DeviceId =
-                rows::parse_name("device_counters", get(row, "device_counters", 0)?)?;
-            let last_sync: Option<i64> = get(row, "device_counters", 1)?;
-            let last_sync = last_sync
-                .map(|millis| {
-                    Timestamp::from_millis(rows::from_db("device_counters", millis)?).ok_or_else(
-                        || Error::Corrupt {
-                            tree: "device_counters",
-                            message: format!("last sync {millis}"),
-                        },
-                    )
-                })
-                .transpose()?;
-            stats.devices.insert(
-                device,
-                DeviceStats {
-                    last_sync,
-                    conflicts: get_u64(row, "device_counters", 2)?,
-                    ..DeviceStats::default()
-                },
-            );
-        }
-        for row in &device_op_rows {
-            let device: DeviceId =
-                rows::parse_name("device_op_counters", get(row, "device_op_counters", 0)?)?;
-            let status = from_name("device_op_counters", get(row, "device_op_counters", 1)?)?;
-            stats
-                .devices
-                .entry(device)
-                .or_default()
-                .operations
-                .insert(status, get_u64(row, "device_op_counters", 2)?);
-        }
         advance(&self.heads, stats.head);
         Ok(stats)
     }
@@ -823,6 +833,23 @@ impl SyncStore for PgStore {
     async fn flush(&self) -> Result<(), StoreError> {
         // Every `apply` answered after its COMMIT, which is durable with
         // `synchronous_commit = on`: nothing is buffered on this side.
+        Ok(())
+    }
+
+    async fn snapshot(&self) -> Result<StoreSnapshot, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool)?;
+        let snapshot = snapshot::read(&mut client).await?;
+        advance(&self.heads, snapshot.head);
+        Ok(snapshot)
+    }
+
+    /// Other nodes on the schema keep the log id they read at connect:
+    /// load into a schema no other node is connected to.
+    async fn load_snapshot(&self, snapshot: StoreSnapshot) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await.map_err(pool)?;
+        snapshot::load(&mut client, &snapshot).await?;
+        self.log_id.store(snapshot.log_id.0, Ordering::Release);
+        advance(&self.heads, snapshot.head);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -12,7 +13,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Transactional, Tree};
 use sync_core::store::{
     ChangeFilter, ChangePage, CommitOutcome, ConflictQuery, DeviceRecord, DocumentPage,
-    RetentionPolicy, StoreStats, StoredDocument, Write,
+    RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
 };
 use sync_core::{
     Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey,
@@ -76,17 +77,21 @@ type Reply = oneshot::Sender<Result<Vec<CommitOutcome>, Error>>;
 /// The embedded store: one sled database in a data directory.
 pub struct SledStore {
     trees: Arc<Trees>,
-    log_id: LogId,
+    /// The log's id; replaced once by a snapshot load.
+    log_id: AtomicU64,
     durable_head: Arc<watch::Sender<Seq>>,
     committer: mpsc::Sender<(Vec<Write>, Reply)>,
     committer_thread: std::thread::JoinHandle<()>,
     flushing: tokio::sync::Mutex<()>,
+    /// Held by the committer for each group commit, and by a snapshot or a
+    /// load for its whole read or write: no commit runs meanwhile.
+    commit_gate: Arc<std::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for SledStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledStore")
-            .field("log_id", &self.log_id)
+            .field("log_id", &self.log_id())
             .field("durable_head", &self.head_seq())
             .finish()
     }
@@ -171,11 +176,12 @@ impl SledStore {
         };
         let trees = Arc::new(trees);
         let durable_head = Arc::new(watch::Sender::new(head));
+        let commit_gate = Arc::new(std::sync::Mutex::new(()));
         let (sender, receiver) = mpsc::channel(config.queue_depth_max.max(1));
         let committer = Committer {
             trees: Arc::clone(&trees),
             durable_head: Arc::clone(&durable_head),
-            head,
+            commit_gate: Arc::clone(&commit_gate),
             config,
         };
         let committer_thread = std::thread::Builder::new()
@@ -184,11 +190,12 @@ impl SledStore {
             .map_err(|error| Error::Sled(sled::Error::Io(error)))?;
         Ok(SledStore {
             trees,
-            log_id,
+            log_id: AtomicU64::new(log_id.0),
             durable_head,
             committer: sender,
             committer_thread,
             flushing: tokio::sync::Mutex::new(()),
+            commit_gate,
         })
     }
 
@@ -254,6 +261,111 @@ impl SledStore {
         Ok(changes)
     }
 
+    /// Reads everything under the commit gate: no group commit runs
+    /// meanwhile, so every tree is as the durable head left it.
+    fn read_snapshot(&self) -> Result<StoreSnapshot, Error> {
+        let _gate = self
+            .commit_gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let trees = &self.trees;
+        let head = self.head_seq();
+        let mut snapshot = StoreSnapshot::new(self.log_id(), head);
+        for entry in trees.log.iter() {
+            let (_, value) = entry?;
+            snapshot.changes.push(decode("log", &value)?);
+        }
+        for entry in trees.docs.iter() {
+            let (_, value) = entry?;
+            snapshot.documents.push(decode("docs", &value)?);
+        }
+        for entry in trees.ops.iter() {
+            let (key, value) = entry?;
+            let op_id = std::str::from_utf8(&key)
+                .ok()
+                .and_then(|id| OpId::new(id).ok())
+                .ok_or_else(|| Error::Corrupt {
+                    tree: "ops",
+                    message: "op id".into(),
+                })?;
+            snapshot.op_results.push((op_id, decode("ops", &value)?));
+        }
+        for entry in trees.conflicts.iter() {
+            let (_, value) = entry?;
+            snapshot.conflicts.push(decode("conflicts", &value)?);
+        }
+        for entry in trees.devices.iter() {
+            let (_, value) = entry?;
+            snapshot.devices.push(decode("devices", &value)?);
+        }
+        snapshot.stats = match trees.meta.get(STATS_KEY)? {
+            Some(bytes) => decode("meta", &bytes)?,
+            None => StoreStats::default(),
+        };
+        snapshot.stats.head = head;
+        Ok(snapshot)
+    }
+
+    /// Writes `snapshot` into the empty trees under the commit gate,
+    /// flushes, then takes its log id and head.
+    fn write_snapshot(&self, snapshot: &StoreSnapshot) -> Result<(), Error> {
+        let _gate = self
+            .commit_gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let trees = &self.trees;
+        let empty = trees.log.is_empty()
+            && trees.docs.is_empty()
+            && trees.ops.is_empty()
+            && trees.conflicts.is_empty()
+            && trees.devices.is_empty()
+            && self.head_seq() == Seq::ZERO;
+        if !empty {
+            return Err(Error::NotEmpty);
+        }
+        let mut previous = Seq::ZERO;
+        for change in &snapshot.changes {
+            if change.seq <= previous || change.seq > snapshot.head {
+                return Err(Error::Corrupt {
+                    tree: "snapshot",
+                    message: format!("change {} out of order or past the head", change.seq),
+                });
+            }
+            previous = change.seq;
+            trees.log.insert(keys::seq(change.seq), encode(change))?;
+            trees.history.insert(
+                keys::history(&change.key(), change.version),
+                &keys::seq(change.seq),
+            )?;
+        }
+        for stored in &snapshot.documents {
+            trees
+                .docs
+                .insert(keys::document(&stored.document.key()), encode(stored))?;
+        }
+        for (op_id, result) in &snapshot.op_results {
+            trees.ops.insert(op_id.as_str(), encode(result))?;
+        }
+        for record in &snapshot.conflicts {
+            trees.conflicts.insert(record.id.as_str(), encode(record))?;
+        }
+        for device in &snapshot.devices {
+            trees
+                .devices
+                .insert(device.device_id.as_str(), encode(device))?;
+        }
+        let mut stats = snapshot.stats.clone();
+        stats.head = snapshot.head;
+        trees.meta.insert(STATS_KEY, encode(&stats))?;
+        trees
+            .meta
+            .insert(LOG_ID_KEY, &snapshot.log_id.0.to_be_bytes())?;
+        trees.db.flush()?;
+        self.log_id.store(snapshot.log_id.0, Ordering::Release);
+        self.durable_head.send_replace(snapshot.head);
+        Ok(())
+    }
+
     /// Recomputes every document from the change log and compares it with
     /// the stored projection; returns the keys that differ (empty when the
     /// projection is exactly the log's). Documents are a projection of the
@@ -278,7 +390,7 @@ impl SledStore {
 struct Committer {
     trees: Arc<Trees>,
     durable_head: Arc<watch::Sender<Seq>>,
-    head: Seq,
+    commit_gate: Arc<std::sync::Mutex<()>>,
     config: StoreConfig,
 }
 
@@ -323,8 +435,14 @@ impl Committer {
         &mut self,
         requests: &[(Vec<Write>, Reply)],
     ) -> Result<Vec<Vec<CommitOutcome>>, Error> {
+        // The committer is the only writer of the head but for a snapshot
+        // load, which holds the gate too.
+        let _gate = self
+            .commit_gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let trees = &self.trees;
-        let start = self.head;
+        let start = *self.durable_head.borrow();
         let result = (
             &trees.docs,
             &trees.log,
@@ -388,7 +506,6 @@ impl Committer {
         if self.config.durability == Durability::Fsync {
             trees.db.flush()?;
         }
-        self.head = head;
         self.durable_head.send_replace(head);
         Ok(outcomes)
     }
@@ -440,7 +557,7 @@ impl Source for TxSource<'_> {
 #[async_trait]
 impl SyncStore for SledStore {
     fn log_id(&self) -> LogId {
-        self.log_id
+        LogId(self.log_id.load(Ordering::Acquire))
     }
 
     async fn get(&self, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
@@ -716,5 +833,15 @@ impl SyncStore for SledStore {
 
     async fn flush(&self) -> Result<(), StoreError> {
         self.flush_durably().await
+    }
+
+    async fn snapshot(&self) -> Result<StoreSnapshot, StoreError> {
+        // Synchronous, as every read of this store: sled reads do not
+        // wait on the runtime, and the gate waits at most one group commit.
+        Ok(self.read_snapshot()?)
+    }
+
+    async fn load_snapshot(&self, snapshot: StoreSnapshot) -> Result<(), StoreError> {
+        Ok(self.write_snapshot(&snapshot)?)
     }
 }

@@ -3,7 +3,8 @@
 //! test per check for a store factory returning `(Arc<dyn SyncStore>, guard)`;
 //! `conformance_suite!(async factory)` does the same for an async factory
 //! returning `Option<(Arc<dyn SyncStore>, guard)>`, `None` meaning that its
-//! backend is not available here (the test then returns).
+//! backend is not available here (the test then returns). Checks that need
+//! two stores (a snapshot loaded into an empty one) call the factory twice.
 
 use serde_json::json;
 use sync_core::store::{
@@ -688,6 +689,138 @@ pub(crate) async fn waiting_for_the_head_wakes_on_a_commit(store: &dyn SyncStore
     );
 }
 
+/// A snapshot read while writes go on is the state at its head, and loads
+/// into an empty store (the second one) as an identical store: documents,
+/// history, op results, conflicts, devices, counters and the log id (so
+/// cursors stay valid); a load into a store holding data is refused.
+pub(crate) async fn snapshots_load_into_an_empty_store(
+    source: &dyn SyncStore,
+    target: &dyn SyncStore,
+) {
+    let todo = key("default", "todos", "t1");
+    source
+        .apply(vec![
+            insert("op-1", &todo, json!({"n": 1})),
+            insert("op-2", &key("team", "notes", "n1"), json!({"text": "a"})),
+        ])
+        .await
+        .unwrap();
+    source
+        .apply(vec![write(
+            "op-3",
+            &todo,
+            1,
+            ChangeOp::Update,
+            json!({"n": 2}),
+            json!({"n": 2}),
+        )])
+        .await
+        .unwrap();
+    let mut pending = write("op-4", &todo, 2, ChangeOp::Update, json!({}), json!({}));
+    pending.effect = WriteEffect::ResultOnly;
+    pending.result.status = OpStatus::Conflict;
+    pending.conflict = Some(conflict(
+        "c-1",
+        Strategy::Manual,
+        ConflictStatus::Pending,
+        "default",
+    ));
+    source.apply(vec![pending]).await.unwrap();
+    source
+        .put_device(DeviceRecord {
+            device_id: "d1".parse().unwrap(),
+            user: "alice".parse().unwrap(),
+            name: "phone".into(),
+            platform: "iOS".into(),
+            app_version: "1".into(),
+            capabilities: DeviceCapabilities::default(),
+            registered_at: Timestamp::from_millis(1).unwrap(),
+            last_seen: Timestamp::from_millis(2).unwrap(),
+        })
+        .await
+        .unwrap();
+
+    // Writes racing the snapshot: it holds exactly the state at its head.
+    let racing = async {
+        for n in 0..20 {
+            let id = format!("r{n}");
+            source
+                .apply(vec![insert(
+                    &format!("op-r{n}"),
+                    &key("default", "todos", &id),
+                    json!({"n": n}),
+                )])
+                .await
+                .unwrap();
+        }
+    };
+    let (snapshot, ()) = tokio::join!(source.snapshot(), racing);
+    let snapshot = snapshot.unwrap();
+    assert_eq!(snapshot.log_id, source.log_id());
+    assert!(snapshot.head >= Seq(3));
+    assert_eq!(
+        snapshot.changes.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        (1..=snapshot.head.get()).map(Seq).collect::<Vec<_>>(),
+        "every change up to the head, and none after"
+    );
+    assert!(
+        snapshot
+            .documents
+            .iter()
+            .all(|d| d.document.seq <= snapshot.head),
+        "no document of a later commit"
+    );
+    assert_eq!(
+        snapshot.documents.len() as u64,
+        snapshot.stats.documents,
+        "the counters of the same moment"
+    );
+    assert_eq!(snapshot.stats.head, snapshot.head);
+    assert_eq!(snapshot.conflicts.len(), 1);
+    assert_eq!(snapshot.devices.len(), 1);
+    assert_eq!(snapshot.op_results.len() as u64, snapshot.head.get() + 1);
+    let lines = snapshot.to_lines();
+    let read_back = sync_core::store::StoreSnapshot::from_lines(lines.iter().cloned()).unwrap();
+    assert_eq!(read_back, snapshot, "the NDJSON lines round-trip");
+    assert!(
+        sync_core::store::StoreSnapshot::from_lines(lines[..lines.len() - 1].iter().cloned())
+            .is_err(),
+        "a truncated snapshot is refused"
+    );
+
+    target.load_snapshot(snapshot.clone()).await.unwrap();
+    assert_eq!(target.log_id(), snapshot.log_id, "cursors stay valid");
+    assert_eq!(target.head().await.unwrap(), snapshot.head);
+    let again = target.snapshot().await.unwrap();
+    assert_eq!(again, snapshot, "the loaded store reads back identical");
+    assert!(target.verify_projection().await.unwrap().is_empty());
+    assert_eq!(
+        target.history(&todo).await.unwrap(),
+        source.history(&todo).await.unwrap()
+    );
+    assert_eq!(
+        target.lookup_op(&"op-4".parse().unwrap()).await.unwrap(),
+        source.lookup_op(&"op-4".parse().unwrap()).await.unwrap()
+    );
+    let stats = target.stats().await.unwrap();
+    assert_eq!(stats, snapshot.stats);
+
+    // The loaded store goes on from the head: the next seq follows it.
+    let next = target
+        .apply(vec![insert(
+            "op-next",
+            &key("default", "todos", "t9"),
+            json!({}),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(committed(&next[0]).seq, Some(snapshot.head.next()));
+    assert!(matches!(
+        target.load_snapshot(snapshot).await,
+        Err(sync_core::StoreError::NotEmpty)
+    ));
+}
+
 macro_rules! conformance_suite {
     // Every check, for the factory in brackets (either form below).
     (@checks [$($factory:tt)*]) => {
@@ -721,6 +854,21 @@ macro_rules! conformance_suite {
                     crate::conformance::$check(store.as_ref()).await;
                 }
             )*
+
+            #[tokio::test]
+            async fn snapshots_load_into_an_empty_store() {
+                let Some((source, _source_guard)) = $factory().await else {
+                    return;
+                };
+                let Some((target, _target_guard)) = $factory().await else {
+                    return;
+                };
+                crate::conformance::snapshots_load_into_an_empty_store(
+                    source.as_ref(),
+                    target.as_ref(),
+                )
+                .await;
+            }
         }
     };
     (async $factory:path) => {
@@ -735,6 +883,17 @@ macro_rules! conformance_suite {
                     crate::conformance::$check(store.as_ref()).await;
                 }
             )*
+
+            #[tokio::test]
+            async fn snapshots_load_into_an_empty_store() {
+                let (source, _source_guard) = $factory();
+                let (target, _target_guard) = $factory();
+                crate::conformance::snapshots_load_into_an_empty_store(
+                    source.as_ref(),
+                    target.as_ref(),
+                )
+                .await;
+            }
         }
     };
     ($factory:path) => {
