@@ -3,6 +3,7 @@
 //! layers every request passes (request ids, tracing, gzip both ways, CORS,
 //! panics as 500).
 
+mod admin;
 mod changes;
 mod collections;
 mod conflicts;
@@ -62,6 +63,7 @@ pub(crate) fn router(state: AppState, cors_origins: &[String]) -> Router<AppStat
         .route("/v1/conflicts/{id}/resolve", post(conflicts::resolve))
         .route("/v1/devices", post(devices::register).get(devices::list))
         .route("/v1/devices/{id}", delete(devices::unregister))
+        .route("/v1/admin/snapshot", get(admin::snapshot).post(admin::load))
         .route("/v1/stats", get(ops::stats))
         .route("/v1/stats/devices", get(ops::device_stats))
         .route("/metrics", get(ops::metrics))
