@@ -1,11 +1,42 @@
 // The console under other settings, each on a server of its own: in jwt
 // mode it asks for a token, says clearly why a bad, expired or non-admin
 // token is refused, and works with an admin token (kept for the tab's
-// session); with `--console false` the server serves neither page.
+// session), and `GET /v1/collections` lists only the token's namespaces;
+// with `--console false` the server serves neither page.
 
-import { expect, mintToken, screenshot, startServer, test } from './support.js';
+import { api, expect, mintToken, screenshot, startServer, test, write } from './support.js';
 
 const SECRET = 'the console tests secret, long enough';
+
+test('GET /v1/collections lists the collections of the namespaces the token may read', async () => {
+  const server = await startServer({ env: { SYNC_AUTH: 'jwt', SYNC_JWT_SECRET: SECRET } });
+  try {
+    const admin = mintToken({ sub: 'ops', ns: ['*'], admin: true }, SECRET);
+    for (const [ns, collection] of [['a', 'todos'], ['a', 'notes'], ['b', 'todos']] as const) {
+      await write(server.url, { action: 'create', namespace: ns, collection, id: 'x', data: { n: 1 } }, { token: admin });
+    }
+    const list = async (token?: string) => {
+      const answer = await api(server.url).get<{ collections: unknown[]; complete: boolean }>(
+        '/v1/collections',
+        token === undefined ? {} : { token },
+      );
+      return { status: answer.status, body: answer.body };
+    };
+    expect((await list()).status).toBe(401);
+    expect((await list(admin)).body).toEqual({
+      collections: [
+        { namespace: 'a', collection: 'notes' },
+        { namespace: 'a', collection: 'todos' },
+        { namespace: 'b', collection: 'todos' },
+      ],
+      complete: true,
+    });
+    const reader = mintToken({ sub: 'ana', ns: [], ro: ['b'] }, SECRET);
+    expect((await list(reader)).body).toEqual({ collections: [{ namespace: 'b', collection: 'todos' }], complete: true });
+  } finally {
+    await server.stop();
+  }
+});
 
 test('in jwt mode the console asks for a token, explains a refused one and works with an admin token', async ({ page }) => {
   const server = await startServer({ env: { SYNC_AUTH: 'jwt', SYNC_JWT_SECRET: SECRET } });

@@ -2,8 +2,10 @@
 //! each step run even when an earlier one failed so one run shows every
 //! problem: the Rust workspace first, then the TypeScript client in
 //! `clients/typescript` (its unit tests, its tests against the real server
-//! binary and its browser tests; `SYNC_CI_SKIP_TS=1` leaves them out).
-//! Ends with a single summary line of test counts.
+//! binary and its browser tests), then the console and demo in `web/` (the
+//! committed assets the server embeds checked against a rebuild of their
+//! sources, and their browser tests); `SYNC_CI_SKIP_TS=1` leaves the
+//! TypeScript steps out. Ends with a single summary line of test counts.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -79,6 +81,12 @@ impl Step {
             ],
             runner: Runner::None,
         }
+    }
+
+    /// The same npm step in `web/`, the console's and the demo's package.
+    fn in_web(mut self) -> Step {
+        self.dir = workspace_root().join("web");
+        self
     }
 
     fn env(mut self, key: &'static str, value: &str) -> Step {
@@ -168,6 +176,12 @@ pub(crate) fn run() -> Result<bool> {
             Step::npm("ts-build", vec!["run", "build"], &server),
             Step::npm("ts-test", vec!["test"], &server).counted(Runner::Vitest),
             Step::npm("ts-browser", vec!["run", "test:browser"], &server)
+                .counted(Runner::Playwright),
+            Step::npm("web-install", vec!["ci"], &server).in_web(),
+            // Fails when crates/sync-service/assets is not the build of web/src.
+            Step::npm("web-build", vec!["run", "check"], &server).in_web(),
+            Step::npm("web-test", vec!["test"], &server)
+                .in_web()
                 .counted(Runner::Playwright),
         ]);
     }
