@@ -18,8 +18,8 @@ use sync_core::{CollectionName, Cursor, Namespace};
 use crate::error::Error;
 use crate::logic::ServerDoc;
 
-const LOCK_RETRIES: u32 = 50;
-const LOCK_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How long `open` waits for a directory another handle still locks.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// The server state store of one client.
 #[derive(Debug, Clone)]
@@ -50,20 +50,8 @@ impl LocalStore {
     /// Opens (or creates) the store in `path`, waiting for a previous
     /// handle of the same directory to let go of sled's lock.
     pub(crate) fn open(path: &Path) -> Result<LocalStore, Error> {
-        let mut retries = 0;
-        let db = loop {
-            match sled::Config::new().path(path).open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(io))
-                    if retries < LOCK_RETRIES
-                        && io.to_string().contains("could not acquire lock") =>
-                {
-                    retries += 1;
-                    std::thread::sleep(LOCK_RETRY_PAUSE);
-                }
-                Err(error) => return Err(error.into()),
-            }
-        };
+        sync_queue::wait_until_unlocked(path, LOCK_WAIT);
+        let db = sled::Config::new().path(path).open()?;
         let tree = db.open_tree("local")?;
         Ok(LocalStore { db, tree })
     }

@@ -128,6 +128,7 @@ mod coalesce;
 mod config;
 mod error;
 mod key;
+mod lock;
 mod record;
 mod sled_queue;
 mod state;
@@ -136,6 +137,7 @@ use sync_core::queue::{QueueId, QueuedOp};
 
 pub use config::QueueConfig;
 pub use error::Error;
+pub use lock::wait_until_unlocked;
 pub use sled_queue::SledQueue;
 
 /// What `push` did with an operation.

@@ -549,34 +549,17 @@ impl SledQueue {
     }
 }
 
-/// How often, and how long apart, `open` tries again to lock a directory
-/// that is still locked: about one second in all.
-const LOCK_RETRIES: u32 = 200;
-const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+/// How long `open` waits for a directory another handle still locks.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Opens the sled database in `path`. sled releases a directory's lock
-/// only once its I/O threads let go of the files, a moment after the last
-/// handle is dropped, so reopening in the same process (switching users,
-/// tests) can briefly find it locked: try again for about a second before
-/// reporting it (then another process most likely holds it).
+/// Opens the sled database in `path`, once a handle that is closing has let
+/// go of its lock.
 fn open_db(path: &Path) -> Result<sled::Db, Error> {
-    let mut retries = 0;
-    loop {
-        match sled::Config::new().path(path).open() {
-            Ok(db) => return Ok(db),
-            Err(error) if retries < LOCK_RETRIES && is_lock_error(&error) => {
-                retries += 1;
-                std::thread::sleep(LOCK_RETRY_PAUSE);
-            }
-            Err(error) => return Err(Error::storage(error)),
-        }
-    }
-}
-
-/// Whether sled failed to lock the directory (sled 0.34 reports it as an
-/// I/O error of kind `Other` with this message).
-fn is_lock_error(error: &sled::Error) -> bool {
-    matches!(error, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+    crate::lock::wait_until_unlocked(path, LOCK_WAIT);
+    sled::Config::new()
+        .path(path)
+        .open()
+        .map_err(Error::storage)
 }
 
 /// `error` as the refusal of `op`, handing it back.

@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 use sync_loadgen::chart::{self, Series};
 use sync_loadgen::ws::Protocol;
 use sync_loadgen::{bulk, catchup, fanout, idle, writes};
+use sync_testkit::ChildServer;
 
 /// The server's settings for the benchmark: defaults, except the limits a
 /// single-user load would hit.
@@ -47,9 +48,9 @@ operations_burst = 100000000
 /// A `sync-server` child process, killed when dropped (a panic included;
 /// then its log is printed).
 struct ServerProcess {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
+    server: ChildServer,
+    /// Holds the data directory and the log until the process is gone.
+    _dir: tempfile::TempDir,
     /// The PostgreSQL database and schema to drop, for a postgres server.
     schema: Option<(String, String)>,
 }
@@ -82,77 +83,49 @@ impl ServerProcess {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("sync.toml");
         std::fs::write(&config, SERVER_CONFIG).expect("write the config");
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("server log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_sync-server"));
         let schema = match backend {
             Backend::Sled => None,
             Backend::Postgres(url) => {
-                let schema = format!("bench_{port}_{}", std::process::id());
+                let schema = format!("bench_{}_{}", free_port(), std::process::id());
                 command
                     .args(["--store", "postgres", "--database-url", url])
                     .args(["--database-schema", &schema]);
                 Some((url.clone(), schema))
             }
         };
-        let child = command
+        command
             .arg("--config")
             .arg(&config)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(["--durability", "fsync"])
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("server log"))
-            .stderr(log)
-            .spawn()
-            .expect("start sync-server");
-        let server = ServerProcess {
-            child,
-            port,
-            dir,
+            .stdin(Stdio::null());
+        let server = ChildServer::start(command, Some(&dir.path().join("server.log"))).await;
+        ServerProcess {
+            server,
+            _dir: dir,
             schema,
-        };
-        server.wait_healthy().await;
-        server
-    }
-
-    async fn wait_healthy(&self) {
-        let http = reqwest::Client::new();
-        let url = format!("{}/health", self.http_url());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = http.get(&url).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sync-server did not become healthy in 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.server.id()
     }
 
     fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}/ws", self.port)
+        format!("ws://{}/ws", self.server.addr())
     }
 
     fn http_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.url("")
     }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.kill();
         if let Some((url, schema)) = self.schema.take() {
             let _ = std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
@@ -164,8 +137,7 @@ impl Drop for ServerProcess {
             .join();
         }
         if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.path().join("server.log"));
-            println!("sync-server's log:\n{}", log.unwrap_or_default());
+            println!("sync-server's log:\n{}", self.server.output());
         }
     }
 }

@@ -91,8 +91,8 @@
 //!   the seeds stay as regression cases.
 //! - **`SledStore::close` does not wait for sled to release its lock**:
 //!   a reopen right after it fails now and then (about one server restart
-//!   in two thousand) with "could not acquire lock". The harness retries
-//!   the open for up to a second.
+//!   in two thousand) with "could not acquire lock". `SledStore::open`
+//!   now waits (up to two seconds) until the lock is free before opening.
 //!
 //! One source of nondeterminism remains and is harmless: the syncer names
 //! conflict records with `ConflictId::generate()` (a UUIDv7), and the store

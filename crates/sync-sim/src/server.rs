@@ -83,23 +83,11 @@ impl Server {
             durability: Durability::Os,
             ..StoreConfig::default()
         };
-        // `SledStore::close` returns before sled's background threads have
-        // all let go of the directory's file lock (rarely: about one
-        // restart in two thousand), so a reopen right after it may find the
-        // lock still held. Waiting a little is what a restarted process
-        // does anyway; it feeds no decision, so the run stays
-        // deterministic.
-        let mut attempts = 0;
-        let store = loop {
-            match SledStore::open(self.dir.path(), config.clone()) {
-                Ok(store) => break store,
-                Err(error) if attempts < 200 && error.to_string().contains("acquire lock") => {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(error) => return Err(format!("opening the store: {error}")),
-            }
-        };
+        // `SledStore::open` waits for the lock a closed store's background
+        // threads may still hold for a moment; that wait feeds no decision,
+        // so the run stays deterministic.
+        let store = SledStore::open(self.dir.path(), config.clone())
+            .map_err(|error| format!("opening the store: {error}"))?;
         let store = Arc::new(store);
         let shared: Arc<dyn SyncStore> = store.clone();
         let clock: Arc<dyn Clock> = self.clock.clone();

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sync_core::store::{CommitOutcome, StoreStats, StoredDocument, Write, WriteEffect};
 use sync_core::{
-    Change, ChangeOp, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocKey, Document,
-    OpId, OpResult, OpStatus, Seq, Strategy, Timestamp, Version,
+    Change, ChangeOp, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocKey, Document, OpId,
+    OpResult, OpStatus, Seq, Strategy, Timestamp, Version,
 };
 
 use crate::error::Error;
@@ -193,8 +193,7 @@ impl Group {
         };
 
         let mut result = write.result.clone();
-        if let Some((change, stored)) = committed(write, self.head.next(), current_version.next())
-        {
+        if let Some((change, stored)) = committed(write, self.head.next(), current_version.next()) {
             let was_live = current.as_ref().is_some_and(|c| !c.document.deleted);
             match (was_live, stored.document.deleted) {
                 (false, false) => self.tally.live_documents += 1,

@@ -2,9 +2,11 @@
 //! doing group commit.
 
 use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -16,9 +18,8 @@ use sync_core::store::{
     RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
 };
 use sync_core::{
-    Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey,
-    Document, Filter, LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId,
-    Version,
+    Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey, Document, Filter,
+    LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -111,9 +112,10 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// How long `open` waits for a lock a closing store still holds: sled's
 /// background threads release the directory a moment after `close`.
-const LOCK_WAIT_MS: u64 = 2_000;
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 fn open_db(path: &Path) -> Result<sled::Db, Error> {
+    wait_until_unlocked(path);
     // High-throughput mode trades disk space (segments are rewritten less
     // eagerly) for far less CPU per write: the committer is CPU-bound, and
     // this mode took 64 concurrent durable writers from about 13,000 to
@@ -121,19 +123,24 @@ fn open_db(path: &Path) -> Result<sled::Db, Error> {
     let config = sled::Config::new()
         .path(path)
         .mode(sled::Mode::HighThroughput);
-    let mut waited_ms = 0;
-    loop {
-        match config.open() {
-            Err(sled::Error::Io(io))
-                if waited_ms < LOCK_WAIT_MS
-                    && io.to_string().contains("could not acquire lock") =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                waited_ms += 20;
-            }
-            opened => return Ok(opened?),
+    Ok(config.open()?)
+}
+
+/// Waits up to [`LOCK_WAIT`] until no handle holds the exclusive lock sled
+/// takes on the `db` file in `dir`. A lock still held after that is most
+/// likely another process's, which opening then reports.
+fn wait_until_unlocked(dir: &Path) {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let Ok(file) = File::open(dir.join("db")) else {
+        return;
+    };
+    while let Err(TryLockError::WouldBlock) = file.try_lock() {
+        if Instant::now() >= deadline {
+            return;
         }
+        std::thread::sleep(Duration::from_millis(5));
     }
+    let _ = file.unlock();
 }
 
 const STATS_KEY: &[u8] = b"stats";

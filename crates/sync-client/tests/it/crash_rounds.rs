@@ -19,11 +19,11 @@
 #![allow(clippy::print_stderr)]
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sync_testkit::{ChildTest, Random, seed};
 
 use crate::support::{Node, client, data_dir, obj};
 
@@ -33,18 +33,6 @@ const CHILD_ROUND: &str = "SYNC_CLIENT_CRASH_ROUNDS_ROUND";
 const CHILD_SEED: &str = "SYNC_CLIENT_CRASH_ROUNDS_SEED";
 /// Edit numbers of round r are r * ROUND_SPAN + n.
 const ROUND_SPAN: u64 = 1_000_000;
-
-/// A small xorshift generator; the seed is printed so a run can be replayed.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below
-    }
-}
 
 /// The child: edits until killed. Prints `begin <n> <id> <e>` before an
 /// edit and `done <n>` once it returned. Does nothing unless run by
@@ -60,7 +48,7 @@ async fn crash_rounds_child() {
         return;
     };
     let round: u64 = round.parse().unwrap();
-    let mut random = Random(seed.parse::<u64>().unwrap() | 1);
+    let mut random = Random::new(seed.parse().unwrap());
     let a = client(&url, std::path::Path::new(&dir)).await;
     let todos = a.collection("todos");
     let mut ids: Vec<String> = todos
@@ -164,20 +152,9 @@ async fn client_crash_rounds() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    let seed = std::env::var("SYNC_CLIENT_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        })
-        | 1;
-    eprintln!(
-        "client crash rounds: seed {seed} (SYNC_CLIENT_CRASH_SEED={seed} replays it), \
-         {rounds} rounds"
-    );
-    let mut random = Random(seed);
+    let seed = seed("SYNC_CLIENT_CRASH_SEED");
+    eprintln!("client crash rounds: {rounds} rounds");
+    let mut random = Random::new(seed);
     let started = Instant::now();
     let node = Node::start(None).await;
     let root = tempfile::tempdir().unwrap();
@@ -188,48 +165,27 @@ async fn client_crash_rounds() {
     let mut returned_total = 0usize;
 
     for round in 0..rounds {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "crash_rounds::crash_rounds_child",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR, &dir)
-            .env(CHILD_URL, node.url())
-            .env(CHILD_ROUND, round.to_string())
-            .env(CHILD_SEED, random.next(u64::MAX).to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (first_tx, first_rx) = std::sync::mpsc::channel::<()>();
-        let reader = std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("done ") {
-                    let _ = first_tx.send(());
-                }
-                lines.push(line);
-            }
-            lines
-        });
+        let round_text = round.to_string();
+        let child_seed = random.next(u64::MAX).to_string();
+        let url = node.url();
+        let mut child = ChildTest::spawn(
+            "crash_rounds::crash_rounds_child",
+            &[
+                (CHILD_DIR, dir.as_os_str()),
+                (CHILD_URL, url.as_ref()),
+                (CHILD_ROUND, round_text.as_ref()),
+                (CHILD_SEED, child_seed.as_ref()),
+            ],
+        );
         // The kill comes at a random moment after the first edit returned.
-        let first = tokio::task::spawn_blocking(move || {
-            first_rx.recv_timeout(Duration::from_secs(60)).is_ok()
-        })
-        .await
-        .unwrap();
+        let first = tokio::task::block_in_place(|| {
+            child.wait_for(|line| line.contains("done "), Duration::from_secs(60))
+        });
         let load_ms = 300 + random.next(1_201);
         if first {
             tokio::time::sleep(Duration::from_millis(load_ms)).await;
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let lines = tokio::task::spawn_blocking(move || reader.join().unwrap())
-            .await
-            .unwrap();
+        let lines = tokio::task::block_in_place(|| child.kill());
         assert!(first, "round {round}: the child made no edit (seed {seed})");
         let printed = parse(&lines);
         returned_total += printed.done.len();

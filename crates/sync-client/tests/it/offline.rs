@@ -1,10 +1,11 @@
 //! Offline edits: 500 edits with the server unreachable survive a restart
 //! and a real SIGKILL, then reach the server exactly once.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::time::Duration;
 
 use serde_json::json;
+use sync_testkit::ChildTest;
 
 use crate::support::{Node, client, data_dir, dead_url, local_todos, obj};
 
@@ -113,33 +114,24 @@ async fn crash_child() {
 async fn every_edit_returned_before_a_sigkill_is_kept() {
     let root = tempfile::tempdir().unwrap();
     let dir = data_dir(&root, "crashy");
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "offline::crash_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CRASH_DIR, &dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut printed = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("saved ") {
-            let (id, edited) = rest.split_once(' ').unwrap();
-            printed.push((id.to_owned(), edited == "true"));
-            if printed.len() == 120 {
-                child.kill().unwrap(); // SIGKILL
-                break;
-            }
-        }
-    }
-    child.wait().unwrap();
-    assert_eq!(printed.len(), 120);
+    let mut child = ChildTest::spawn("offline::crash_child", &[(CRASH_DIR, dir.as_os_str())]);
+    let mut saved = 0;
+    let enough = child.wait_for(
+        |line| {
+            saved += usize::from(line.starts_with("saved "));
+            saved == 120
+        },
+        Duration::from_secs(120),
+    );
+    let printed: Vec<(String, bool)> = child
+        .kill()
+        .iter()
+        .filter_map(|line| {
+            let (id, edited) = line.strip_prefix("saved ")?.split_once(' ')?;
+            Some((id.to_owned(), edited == "true"))
+        })
+        .collect();
+    assert!(enough, "the child saved {} edits", printed.len());
 
     let node = Node::start(None).await;
     let a = client(&dead_url(), &dir).await;

@@ -12,15 +12,14 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::json;
 use sync_core::OfflineQueue;
 use sync_core::queue::QueueId;
 use sync_queue::{Enqueued, QueueConfig, SledQueue};
+use sync_testkit::{ChildTest, Random, seed};
 
 use crate::support::{create, update};
 
@@ -85,18 +84,6 @@ fn crash_child() {
     });
 }
 
-/// A small xorshift generator seeded from the clock; the seed is printed.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below
-    }
-}
-
 /// One line of the child's report.
 enum Report {
     Ack(QueueId, String),
@@ -119,12 +106,8 @@ fn parse(line: &str) -> Option<Report> {
 #[test]
 fn crash_kill_and_recover() {
     let dir = tempfile::tempdir().unwrap();
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        | 1;
-    eprintln!("crash test seed {seed}");
-    let mut random = Random(seed);
+    let seed = seed("SYNC_QUEUE_CRASH_SEED");
+    let mut random = Random::new(seed);
     // opId -> id of every entry enqueue returned and the parent did not
     // remove; opIds the parent removed; ids that were told to hold a merge.
     let mut expected: BTreeMap<String, QueueId> = BTreeMap::new();
@@ -134,32 +117,20 @@ fn crash_kill_and_recover() {
     let mut highest_before = QueueId(0);
     let mut total = 0;
     for round in 0..ROUNDS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "crash::crash_child",
-                "--exact",
-                "--include-ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR, dir.path())
-            .env(CHILD_ROUND, round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|line| parse(&line))
-                .collect::<Vec<_>>()
-        });
+        let round_text = round.to_string();
+        let child = ChildTest::spawn(
+            "crash::crash_child",
+            &[
+                (CHILD_DIR, dir.path().as_os_str()),
+                (CHILD_ROUND, round_text.as_ref()),
+            ],
+        );
         std::thread::sleep(Duration::from_millis(250 + random.next(650)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let reports = reader.join().unwrap();
+        let reports = child
+            .kill()
+            .iter()
+            .filter_map(|line| parse(line))
+            .collect::<Vec<_>>();
         let mut acked = 0;
         for report in reports {
             match report {

@@ -15,10 +15,12 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use sync_testkit::ws::{OP_TEXT, RawWs, ws_frame};
+
 use crate::support::{
-    ChildServer, Credential, ED25519, OP_TEXT, RSA, RawWs, Reply, SECRET, Session, TestServer,
-    WsClient, assert_error_body, now_secs, send, signed, token, token_signed_with, unsigned_token,
-    upgrade_request, ws_frame,
+    ChildServer, Credential, ED25519, RSA, Reply, SECRET, Session, TestServer, WsClient,
+    assert_error_body, now_secs, send, signed, token, token_signed_with, unsigned_token,
+    upgrade_request,
 };
 
 fn admin() -> String {

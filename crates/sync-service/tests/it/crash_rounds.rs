@@ -22,16 +22,15 @@
 #![allow(clippy::print_stderr)]
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use sync_testkit::{ChildServer, Random, seed};
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -53,18 +52,6 @@ const CONFIG: &str = "compaction_interval_secs = 0\n\
     operations_burst = 100000000\n\
     connections_per_user_max = 100000\n";
 
-/// A small xorshift generator; the seed is printed so a run can be replayed.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below
-    }
-}
-
 /// An acknowledged operation: its opId and the seq it was acknowledged at.
 #[derive(Debug, Clone)]
 struct Acked {
@@ -72,73 +59,18 @@ struct Acked {
     seq: u64,
 }
 
-/// A `sync-server` process over `dir`.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    async fn start(dir: &Path, config: &Path, log: &Path) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let log = File::options().create(true).append(true).open(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sync-server"))
-            .arg("--config")
-            .arg(config)
-            .args([
-                "--listen",
-                &addr,
-                "--store",
-                "sled",
-                "--durability",
-                "fsync",
-            ])
-            .arg("--data-dir")
-            .arg(dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let mut server = Server { child, addr };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = client
-                .get(server.url("/ready"))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return server;
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("sync-server exited at start with {status}");
-            }
-            assert!(Instant::now() < deadline, "sync-server did not get ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// SIGKILL (`Child::kill`), then reap.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// Starts the server binary over `dir` with `config`, its output appended
+/// to `log`.
+async fn start_server(dir: &Path, config: &Path, log: &Path) -> ChildServer {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sync-server"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(["--store", "sled", "--durability", "fsync"])
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn");
+    ChildServer::start(command, Some(log)).await
 }
 
 fn text(value: &Value) -> Message {
@@ -304,7 +236,7 @@ async fn bulk_writer(
 
 /// Sends `ops` again in chunks; every result must be `duplicate` at its
 /// first seq.
-async fn resend(client: &reqwest::Client, server: &Server, ops: &[Acked], seed: u64) {
+async fn resend(client: &reqwest::Client, server: &ChildServer, ops: &[Acked], seed: u64) {
     for chunk in ops.chunks(RESEND_CHUNK) {
         let operations: Vec<Value> = chunk
             .iter()
@@ -357,7 +289,7 @@ struct Log {
 impl Log {
     /// Reads the changes after `self.cursor` and checks they continue the
     /// log without a gap and without an opId seen before.
-    async fn read_on(&mut self, client: &reqwest::Client, server: &Server, seed: u64) {
+    async fn read_on(&mut self, client: &reqwest::Client, server: &ChildServer, seed: u64) {
         loop {
             let path = match &self.cursor {
                 Some(cursor) => format!("/v1/changes?limit={PAGE}&cursor={cursor}"),
@@ -409,29 +341,15 @@ impl Log {
     }
 }
 
-fn seed() -> u64 {
-    std::env::var("SYNC_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        })
-        | 1
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_crash_rounds() {
     let rounds: u64 = std::env::var("SYNC_CRASH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let seed = seed();
-    eprintln!(
-        "server crash rounds: seed {seed} (SYNC_CRASH_SEED={seed} replays it), {rounds} rounds"
-    );
-    let mut random = Random(seed);
+    let seed = seed("SYNC_CRASH_SEED");
+    eprintln!("server crash rounds: {rounds} rounds");
+    let mut random = Random::new(seed);
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
     let config = root.path().join("sync.toml");
@@ -444,14 +362,14 @@ async fn server_crash_rounds() {
     let mut verified_total = 0usize;
     let mut older_from = 0usize;
 
-    let mut server = Server::start(&data, &config, &server_log).await;
+    let mut server = start_server(&data, &config, &server_log).await;
     for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
         let acks = Arc::new(AtomicUsize::new(0));
         let mut writers = Vec::new();
         for writer in 0..WS_WRITERS {
             writers.push(tokio::spawn(ws_writer(
-                server.addr.clone(),
+                server.addr().to_string(),
                 round,
                 writer,
                 Arc::clone(&stop),
@@ -459,7 +377,7 @@ async fn server_crash_rounds() {
             )));
         }
         writers.push(tokio::spawn(bulk_writer(
-            server.addr.clone(),
+            server.addr().to_string(),
             round,
             Arc::clone(&stop),
             Arc::clone(&acks),
@@ -496,7 +414,7 @@ async fn server_crash_rounds() {
         );
 
         let restart = Instant::now();
-        server = Server::start(&data, &config, &server_log).await;
+        server = start_server(&data, &config, &server_log).await;
         let restart_ms = restart.elapsed().as_millis();
         let verify = Instant::now();
         let before = acknowledged.len();

@@ -17,10 +17,9 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{
-    Credential, OP_CLOSE, OP_PING, RawEvent, RawWs, TestServer, WsClient, close_code, memory_kib,
-    send, token, upgrade_request, ws_fragments,
-};
+use sync_testkit::ws::{OP_CLOSE, OP_PING, RawEvent, RawWs, close_code, ws_fragments};
+
+use crate::support::{Credential, TestServer, WsClient, memory_kib, send, token, upgrade_request};
 
 const MIB: usize = 1024 * 1024;
 

@@ -6,13 +6,13 @@
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use sync_testkit::ChildServer;
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -29,65 +29,15 @@ fn database_url() -> Option<String> {
     url
 }
 
-/// A `sync-server` process.
-struct Node {
-    child: Child,
-    addr: String,
-}
-
-impl Node {
-    async fn start(url: &str, schema: &str, name: &str) -> Node {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_sync-server"))
-            .args([
-                "--listen",
-                &addr,
-                "--store",
-                "postgres",
-                "--database-url",
-                url,
-            ])
-            .args(["--database-schema", schema, "--node-name", name])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let node = Node { child, addr };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = reqwest::Client::new();
-        loop {
-            let ready = client.get(node.url("/ready")).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return node;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {name} did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn kill(&mut self) {
-        // `Child::kill` sends SIGKILL.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// Starts a `sync-server` node named `name` on `schema` of the database at
+/// `url`.
+async fn start_node(url: &str, schema: &str, name: &str) -> ChildServer {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sync-server"));
+    command
+        .args(["--store", "postgres", "--database-url", url])
+        .args(["--database-schema", schema, "--node-name", name])
+        .env("RUST_LOG", "warn");
+    ChildServer::start(command, None).await
 }
 
 /// Drops the schema when the test ends, however it ends.
@@ -117,7 +67,11 @@ fn fresh_schema(url: &str) -> Schema {
     }
 }
 
-async fn sync(client: &reqwest::Client, node: &Node, operations: Vec<Value>) -> Option<Value> {
+async fn sync(
+    client: &reqwest::Client,
+    node: &ChildServer,
+    operations: Vec<Value>,
+) -> Option<Value> {
     let response = client
         .post(node.url("/v1/sync"))
         .json(&json!({"operations": operations}))
@@ -132,10 +86,10 @@ async fn sync(client: &reqwest::Client, node: &Node, operations: Vec<Value>) -> 
 async fn a_change_through_one_node_reaches_subscribers_of_the_other() {
     let Some(url) = database_url() else { return };
     let schema = fresh_schema(&url);
-    let first = Node::start(&url, &schema.name, "node-1").await;
-    let second = Node::start(&url, &schema.name, "node-2").await;
+    let first = start_node(&url, &schema.name, "node-1").await;
+    let second = start_node(&url, &schema.name, "node-2").await;
 
-    let (mut subscriber, _) = connect_async(format!("ws://{}/ws", second.addr))
+    let (mut subscriber, _) = connect_async(format!("ws://{}/ws", second.addr()))
         .await
         .unwrap();
     subscriber
@@ -197,9 +151,9 @@ async fn a_change_through_one_node_reaches_subscribers_of_the_other() {
 async fn a_node_killed_mid_load_loses_no_acknowledged_write() {
     let Some(url) = database_url() else { return };
     let schema = fresh_schema(&url);
-    let mut first = Node::start(&url, &schema.name, "node-1").await;
-    let second = Arc::new(Node::start(&url, &schema.name, "node-2").await);
-    let first_addr = first.addr.clone();
+    let mut first = start_node(&url, &schema.name, "node-1").await;
+    let second = Arc::new(start_node(&url, &schema.name, "node-2").await);
+    let first_addr = first.addr().to_string();
 
     let acknowledged: Arc<Mutex<Vec<Value>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

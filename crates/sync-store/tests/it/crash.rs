@@ -11,14 +11,13 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::json;
 use sync_core::store::{ChangeFilter, CommitOutcome};
 use sync_core::{OpId, Seq, SyncStore};
 use sync_store::{SledStore, StoreConfig};
+use sync_testkit::{ChildTest, Random, seed};
 
 use crate::support::{insert, key};
 
@@ -65,63 +64,31 @@ fn crash_child() {
     });
 }
 
-/// A small xorshift generator seeded from the clock; the seed is printed.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % below
-    }
-}
-
 #[test]
 fn crash_kill_and_recover() {
     let dir = tempfile::tempdir().unwrap();
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        | 1;
-    eprintln!("crash test seed {seed}");
-    let mut random = Random(seed);
+    let seed = seed("SYNC_STORE_CRASH_SEED");
+    let mut random = Random::new(seed);
     let mut acknowledged: BTreeMap<String, u64> = BTreeMap::new();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     for round in 0..ROUNDS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "crash::crash_child",
-                "--exact",
-                "--include-ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_DIR, dir.path())
-            .env(CHILD_ROUND, round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut acks = Vec::new();
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("ACK ") {
-                    let mut parts = rest.split(' ');
-                    if let (Some(op), Some(seq)) =
-                        (parts.next(), parts.next().and_then(|s| s.parse().ok()))
-                    {
-                        acks.push((op.to_owned(), seq));
-                    }
-                }
-            }
-            acks
-        });
+        let round_text = round.to_string();
+        let child = ChildTest::spawn(
+            "crash::crash_child",
+            &[
+                (CHILD_DIR, dir.path().as_os_str()),
+                (CHILD_ROUND, round_text.as_ref()),
+            ],
+        );
         std::thread::sleep(Duration::from_millis(300 + random.next(900)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let acks = reader.join().unwrap();
+        let acks: Vec<(String, u64)> = child
+            .kill()
+            .iter()
+            .filter_map(|line| {
+                let mut parts = line.strip_prefix("ACK ")?.split(' ');
+                Some((parts.next()?.to_owned(), parts.next()?.parse().ok()?))
+            })
+            .collect();
         assert!(
             !acks.is_empty() || round > 0,
             "the child acknowledged nothing in round {round}"
