@@ -140,7 +140,8 @@ test('the live figures move when a load runs', async ({ page, errors }) => {
 
   let running = true;
   const load = (async () => {
-    for (let round = 0; running && round < 60; round++) {
+    const deadline = Date.now() + 40_000;
+    for (let round = 0; running && Date.now() < deadline; round++) {
       const operations = Array.from({ length: 25 }, (_, i) => ({
         opId: `load-${round}-${i}-${Math.random().toString(36).slice(2)}`,
         action: 'create',
@@ -223,5 +224,35 @@ test('the live tail shows changes as they are committed, newest first', async ({
   await expect(rows.nth(2)).toContainText('insert');
   await rows.nth(1).getByRole('link', { name: 'b' }).click();
   await expect(page.locator('pre[data-current]')).toContainText('"text": "b"');
+  expect(errors).toEqual([]);
+});
+
+test('a conflict resolved with an edited document keeps the fields neither side changed', async ({ page, errors }) => {
+  const url = serverUrl();
+  const ns = namespace('edit');
+  const todo = { collection: 'todos', namespace: ns, id: 't1' };
+  await write(url, { ...todo, action: 'create', data: { text: 'Buy milk', done: false, tags: ['home'] } });
+  await write(url, { ...todo, action: 'update', baseVersion: 1, data: { text: 'Buy oat milk' } }, { deviceId: 'laptop' });
+  const result = await write(
+    url,
+    { ...todo, action: 'update', baseVersion: 1, data: { text: 'Buy soy milk', done: true } },
+    { deviceId: 'phone', strategy: 'manual' },
+  );
+  await page.goto(`${url}/#/conflicts`);
+  const card = page.locator(`article[data-conflict-id="${String(result['conflictId'])}"]`);
+  await card.getByRole('button', { name: 'Edit…' }).click();
+  const editor = card.locator('textarea');
+  await expect(editor).toBeEnabled();
+  const draft = JSON.parse(await editor.inputValue()) as Record<string, unknown>;
+  expect(draft).toEqual({ text: 'Buy soy milk', done: true, tags: ['home'] });
+  await editor.fill('{"text": "Buy oat and soy milk", ');
+  await card.getByRole('button', { name: 'Resolve with this document' }).click();
+  await expect(card.locator('.editor .error')).toContainText('Not valid JSON');
+  await editor.fill(JSON.stringify({ ...draft, text: 'Buy oat and soy milk' }));
+  await card.getByRole('button', { name: 'Resolve with this document' }).click();
+  await expect(card).toHaveAttribute('data-status', 'resolved');
+  await expect(card.locator('.outcome')).toContainText('an edited document');
+  const after = await api(url).document(ns, 'todos', 't1');
+  expect(after?.data).toEqual({ text: 'Buy oat and soy milk', done: true, tags: ['home'] });
   expect(errors).toEqual([]);
 });

@@ -42,15 +42,17 @@ function at(object: JsonObject | undefined, path: string): JsonValue | undefined
   return value;
 }
 
-/** Seed 004's "merge both" as a starting point for an edit: the server's document with the client's fields over it, arrays joined. */
-function mergedDraft(conflict: ConflictRecord): JsonObject {
-  const { serverData, clientData } = conflict.conflictData;
-  const draft: JsonObject = { ...serverData, ...clientData };
+/**
+ * Seed 004's "merge both" as a starting point for an edit: the document as
+ * the server has it now with the client's fields over it, arrays joined.
+ */
+function mergedDraft(server: JsonObject, clientData: JsonObject): JsonObject {
+  const draft: JsonObject = { ...server, ...clientData };
   for (const [field, value] of Object.entries(clientData)) {
-    const server = serverData[field];
-    if (Array.isArray(value) && Array.isArray(server)) {
+    const current = server[field];
+    if (Array.isArray(value) && Array.isArray(current)) {
       const seen = new Set<string>();
-      draft[field] = [...value, ...server].filter((item) => {
+      draft[field] = [...value, ...current].filter((item) => {
         const key = JSON.stringify(item);
         if (seen.has(key)) return false;
         seen.add(key);
@@ -139,7 +141,7 @@ function card(
   };
 
   if (conflict.status === 'pending') {
-    const text = h('textarea', { rows: 10, spellcheck: false, value: json(mergedDraft(conflict)) });
+    const text = h('textarea', { rows: 10, spellcheck: false });
     const editError = h('p', { class: 'error' });
     replace(
       editor,
@@ -188,7 +190,25 @@ function card(
           type: 'button',
           title: 'write the document by hand',
           data: { strategy: 'manual' },
-          on: { click: () => (editor.hidden = !editor.hidden) },
+          on: {
+            click: () => {
+              editor.hidden = !editor.hidden;
+              if (editor.hidden || text.value !== '') return;
+              // The draft starts from the whole document as it is now (a
+              // conflict keeps only the fields each side changed).
+              const { clientData, serverData } = conflict.conflictData;
+              text.disabled = true;
+              text.value = 'Reading the document…';
+              api
+                .document(conflict.namespace, conflict.collection, conflict.serverId)
+                .then((document) => mergedDraft(document.data, clientData))
+                .catch(() => mergedDraft(serverData, clientData))
+                .then((draft) => {
+                  text.value = json(draft);
+                  text.disabled = false;
+                });
+            },
+          },
         },
         'Edit…',
       ),
@@ -265,7 +285,10 @@ export const conflicts: Page = (root, context) => {
       const pendingCards = pending.conflicts.map((conflict) => {
         const existing = shown.get(conflict.id);
         if (existing) return existing;
-        const made: HTMLElement = card(conflict, context, () => resolvedHere.set(conflict.id, made));
+        const made: HTMLElement = card(conflict, context, () => {
+          resolvedHere.set(conflict.id, made);
+          void load();
+        });
         shown.set(conflict.id, made);
         return made;
       });
