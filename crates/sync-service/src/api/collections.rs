@@ -6,7 +6,7 @@
 //! always keeps a document's latest change, so every collection with a
 //! document appears in the retained log. Each node reads the log once and
 //! then only what was appended since its last answer, at most
-//! [`CHANGES_PER_CALL_MAX`] changes a call (the answer says `complete:
+//! `CHANGES_PER_CALL_MAX` changes a call (the answer says `complete:
 //! false` until it has caught up).
 
 use std::collections::BTreeSet;
