@@ -25,6 +25,26 @@ pub enum OpStatus {
 }
 
 impl OpStatus {
+    /// Every status.
+    pub const ALL: [OpStatus; 5] = [
+        OpStatus::Success,
+        OpStatus::Merged,
+        OpStatus::Conflict,
+        OpStatus::Duplicate,
+        OpStatus::Error,
+    ];
+
+    /// The status as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpStatus::Success => "success",
+            OpStatus::Merged => "merged",
+            OpStatus::Conflict => "conflict",
+            OpStatus::Duplicate => "duplicate",
+            OpStatus::Error => "error",
+        }
+    }
+
     /// Whether the server has durably accepted the operation (the statuses
     /// the guarantees of `docs/protocol.md` count as acknowledged).
     pub fn is_acknowledged(self) -> bool {

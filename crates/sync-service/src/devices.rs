@@ -208,6 +208,11 @@ impl Devices {
             .unwrap_or_default()
     }
 
+    /// How many pushed changes wait in the send queues of every device.
+    pub fn unacknowledged_total(&self) -> usize {
+        self.state().unacknowledged.values().sum()
+    }
+
     /// The lowest cursor of the devices online: what compaction must keep.
     pub fn low_water(&self) -> Option<Seq> {
         let state = self.state();

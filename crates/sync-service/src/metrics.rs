@@ -1,46 +1,147 @@
-//! Sync analytics kept in memory by each server node (the figures of
-//! `GET /v1/stats`): how many sync requests ran, how many failed, and
-//! how long they took (mean and p99 from a histogram). Durable counters
-//! (operations by status, conflicts by strategy) live in the store; the
-//! operations nothing is written for (duplicates, errors) are counted by
-//! each node's [`sync_engine::Syncer`].
+//! What each server node measures, for `GET /metrics` (Prometheus text
+//! format, by its conventions: `_total` counters, `_seconds` histograms with
+//! buckets, gauges for what is there now, labels from small fixed sets and
+//! never an id) and the sync summary of `GET /v1/stats` (mean and p99 from
+//! a fine-grained histogram). The store's durable counters (operations by
+//! status, conflicts by strategy, log head, documents) are read at each
+//! scrape; the operations nothing is written for (duplicates, errors) are
+//! counted by each node's [`sync_engine::Syncer`].
 
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
+use hdrhistogram::Histogram as FineHistogram;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 use serde::Serialize;
 use sync_core::store::StoreStats;
+use sync_core::{OpStatus, Strategy};
 
-/// Counters and the duration histogram of one node.
+/// The content type of [`Metrics::prometheus`]'s text.
+pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
+
+/// Which door a sync request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// `POST /v1/sync` or bulk sync.
+    Http,
+    /// A write message on a WebSocket.
+    WebSocket,
+}
+
+impl Door {
+    fn label(self) -> &'static str {
+        match self {
+            Door::Http => "http",
+            Door::WebSocket => "websocket",
+        }
+    }
+}
+
+/// The label set of one label.
+type Label = [(&'static str, &'static str); 1];
+/// A histogram family whose buckets are fixed by a function.
+type Histograms = Family<Label, Histogram, fn() -> Histogram>;
+
+/// Buckets from 100 us to about 13 s, doubling.
+fn duration_buckets() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.000_1, 2.0, 18,
+    ))
+}
+
+/// The metrics of one node.
 #[derive(Debug)]
 pub struct Metrics {
+    registry: Registry,
     syncs: AtomicU64,
     failed_syncs: AtomicU64,
-    durations_us: Mutex<Histogram<u64>>,
-    /// WebSocket connections open now.
-    pub connections: AtomicU64,
-    /// Changes pushed to WebSocket subscribers.
-    pub deliveries: AtomicU64,
-    /// Slow consumers sent `resync`.
-    pub resyncs: AtomicU64,
+    durations_us: Mutex<FineHistogram<u64>>,
+    requests: Family<[(&'static str, &'static str); 2], Counter>,
+    request_seconds: Histograms,
+    message_seconds: Histograms,
+    delivery_delay_seconds: Histogram,
+    connections: Gauge,
+    deliveries: Counter,
+    resyncs: Counter,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
+        let requests = Family::<[(&'static str, &'static str); 2], Counter>::default();
+        let request_seconds = Histograms::new_with_constructor(duration_buckets);
+        // Every door's series from zero, so that rates start at once.
+        for door in [Door::Http, Door::WebSocket] {
+            for outcome in ["ok", "error"] {
+                let _ = requests.get_or_create(&[("door", door.label()), ("outcome", outcome)]);
+            }
+            let _ = request_seconds.get_or_create(&[("door", door.label())]);
+        }
+        let message_seconds = Histograms::new_with_constructor(duration_buckets);
+        let delivery_delay_seconds = duration_buckets();
+        let connections = Gauge::default();
+        let deliveries = Counter::default();
+        let resyncs = Counter::default();
+        let mut registry = Registry::default();
+        registry.register(
+            "sync_requests",
+            "Sync requests handled by this node, by door and outcome.",
+            requests.clone(),
+        );
+        registry.register_with_unit(
+            "sync_request_duration",
+            "Time to handle a sync request, by door.",
+            Unit::Seconds,
+            request_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "sync_websocket_message_duration",
+            "Time to handle a client's WebSocket message, by message type.",
+            Unit::Seconds,
+            message_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "sync_fanout_delay",
+            "From a change's commit to its push to a subscriber's connection.",
+            Unit::Seconds,
+            delivery_delay_seconds.clone(),
+        );
+        registry.register(
+            "sync_connections",
+            "WebSocket connections open on this node.",
+            connections.clone(),
+        );
+        registry.register(
+            "sync_deliveries",
+            "Changes pushed to WebSocket subscribers.",
+            deliveries.clone(),
+        );
+        registry.register(
+            "sync_resyncs",
+            "Slow consumers told to resync.",
+            resyncs.clone(),
+        );
         Metrics {
+            registry,
             syncs: AtomicU64::new(0),
             failed_syncs: AtomicU64::new(0),
             // 1 us to 10 min, 3 significant digits: fits any sync.
             durations_us: Mutex::new(
-                Histogram::new_with_bounds(1, 600_000_000, 3)
+                FineHistogram::new_with_bounds(1, 600_000_000, 3)
                     .expect("constant histogram bounds are valid"),
             ),
-            connections: AtomicU64::new(0),
-            deliveries: AtomicU64::new(0),
-            resyncs: AtomicU64::new(0),
+            requests,
+            request_seconds,
+            message_seconds,
+            delivery_delay_seconds,
+            connections,
+            deliveries,
+            resyncs,
         }
     }
 }
@@ -59,17 +160,67 @@ pub struct SyncSummary {
     pub p99_duration_ms: f64,
 }
 
+/// What the node knows at a scrape besides its own metrics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scrape<'a> {
+    /// The store's durable counters.
+    pub(crate) store: &'a StoreStats,
+    /// Devices with a WebSocket connection on this node.
+    pub(crate) devices_online: usize,
+    /// Live subscriptions on this node.
+    pub(crate) subscriptions: usize,
+    /// Pushes waiting in the send queues of this node's connections.
+    pub(crate) queued_pushes: usize,
+}
+
 impl Metrics {
-    /// Records one sync request.
-    pub fn record_sync(&self, duration: Duration, ok: bool) {
+    /// Records one sync request through `door`.
+    pub fn record_sync(&self, door: Door, duration: Duration, ok: bool) {
         self.syncs.fetch_add(1, Ordering::Relaxed);
         if !ok {
             self.failed_syncs.fetch_add(1, Ordering::Relaxed);
         }
+        let outcome = if ok { "ok" } else { "error" };
+        self.requests
+            .get_or_create(&[("door", door.label()), ("outcome", outcome)])
+            .inc();
+        self.request_seconds
+            .get_or_create(&[("door", door.label())])
+            .observe(duration.as_secs_f64());
         let micros = (duration.as_micros() as u64).clamp(1, 600_000_000);
         if let Ok(mut histogram) = self.durations_us.lock() {
             let _ = histogram.record(micros);
         }
+    }
+
+    /// Records the handling of one WebSocket message of `kind` (one of a
+    /// fixed set of message types).
+    pub fn record_message(&self, kind: &'static str, duration: Duration) {
+        self.message_seconds
+            .get_or_create(&[("type", kind)])
+            .observe(duration.as_secs_f64());
+    }
+
+    /// Records a change handed to a subscriber's connection `delay` after
+    /// its commit.
+    pub fn record_delivery(&self, delay: Duration) {
+        self.deliveries.inc();
+        self.delivery_delay_seconds.observe(delay.as_secs_f64());
+    }
+
+    /// Records a slow consumer told to resync.
+    pub fn record_resync(&self) {
+        self.resyncs.inc();
+    }
+
+    /// Counts a WebSocket connection opened (`true`) or closed.
+    pub fn connection(&self, opened: bool) {
+        self.connections.inc_by(if opened { 1 } else { -1 });
+    }
+
+    /// WebSocket connections open now.
+    pub fn connections(&self) -> u64 {
+        u64::try_from(self.connections.get()).unwrap_or(0)
     }
 
     /// The summary of every sync recorded so far.
@@ -96,121 +247,69 @@ impl Metrics {
     }
 
     /// Everything in the Prometheus text format.
-    pub fn prometheus(&self, store: &StoreStats, devices_online: usize) -> String {
-        let summary = self.summary();
-        let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            for (labels, value) in samples {
-                let _ = writeln!(out, "{name}{labels} {value}");
-            }
+    pub(crate) fn prometheus(&self, scrape: Scrape<'_>) -> String {
+        let mut now = Registry::default();
+        let operations = Family::<Label, Counter>::default();
+        // Every label value from zero, so that rates start at the first
+        // scrape.
+        for status in OpStatus::ALL {
+            let count = scrape.store.operations.get(&status).copied();
+            operations
+                .get_or_create(&[("status", status.as_str())])
+                .inc_by(count.unwrap_or(0));
+        }
+        now.register(
+            "sync_operations",
+            "Operations, by status (durable, all nodes).",
+            operations,
+        );
+        let conflicts = Family::<Label, Counter>::default();
+        for strategy in Strategy::ALL {
+            let count = scrape.store.conflicts.get(&strategy).copied();
+            conflicts
+                .get_or_create(&[("strategy", strategy.as_str())])
+                .inc_by(count.unwrap_or(0));
+        }
+        now.register(
+            "sync_conflicts",
+            "Conflicts, by the strategy that handled them (durable, all nodes).",
+            conflicts,
+        );
+        let gauge = |value: u64| {
+            let gauge = Gauge::<i64>::default();
+            gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+            gauge
         };
-        metric(
-            "sync_requests_total",
-            "counter",
-            "Sync requests handled by this node.",
-            &[(String::new(), summary.total_syncs as f64)],
-        );
-        metric(
-            "sync_requests_failed_total",
-            "counter",
-            "Sync requests that ended in an error.",
-            &[(
-                String::new(),
-                self.failed_syncs.load(Ordering::Relaxed) as f64,
-            )],
-        );
-        metric(
-            "sync_request_duration_ms",
-            "summary",
-            "Sync request duration.",
-            &[
-                ("{quantile=\"0.99\"}".into(), summary.p99_duration_ms),
-                ("_mean".into(), summary.average_duration_ms),
-            ],
-        );
-        let by_status: Vec<(String, f64)> = store
-            .operations
-            .iter()
-            .map(|(status, n)| {
-                (
-                    format!("{{status=\"{}\"}}", status_name(*status)),
-                    *n as f64,
-                )
-            })
-            .collect();
-        metric(
-            "sync_operations_total",
-            "counter",
-            "Operations applied, by status.",
-            &by_status,
-        );
-        let by_strategy: Vec<(String, f64)> = store
-            .conflicts
-            .iter()
-            .map(|(strategy, n)| (format!("{{strategy=\"{strategy}\"}}"), *n as f64))
-            .collect();
-        metric(
-            "sync_conflicts_total",
-            "counter",
-            "Conflicts, by the strategy that handled them.",
-            &by_strategy,
-        );
-        metric(
+        now.register(
             "sync_log_head",
-            "gauge",
             "The durable head of the change log.",
-            &[(String::new(), store.head.get() as f64)],
+            gauge(scrape.store.head.get()),
         );
-        metric(
+        now.register(
             "sync_documents",
-            "gauge",
             "Live documents.",
-            &[(String::new(), store.documents as f64)],
+            gauge(scrape.store.documents),
         );
-        metric(
-            "sync_connections",
-            "gauge",
-            "WebSocket connections open on this node.",
-            &[(
-                String::new(),
-                self.connections.load(Ordering::Relaxed) as f64,
-            )],
-        );
-        metric(
+        now.register(
             "sync_devices_online",
-            "gauge",
             "Devices with a WebSocket connection on this node.",
-            &[(String::new(), devices_online as f64)],
+            gauge(scrape.devices_online as u64),
         );
-        metric(
-            "sync_deliveries_total",
-            "counter",
-            "Changes pushed to WebSocket subscribers.",
-            &[(
-                String::new(),
-                self.deliveries.load(Ordering::Relaxed) as f64,
-            )],
+        now.register(
+            "sync_subscriptions",
+            "Live subscriptions on this node.",
+            gauge(scrape.subscriptions as u64),
         );
-        metric(
-            "sync_resyncs_total",
-            "counter",
-            "Slow consumers told to resync.",
-            &[(String::new(), self.resyncs.load(Ordering::Relaxed) as f64)],
+        now.register(
+            "sync_queued_pushes",
+            "Pushes waiting in the send queues of this node's connections.",
+            gauge(scrape.queued_pushes as u64),
         );
-        out
-    }
-}
-
-fn status_name(status: sync_core::OpStatus) -> &'static str {
-    use sync_core::OpStatus;
-    match status {
-        OpStatus::Success => "success",
-        OpStatus::Merged => "merged",
-        OpStatus::Conflict => "conflict",
-        OpStatus::Duplicate => "duplicate",
-        OpStatus::Error => "error",
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_text::encode(&mut text, &self.registry);
+        let _ = prometheus_text::encode(&mut text, &now);
+        text
     }
 }
 
@@ -223,14 +322,27 @@ mod tests {
         let metrics = Metrics::default();
         assert_eq!(metrics.summary().success_rate, 1.0);
         for ms in 1..=100 {
-            metrics.record_sync(Duration::from_millis(ms), ms != 100);
+            metrics.record_sync(Door::Http, Duration::from_millis(ms), ms != 100);
         }
         let summary = metrics.summary();
         assert_eq!(summary.total_syncs, 100);
         assert!((summary.success_rate - 0.99).abs() < 1e-9);
         assert!((summary.p99_duration_ms - 99.0).abs() < 1.0, "{summary:?}");
-        let text = metrics.prometheus(&StoreStats::default(), 0);
-        assert!(text.contains("sync_requests_total 100"), "{text}");
-        assert!(text.contains("# TYPE sync_log_head gauge"));
+        let text = metrics.prometheus(Scrape {
+            store: &StoreStats::default(),
+            devices_online: 0,
+            subscriptions: 0,
+            queued_pushes: 0,
+        });
+        for line in [
+            "# TYPE sync_requests_total counter",
+            "sync_requests_total{door=\"http\",outcome=\"ok\"} 99",
+            "sync_requests_total{door=\"http\",outcome=\"error\"} 1",
+            "# TYPE sync_request_duration_seconds histogram",
+            "sync_request_duration_seconds_count{door=\"http\"} 100",
+            "# TYPE sync_log_head gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
     }
 }

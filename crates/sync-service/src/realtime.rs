@@ -14,11 +14,12 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use sync_core::store::ChangeFilter;
 use sync_core::{
-    Change, ChangeOp, CollectionName, Cursor, DocId, Filter, LogId, Namespace, OpId, Seq,
+    Change, ChangeOp, Clock, CollectionName, Cursor, DocId, Filter, LogId, Namespace, OpId, Seq,
     SyncStore, UserId, Version,
 };
 use sync_realtime::{ServerChange, ServerMessage};
@@ -263,9 +264,15 @@ impl Subscription {
         }
     }
 
-    /// Hands a live change to the connection; drops the live stream with a
-    /// `resync` when the connection's queue is full.
-    fn deliver(&self, state: &mut SubState, change: &EncodedChange, metrics: &Metrics) {
+    /// Hands a live change to the connection at `now_ms`; drops the live
+    /// stream with a `resync` when the connection's queue is full.
+    fn deliver(
+        &self,
+        state: &mut SubState,
+        change: &EncodedChange,
+        now_ms: u64,
+        metrics: &Metrics,
+    ) {
         let inner = &change.change;
         if inner.seq <= state.last_seq || state.mode == Mode::Dropped {
             return;
@@ -291,7 +298,8 @@ impl Subscription {
         };
         if self.connection.try_send(frame) {
             state.last_seq = inner.seq;
-            metrics.deliveries.fetch_add(1, Ordering::Relaxed);
+            let committed_ms = inner.timestamp.physical_ms();
+            metrics.record_delivery(Duration::from_millis(now_ms.saturating_sub(committed_ms)));
         } else {
             self.drop_live(state, change.log, metrics);
         }
@@ -300,7 +308,7 @@ impl Subscription {
     fn drop_live(&self, state: &mut SubState, log: LogId, metrics: &Metrics) {
         state.mode = Mode::Dropped;
         state.buffer.clear();
-        metrics.resyncs.fetch_add(1, Ordering::Relaxed);
+        metrics.record_resync();
         let resync = ServerMessage::Resync {
             id: Some(self.id.clone()),
             cursor: Some(Cursor::new(log, state.last_seq)),
@@ -316,6 +324,7 @@ type Key = (Namespace, CollectionName);
 /// The fan-out of one server node.
 pub struct Hub {
     store: Arc<dyn SyncStore>,
+    clock: Arc<dyn Clock>,
     subscriptions: RwLock<HashMap<Key, Vec<Arc<Subscription>>>>,
     connections_by_user: Arc<Mutex<HashMap<UserId, usize>>>,
     queue_frames_max: usize,
@@ -343,10 +352,12 @@ pub struct SubscribeRequest {
 }
 
 impl Hub {
-    /// A hub over `store`, with send queues of `queue_frames_max` frames.
-    pub fn new(store: Arc<dyn SyncStore>, queue_frames_max: usize) -> Hub {
+    /// A hub over `store`, with send queues of `queue_frames_max` frames;
+    /// `clock` times each push against its change's commit.
+    pub fn new(store: Arc<dyn SyncStore>, clock: Arc<dyn Clock>, queue_frames_max: usize) -> Hub {
         Hub {
             store,
+            clock,
             subscriptions: RwLock::new(HashMap::new()),
             connections_by_user: Arc::new(Mutex::new(HashMap::new())),
             queue_frames_max: queue_frames_max.max(16),
@@ -500,8 +511,9 @@ impl Hub {
         state.last_seq = state.last_seq.max(caught_up);
         state.mode = Mode::Live;
         let buffered = std::mem::take(&mut state.buffer);
+        let now_ms = self.clock.now_millis();
         for change in &buffered {
-            subscription.deliver(&mut state, change, metrics);
+            subscription.deliver(&mut state, change, now_ms, metrics);
         }
         Ok(())
     }
@@ -623,10 +635,11 @@ impl Hub {
             return;
         };
         let encoded = Arc::new(EncodedChange::new(change, self.store.log_id()));
+        let now_ms = self.clock.now_millis();
         for subscription in subscribers {
             let mut state = lock(&subscription.state);
             match state.mode {
-                Mode::Live => subscription.deliver(&mut state, &encoded, metrics),
+                Mode::Live => subscription.deliver(&mut state, &encoded, now_ms, metrics),
                 Mode::CatchingUp => {
                     if state.buffer.len() >= CATCH_UP_BUFFER_MAX {
                         state.mode = Mode::Dropped;

@@ -134,6 +134,7 @@ impl AppState {
         );
         let realtime = Arc::new(crate::realtime::Hub::new(
             Arc::clone(syncer.store()),
+            Arc::clone(syncer.clock()),
             settings.limits.send_queue_frames_max,
         ));
         AppState {

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use crate::api::QueryPairs;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::metrics::Door;
 use crate::realtime::{Connection, Outbound, SubscribeRequest};
 use crate::state::{AppState, SyncRequestInfo, Transport};
 use sync_engine::{BatchContext, SyncPoint};
@@ -93,7 +94,7 @@ async fn run(
     connection: Arc<Connection>,
     queue: mpsc::Receiver<Outbound>,
 ) {
-    state.metrics().connections.fetch_add(1, Ordering::Relaxed);
+    state.metrics().connection(true);
     let (sink, mut stream) = socket.split();
     let now_ms = state.syncer().clock().now_millis();
     let last_heard_ms = Arc::new(AtomicU64::new(now_ms));
@@ -127,8 +128,7 @@ async fn run(
             }
             Ok(None) => break,
             Ok(Some(Err(error))) => {
-                let text = error.to_string();
-                if text.contains("too long") || text.contains("Space limit") {
+                if is_too_large(error) {
                     session
                         .close(CloseCode::MessageTooBig, "message too large")
                         .await;
@@ -189,7 +189,28 @@ async fn run(
     {
         writer.abort();
     }
-    state.metrics().connections.fetch_sub(1, Ordering::Relaxed);
+    state.metrics().connection(false);
+}
+
+/// The metrics label of a client message: its `type`.
+fn kind_of(message: &ClientMessage) -> &'static str {
+    match message {
+        ClientMessage::Ping => "ping",
+        ClientMessage::Hello { .. } => "hello",
+        ClientMessage::Subscribe { .. } => "subscribe",
+        ClientMessage::Unsubscribe { .. } => "unsubscribe",
+        ClientMessage::Insert(_) => "insert",
+        ClientMessage::Update(_) => "update",
+        ClientMessage::Delete(_) => "delete",
+    }
+}
+
+/// Whether a read failed on a message over the size limit.
+fn is_too_large(error: axum::Error) -> bool {
+    matches!(
+        error.into_inner().downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(_))
+    )
 }
 
 impl Session {
@@ -240,6 +261,15 @@ impl Session {
                 return true;
             }
         };
+        let kind = kind_of(&message);
+        let started = Instant::now();
+        let keep_going = self.handle(message).await;
+        self.state.metrics().record_message(kind, started.elapsed());
+        keep_going
+    }
+
+    /// Acts on one message; whether the connection stays open.
+    async fn handle(&mut self, message: ClientMessage) -> bool {
         match message {
             ClientMessage::Ping => {
                 self.send(&ServerMessage::Pong).await;
@@ -495,7 +525,9 @@ async fn answer(
         Err(error) => {
             let body = error.body();
             for (op_id, started) in meta {
-                state.metrics().record_sync(started.elapsed(), false);
+                state
+                    .metrics()
+                    .record_sync(Door::WebSocket, started.elapsed(), false);
                 let message = ServerMessage::Error(ErrorMessage::from_body(
                     body.clone(),
                     Some(op_id.to_string()),
@@ -507,9 +539,11 @@ async fn answer(
     };
     for ((op_id, started), report) in meta.into_iter().zip(reports) {
         let result = report.result;
-        state
-            .metrics()
-            .record_sync(started.elapsed(), result.status != OpStatus::Error);
+        state.metrics().record_sync(
+            Door::WebSocket,
+            started.elapsed(),
+            result.status != OpStatus::Error,
+        );
         let message = message_for(op_id, result, report.conflict, log);
         connection.send_message(&message).await;
     }

@@ -6,7 +6,6 @@
 //! (an admin sees everyone's with `?user=`).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
@@ -18,7 +17,7 @@ use sync_core::{DeviceId, OpStatus, Seq, Strategy, Timestamp, UserId};
 
 use super::{Caller, QueryPairs};
 use crate::error::ApiError;
-use crate::metrics::SyncSummary;
+use crate::metrics::{self, Scrape, SyncSummary};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize)]
@@ -45,7 +44,7 @@ pub(crate) async fn stats(
         syncs: state.metrics().summary(),
         operations: store.operations,
         conflicts_by_strategy: store.conflicts,
-        active_connections: state.metrics().connections.load(Ordering::Relaxed),
+        active_connections: state.metrics().connections(),
         active_subscriptions: state.realtime().subscription_count(),
         devices_online: state.devices().online_count(),
         documents: store.documents,
@@ -126,10 +125,13 @@ pub(crate) async fn metrics(
 ) -> Result<Response, ApiError> {
     principal.check_admin()?;
     let store = stats_of(&state).await?;
-    let text = state
-        .metrics()
-        .prometheus(&store, state.devices().online_count());
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+    let text = state.metrics().prometheus(Scrape {
+        store: &store,
+        devices_online: state.devices().online_count(),
+        subscriptions: state.realtime().subscription_count(),
+        queued_pushes: state.devices().unacknowledged_total(),
+    });
+    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }
 
 /// The store's counters, with the operations nothing was written for

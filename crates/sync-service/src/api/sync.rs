@@ -20,6 +20,7 @@ use sync_core::{
 use super::{Caller, JsonBody, REQUEST_ID};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::metrics::Door;
 use crate::state::{AppState, SyncRequestInfo, Transport};
 use sync_engine::{BatchContext, EngineError, OpReport, SyncPoint};
 
@@ -122,7 +123,9 @@ async fn handle(
     let chunk = chunk_header(headers)?;
     let outcome = run(state, principal, headers, collection, request, transport).await;
     let ok = matches!(&outcome, Ok(response) if response.success);
-    state.metrics().record_sync(started.elapsed(), ok);
+    state
+        .metrics()
+        .record_sync(Door::Http, started.elapsed(), ok);
     let mut response = axum::Json(outcome?).into_response();
     if let Some(chunk) = chunk {
         response.headers_mut().insert(CHUNK_HEADER, chunk);

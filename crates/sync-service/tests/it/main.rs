@@ -9,6 +9,7 @@ mod documents;
 mod feed;
 mod idempotency;
 mod limits;
+mod metrics;
 mod operations;
 mod partial_failure;
 mod realtime;

@@ -211,13 +211,25 @@ async fn stats_and_metrics_count_what_happened() {
     assert_eq!(metrics.status(), 200);
     assert_eq!(
         metrics.headers()["content-type"],
-        "text/plain; version=0.0.4"
+        "text/plain; version=0.0.4; charset=utf-8"
     );
     let text = metrics.text().await.expect("text");
+    let sum = |prefix: &str| -> f64 {
+        text.lines()
+            .filter(|line| line.starts_with(prefix))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(sum("sync_requests_total{"), 8.0, "{text}");
+    assert_eq!(
+        sum("sync_requests_total{door=\"http\",outcome=\"error\"}"),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(sum("sync_request_duration_seconds_count{"), 8.0, "{text}");
     for line in [
         "# TYPE sync_requests_total counter",
-        "sync_requests_total 8",
-        "sync_requests_failed_total 2",
+        "# TYPE sync_request_duration_seconds histogram",
         "sync_operations_total{status=\"success\"} 4",
         "sync_operations_total{status=\"merged\"} 1",
         "sync_operations_total{status=\"conflict\"} 1",
@@ -230,6 +242,7 @@ async fn stats_and_metrics_count_what_happened() {
         "sync_documents 2",
         "sync_connections 0",
         "sync_devices_online 0",
+        "sync_subscriptions 0",
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
     }
