@@ -1,0 +1,303 @@
+//! `backup`, `restore` and `verify`: a backup taken under a live write
+//! load restores into an empty data directory as a server with the same
+//! documents, history and cursors at the backup's log position; the
+//! endpoint is admin-only in jwt mode, and an online restore needs an
+//! empty server.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::{Value, json};
+
+use crate::support::{
+    TestServer, assert_exit, check_golden, get, json_out, mint, stderr, sync, syncctl, syncctl_as,
+    upsert,
+};
+
+/// The history of every document of `server`, by key, as its versions.
+async fn histories(url: &str, keys: &[String]) -> Vec<Value> {
+    let mut all = Vec::new();
+    for key in keys {
+        all.push(get(url, None, &format!("/v1/ns/{key}/history")).await);
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_under_load_restores_as_the_same_server_at_its_head() {
+    let source = TestServer::start().await;
+    for round in 0..5 {
+        let operations: Vec<Value> = (0..40)
+            .map(|n| {
+                upsert(
+                    &format!("seed-{round}-{n}"),
+                    "default",
+                    "todos",
+                    &format!("t{n}"),
+                    json!({"n": n, "round": round}),
+                )
+            })
+            .collect();
+        sync(&source.url, None, Value::Array(operations)).await;
+    }
+    // A device, so the devices go along too.
+    let client = reqwest::Client::new();
+    let registered = client
+        .post(format!("{}/v1/devices", source.url))
+        .json(&json!({"deviceId": "phone-1", "name": "phone", "platform": "iOS"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(registered.status().is_success());
+
+    // Writers keep going while the backup is taken.
+    let writing = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let (url, writing) = (source.url.clone(), Arc::clone(&writing));
+        tokio::spawn(async move {
+            let mut n = 0;
+            while writing.load(Ordering::Relaxed) || n < 20 {
+                sync(
+                    &url,
+                    None,
+                    json!([upsert(
+                        &format!("live-{n}"),
+                        "default",
+                        "todos",
+                        &format!("t{}", n % 50),
+                        json!({"live": n})
+                    )]),
+                )
+                .await;
+                n += 1;
+            }
+            n
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let backup_dir = dir.path().join("backup");
+    let backup_arg = backup_dir.to_str().unwrap();
+    let backed_up = json_out(
+        &syncctl(
+            &source.url,
+            &["backup", "--out", backup_arg, "--format", "json"],
+        )
+        .await,
+    );
+    writing.store(false, Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    assert!(written >= 20);
+    let head = backed_up["contents"]["head"].as_u64().unwrap();
+    assert!(head > 5, "the backup holds the seed");
+    let final_head = get(&source.url, None, "/ready").await["head"]
+        .as_u64()
+        .unwrap();
+    assert!(final_head > head, "writes went on after the backup's head");
+
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(backup_dir.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["contents"], backed_up["contents"]);
+
+    let data_dir = dir.path().join("restored");
+    let data_arg = data_dir.to_str().unwrap();
+    let restored = json_out(
+        &syncctl(
+            &source.url,
+            &[
+                "restore",
+                backup_arg,
+                "--data-dir",
+                data_arg,
+                "--format",
+                "json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(restored["contents"], backed_up["contents"]);
+    let verified = json_out(
+        &syncctl(
+            &source.url,
+            &["verify", "--data-dir", data_arg, "--format", "json"],
+        )
+        .await,
+    );
+    assert_eq!(verified["ok"], true);
+    assert_eq!(verified["head"].as_u64(), Some(head));
+    assert_eq!(verified["changes"].as_u64(), Some(head));
+    check_golden(
+        "verify",
+        &json!({"ok": verified["ok"], "missingSeqs": verified["missingSeqs"], "outOfOrder": verified["outOfOrder"], "documentsDiffering": verified["documentsDiffering"], "lastIsHead": verified["lastIsHead"]}),
+    );
+
+    // Restoring again into the same (now full) directory is refused.
+    let again = syncctl(
+        &source.url,
+        &["restore", backup_arg, "--data-dir", data_arg],
+    )
+    .await;
+    assert_exit(&again, 1);
+    assert!(
+        stderr(&again).contains("is not empty"),
+        "{}",
+        stderr(&again)
+    );
+
+    let restored_server = TestServer::start_on(&data_dir).await;
+    let url = &restored_server.url;
+    assert_eq!(get(url, None, "/ready").await["head"].as_u64(), Some(head));
+
+    // The same documents as the source had at the backup's head: each is
+    // the source's version of that number.
+    let keys: Vec<String> = (0..50).map(|n| format!("default/todos/t{n}")).collect();
+    let mut present = Vec::new();
+    for key in &keys {
+        let client = reqwest::Client::new();
+        let response = client
+            .get(format!("{url}/v1/ns/{key}"))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 404 {
+            continue;
+        }
+        let document: Value = response.json().await.unwrap();
+        assert!(document["seq"].as_u64().unwrap() <= head);
+        let version = document["version"].as_u64().unwrap();
+        let then = get(
+            &source.url,
+            None,
+            &format!("/v1/ns/{key}/versions/{version}"),
+        )
+        .await;
+        assert_eq!(document["data"], then["data"], "{key} as at the backup");
+        present.push(key.clone());
+    }
+    assert!(present.len() >= 40);
+
+    // History: the source's, cut at the backup's head.
+    let restored_histories = histories(url, &present).await;
+    let source_histories = histories(&source.url, &present).await;
+    for (restored, source) in restored_histories.iter().zip(&source_histories) {
+        let cut: Vec<&Value> = source["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["seq"].as_u64().unwrap() <= head)
+            .collect();
+        let restored: Vec<&Value> = restored["versions"].as_array().unwrap().iter().collect();
+        assert_eq!(restored, cut);
+    }
+
+    // Cursors: one handed out by the source resumes on the restored
+    // server with the same changes up to the head.
+    let middle = get(&source.url, None, &format!("/v1/changes?cursor=now")).await["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (log, _) = middle.rsplit_once('.').unwrap();
+    let cursor = format!("{log}.{}", head / 2);
+    let from_restored = get(
+        url,
+        None,
+        &format!("/v1/changes?cursor={cursor}&limit=1000"),
+    )
+    .await;
+    let from_source = get(
+        &source.url,
+        None,
+        &format!("/v1/changes?cursor={cursor}&limit=1000"),
+    )
+    .await;
+    let cut: Vec<&Value> = from_source["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["seq"].as_u64().unwrap() <= head)
+        .collect();
+    let restored_changes: Vec<&Value> = from_restored["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(
+        restored_changes, cut,
+        "the cursor is valid on the restored server"
+    );
+    assert_eq!(restored_changes.len() as u64, head - head / 2);
+
+    // Devices and opIds came along: a replayed write is a duplicate.
+    let replay = sync(
+        url,
+        None,
+        json!([upsert(
+            "seed-0-1",
+            "default",
+            "todos",
+            "t1",
+            json!({"n": 1, "round": 0})
+        )]),
+    )
+    .await;
+    assert_eq!(replay["results"][0]["status"], "duplicate");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_online_restore_need_an_admin_token_and_an_empty_server() {
+    let source = TestServer::start_jwt().await;
+    let admin = mint(true).await;
+    let user = mint(false).await;
+    sync(
+        &source.url,
+        Some(&admin),
+        json!([upsert("op-1", "default", "todos", "t1", json!({"a": 1}))]),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let backup_dir = dir.path().join("backup");
+    let backup_arg = backup_dir.to_str().unwrap();
+
+    let refused = syncctl_as(&source.url, Some(&user), &["backup", "--out", backup_arg]).await;
+    assert_exit(&refused, 1);
+    assert!(
+        stderr(&refused).contains("403 forbidden: this endpoint needs an admin token"),
+        "{}",
+        stderr(&refused)
+    );
+    let backed_up = json_out(
+        &syncctl_as(
+            &source.url,
+            Some(&admin),
+            &["backup", "--out", backup_arg, "--format", "json"],
+        )
+        .await,
+    );
+    check_golden("backup", &backed_up);
+
+    let target = TestServer::start_jwt().await;
+    let restored = json_out(
+        &syncctl_as(
+            &target.url,
+            Some(&admin),
+            &["restore", backup_arg, "--format", "json"],
+        )
+        .await,
+    );
+    check_golden("restore", &restored);
+    let document = get(&target.url, Some(&admin), "/v1/ns/default/todos/t1").await;
+    assert_eq!(document["data"], json!({"a": 1}));
+
+    let full = syncctl_as(&target.url, Some(&admin), &["restore", backup_arg]).await;
+    assert_exit(&full, 1);
+    assert!(stderr(&full).contains("409 conflict"), "{}", stderr(&full));
+
+    let unreadable = syncctl(&target.url, &["restore", dir.path().to_str().unwrap()]).await;
+    assert_exit(&unreadable, 1);
+    assert!(
+        stderr(&unreadable).contains("not a backup directory"),
+        "{}",
+        stderr(&unreadable)
+    );
+}
