@@ -406,8 +406,7 @@ impl StoreSnapshot {
             }
             _ => return Err("the snapshot does not start with its header".into()),
         };
-        let mut records = 0u64;
-        for line in lines {
+        for (records, line) in (0u64..).zip(lines) {
             match line {
                 SnapshotLine::Header { .. } => return Err("a second header".into()),
                 SnapshotLine::Change(change) => snapshot.changes.push(*change),
@@ -426,7 +425,6 @@ impl StoreSnapshot {
                     ));
                 }
             }
-            records += 1;
         }
         Err("the snapshot ends without its end line (truncated?)".into())
     }

@@ -21,7 +21,6 @@ mod tail;
 mod token;
 mod transfer;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -134,5 +133,5 @@ pub(crate) struct FormatArg {
 
 /// A file argument, `-` for standard input or output.
 pub(crate) fn is_stdio(path: &std::path::Path) -> bool {
-    path == PathBuf::from("-")
+    path == std::path::Path::new("-")
 }

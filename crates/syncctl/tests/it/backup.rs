@@ -193,7 +193,7 @@ async fn a_backup_under_load_restores_as_the_same_server_at_its_head() {
 
     // Cursors: one handed out by the source resumes on the restored
     // server with the same changes up to the head.
-    let middle = get(&source.url, None, &format!("/v1/changes?cursor=now")).await["cursor"]
+    let middle = get(&source.url, None, "/v1/changes?cursor=now").await["cursor"]
         .as_str()
         .unwrap()
         .to_owned();
