@@ -31,6 +31,35 @@ fn operations_total(stats: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether the server can commit now, and if not the reason it gives
+/// (`/ready` answers 503 with `reason`, or an error body).
+async fn readiness(api: &Api) -> anyhow::Result<(bool, Option<String>)> {
+    let response = api
+        .request(reqwest::Method::GET, "/ready")
+        .send()
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "GET /ready: cannot reach the server at {}: {}",
+                api.url(),
+                crate::api::describe(&error)
+            )
+        })?;
+    if response.status().is_success() {
+        return Ok((true, None));
+    }
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let reason = body["reason"]
+        .as_str()
+        .or_else(|| body["error"]["message"].as_str())
+        .map_or_else(
+            || format!("{status}"),
+            |reason| format!("{status}: {reason}"),
+        );
+    Ok((false, Some(reason)))
+}
+
 pub(crate) async fn run(target: &Target, args: StatusArgs) -> anyhow::Result<ExitCode> {
     crate::api::check_url(&target.url)?;
     let api = Api::new(target)?;
@@ -41,30 +70,39 @@ pub(crate) async fn run(target: &Target, args: StatusArgs) -> anyhow::Result<Exi
             return Err(error.context("the server is not live"));
         }
     };
-    let (ready, reason) = match api
-        .send("GET /ready", api.request(reqwest::Method::GET, "/ready"))
-        .await
-    {
-        Ok(_) => (true, None),
-        Err(error) => (false, Some(format!("{error:#}"))),
-    };
+    let (ready, reason) = readiness(&api).await?;
     let started = Instant::now();
-    let first = api.get_json("/v1/stats").await?;
+    // A server that cannot commit may not answer the figures either:
+    // then they are left out, and the reason it is not ready stands.
+    let stats = match api.get_json("/v1/stats").await {
+        Ok(stats) => stats,
+        Err(error) if !ready => {
+            output::note(&format!("{error:#}"));
+            Value::Null
+        }
+        Err(error) => return Err(error),
+    };
     let mut rate = None;
-    if args.sample_ms > 0 {
+    if args.sample_ms > 0 && !stats.is_null() {
         tokio::time::sleep(Duration::from_millis(args.sample_ms)).await;
         let second = api.get_json("/v1/stats").await?;
         let elapsed = started.elapsed().as_secs_f64().max(0.001);
-        let done = operations_total(&second).saturating_sub(operations_total(&first));
+        let done = operations_total(&second).saturating_sub(operations_total(&stats));
         rate = Some((done as f64 / elapsed * 10.0).round() / 10.0);
     }
-    let stats = first;
-    let pending = api
+    let pending = match api
         .get_json(&format!(
             "/v1/conflicts?status=pending&limit={PENDING_COUNTED_MAX}"
         ))
-        .await?;
-    let pending = pending["conflicts"].as_array().map_or(0, Vec::len);
+        .await
+    {
+        Ok(list) => list["conflicts"].as_array().map_or(0, Vec::len),
+        Err(error) if !ready => {
+            output::note(&format!("{error:#}"));
+            0
+        }
+        Err(error) => return Err(error),
+    };
     let value = json!({
         "url": api.url(),
         "health": health,

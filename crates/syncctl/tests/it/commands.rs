@@ -223,6 +223,18 @@ async fn an_unreachable_server_is_named_in_the_error() {
         errors.contains("cannot reach the server at http://127.0.0.1:1"),
         "{errors}"
     );
+    let dir = tempfile::tempdir().unwrap();
+    let output = syncctl(
+        "http://127.0.0.1:1",
+        &["verify", "--data-dir", dir.path().to_str().unwrap()],
+    )
+    .await;
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("is not a sled data directory"),
+        "{}",
+        stderr(&output)
+    );
     let output = syncctl("ftp://example", &["export"]).await;
     assert_exit(&output, 1);
     assert!(
