@@ -8,9 +8,9 @@ use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sync_core::Version;
 use sync_core::realtime::TransportError;
 use sync_core::{Action, Change, ChangeOp, Filter, JsonObject, OpResult, OpStatus, Operation};
-use sync_core::{ErrorCode, Version};
 
 /// The server's last known state of one document, as this client knows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,7 +174,7 @@ pub fn classify(answer: &Result<OpResult, TransportError>) -> Delivery {
     match answer {
         Ok(result) => classify_result(result),
         Err(TransportError::Closed { .. }) => Delivery::Retry,
-        Err(TransportError::Rejected(body)) if retry_later(body.code) => Delivery::Retry,
+        Err(TransportError::Rejected(body)) if body.code.is_transient() => Delivery::Retry,
         Err(TransportError::Rejected(body)) => {
             Delivery::Refused(format!("{}: {}", body.code, body.message))
         }
@@ -190,16 +190,11 @@ pub fn classify_result(result: &OpResult) -> Delivery {
         }
         OpStatus::Conflict => Delivery::Delivered { conflict: true },
         OpStatus::Error => match &result.error {
-            Some(body) if retry_later(body.code) => Delivery::Retry,
+            Some(body) if body.code.is_transient() => Delivery::Retry,
             Some(body) => Delivery::Refused(format!("{}: {}", body.code, body.message)),
             None => Delivery::Refused("rejected".to_owned()),
         },
     }
-}
-
-/// Errors that say "not now" rather than "never": sending again is right.
-fn retry_later(code: ErrorCode) -> bool {
-    matches!(code, ErrorCode::RateLimited | ErrorCode::Internal)
 }
 
 /// What a `save` becomes: `None` when nothing changes.
@@ -298,7 +293,7 @@ pub fn with_id(id: &str, mut data: JsonObject) -> JsonObject {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use sync_core::{ErrorBody, OpId, Seq};
+    use sync_core::{ErrorBody, ErrorCode, OpId, Seq};
 
     use super::*;
 
@@ -565,6 +560,10 @@ mod tests {
             "slow down",
         )));
         assert_eq!(classify(&limited), Delivery::Retry);
+        for code in [ErrorCode::Unavailable, ErrorCode::InsufficientStorage] {
+            let later = Err(TransportError::Rejected(ErrorBody::new(code, "later")));
+            assert_eq!(classify(&later), Delivery::Retry, "{code}");
+        }
         let mut failed = result(OpStatus::Error, None, None);
         failed.op_id = Some(OpId::generate());
         failed.error = Some(ErrorBody::new(ErrorCode::NotFound, "gone"));

@@ -80,11 +80,16 @@ pub enum ErrorCode {
     Internal,
     /// A cursor older than what retention kept (410).
     CursorExpired,
+    /// The node cannot commit now (its store is unreachable or stalled);
+    /// retry after the advertised delay (503).
+    Unavailable,
+    /// The disk is full; retry after the advertised delay (507).
+    InsufficientStorage,
 }
 
 impl ErrorCode {
     /// Every code, for tables and exhaustive tests.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -94,6 +99,8 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::CursorExpired,
+        ErrorCode::Unavailable,
+        ErrorCode::InsufficientStorage,
     ];
 
     /// The code as it is written on the wire.
@@ -108,6 +115,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
             ErrorCode::CursorExpired => "cursor_expired",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InsufficientStorage => "insufficient_storage",
         }
     }
 
@@ -123,6 +132,30 @@ impl ErrorCode {
             ErrorCode::TooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::InsufficientStorage => 507,
+        }
+    }
+
+    /// Whether the error says "not now" rather than "never": sending the
+    /// same request again later is right.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::RateLimited
+                | ErrorCode::Internal
+                | ErrorCode::Unavailable
+                | ErrorCode::InsufficientStorage
+        )
+    }
+
+    /// How long a client should wait before retrying, for the codes of a
+    /// passing condition of the server (the rate limit says its own).
+    pub fn retry_after_secs(self) -> Option<u64> {
+        match self {
+            ErrorCode::Unavailable => Some(2),
+            ErrorCode::InsufficientStorage => Some(10),
+            _ => None,
         }
     }
 

@@ -30,6 +30,7 @@ use crate::clock::Hlc;
 use crate::conflict::{ConflictRecord, ConflictStatus, Strategy};
 use crate::cursor::LogId;
 use crate::document::{DocKey, Document, FieldClocks};
+use crate::error::ErrorCode;
 use crate::names::{
     CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId, Seq, UserId, Version,
 };
@@ -446,6 +447,38 @@ pub enum StoreError {
     /// A snapshot was to be loaded into a store that holds data already.
     #[error("the store is not empty: a snapshot loads only into an empty store")]
     NotEmpty,
+    /// The disk is full: nothing was written, and writes work again once
+    /// space is free.
+    #[error("the disk is full: {0}")]
+    StorageFull(String),
+    /// The storage cannot be reached now (a database connection); whether
+    /// a write in flight committed is unknown.
+    #[error("the storage is unreachable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// The protocol's code for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::StorageFull(_) => ErrorCode::InsufficientStorage,
+            StoreError::Unavailable(_) => ErrorCode::Unavailable,
+            StoreError::Backend(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Closed
+            | StoreError::NotEmpty => ErrorCode::Internal,
+        }
+    }
+
+    /// What a client is told: the cause of a passing condition, and no
+    /// internals otherwise (they stay in the server's logs).
+    pub fn public_message(&self) -> String {
+        match self {
+            StoreError::StorageFull(_) => "the disk is full; retry later".to_owned(),
+            StoreError::Unavailable(_) => "the store is unreachable; retry later".to_owned(),
+            _ => "the store failed; the request may be retried".to_owned(),
+        }
+    }
 }
 
 /// The server's durable state. Used as `Arc<dyn SyncStore>`.
@@ -512,6 +545,13 @@ pub trait SyncStore: Send + Sync {
     /// the stored documents: the keys that differ, empty when the documents
     /// are exactly the log's projection (the store's own consistency check).
     async fn verify_projection(&self) -> Result<Vec<DocKey>, StoreError>;
+
+    /// Whether a write could commit now, without writing: `Ok` when it
+    /// could; otherwise why not ([`StoreError::StorageFull`] when the disk
+    /// is at its limit, [`StoreError::Unavailable`] when the storage cannot
+    /// be reached, [`StoreError::Closed`] when the committer is gone). The
+    /// readiness probe.
+    async fn check_writable(&self) -> Result<(), StoreError>;
 
     /// A conflict record.
     async fn get_conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, StoreError>;

@@ -44,7 +44,8 @@ impl EngineError {
             EngineError::NotFound(_) => ErrorCode::NotFound,
             EngineError::Conflict(_) => ErrorCode::Conflict,
             EngineError::TooLarge { .. } => ErrorCode::TooLarge,
-            EngineError::Store(_) | EngineError::Internal(_) => ErrorCode::Internal,
+            EngineError::Store(error) => error.code(),
+            EngineError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -52,12 +53,15 @@ impl EngineError {
     /// cause stays in the server's logs.
     pub fn body(&self) -> ErrorBody {
         let message = match self {
-            EngineError::Store(_) => "the store failed; the request may be retried".to_owned(),
+            EngineError::Store(error) => error.public_message(),
             other => other.to_string(),
         };
-        let mut body = ErrorBody::new(self.code(), message);
+        let code = self.code();
+        let mut body = ErrorBody::new(code, message);
         if let EngineError::TooLarge { limit, .. } = self {
             body.details = Some(serde_json::json!({ "limit": limit }));
+        } else if let Some(secs) = code.retry_after_secs() {
+            body.details = Some(serde_json::json!({ "retryAfterSecs": secs }));
         }
         body
     }

@@ -10,6 +10,7 @@
 //! # database_url = "postgres://sync@db/sync"   # store postgres
 //! # database_schema = "sync"                     # shared by every node
 //! console = true                 # the console at / and the demo at /demo
+//! disk_reserve_mb = 64           # free space kept; less refuses writes (507)
 //!
 //! [auth]
 //! mode = "jwt"                   # none | jwt
@@ -291,6 +292,10 @@ pub struct Config {
     pub collections: BTreeMap<String, CollectionSettings>,
     /// Whether `GET /` serves the console and `GET /demo` the todo demo.
     pub console: bool,
+    /// Megabytes kept free on the data directory's disk (store `sled`):
+    /// with less, writes are answered `507 insufficient_storage` and
+    /// `/ready` says so, until space is free again.
+    pub disk_reserve_mb: u64,
 }
 
 impl Default for Config {
@@ -312,6 +317,7 @@ impl Default for Config {
             default_collection: CollectionSettings::default(),
             collections: BTreeMap::new(),
             console: true,
+            disk_reserve_mb: 64,
         }
     }
 }

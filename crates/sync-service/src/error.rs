@@ -61,7 +61,8 @@ impl ApiError {
             ApiError::TooLarge { .. } => ErrorCode::TooLarge,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::CursorExpired(_) => ErrorCode::CursorExpired,
-            ApiError::Store(_) | ApiError::Internal(_) => ErrorCode::Internal,
+            ApiError::Store(error) => error.code(),
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -69,18 +70,25 @@ impl ApiError {
     /// their internals.
     pub fn body(&self) -> ErrorBody {
         let message = match self {
-            ApiError::Store(_) => "the store failed; the request may be retried".to_owned(),
+            ApiError::Store(error) => error.public_message(),
             other => other.to_string(),
         };
         let mut body = ErrorBody::new(self.code(), message);
         body.details = match self {
             ApiError::TooLarge { limit, .. } => Some(serde_json::json!({ "limit": limit })),
-            ApiError::RateLimited { retry_after_secs } => {
-                Some(serde_json::json!({ "retryAfterSecs": retry_after_secs }))
-            }
-            _ => None,
+            _ => self
+                .retry_after_secs()
+                .map(|secs| serde_json::json!({ "retryAfterSecs": secs })),
         };
         body
+    }
+
+    /// When a client may retry, for a passing condition.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            other => other.code().retry_after_secs(),
+        }
     }
 
     /// A forbidden error naming the namespace, which the caller may name
@@ -123,11 +131,10 @@ impl IntoResponse for ApiError {
             axum::Json(serde_json::json!({ "error": self.body() })),
         )
             .into_response();
-        if let ApiError::RateLimited { retry_after_secs } = self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(1)),
-            );
+        if let Some(secs) = self.retry_after_secs() {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
     }

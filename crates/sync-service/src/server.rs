@@ -179,6 +179,7 @@ async fn open_store(
                     DurabilityMode::Fsync => Durability::Fsync,
                     DurabilityMode::Os => Durability::Os,
                 },
+                disk_reserve_bytes: config.disk_reserve_mb.saturating_mul(1024 * 1024),
                 ..StoreConfig::default()
             };
             let path = config.data_dir.clone();

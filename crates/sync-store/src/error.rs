@@ -4,7 +4,7 @@
 use sync_core::StoreError;
 
 /// Why a store failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// sled reported an I/O or storage error.
     #[error("sled: {0}")]
@@ -16,6 +16,15 @@ pub enum Error {
         tree: &'static str,
         /// What failed to decode.
         message: String,
+    },
+    /// The disk holding the data directory has less free space than the
+    /// store keeps in reserve: nothing was written.
+    #[error("{available} bytes free on the data directory's disk, {reserve} kept in reserve")]
+    StorageFull {
+        /// Bytes free.
+        available: u64,
+        /// Bytes the store keeps free.
+        reserve: u64,
     },
     /// The committer is gone (the store is closing).
     #[error("the store is closed")]
@@ -49,17 +58,30 @@ pub enum Error {
     },
 }
 
+/// PostgreSQL's SQLSTATE for a full disk.
+const DISK_FULL: &str = "53100";
+
 impl From<Error> for StoreError {
     fn from(error: Error) -> StoreError {
         match error {
+            Error::Sled(sled::Error::Io(io)) if io.kind() == std::io::ErrorKind::StorageFull => {
+                StoreError::StorageFull(io.to_string())
+            }
+            Error::Postgres {
+                code: Some(ref code),
+                ..
+            } if code == DISK_FULL => StoreError::StorageFull(error.to_string()),
+            error @ Error::StorageFull { .. } => StoreError::StorageFull(error.to_string()),
+            error @ (Error::Postgres { code: None, .. } | Error::Pool(_)) => {
+                StoreError::Unavailable(error.to_string())
+            }
             Error::Sled(error) => StoreError::Backend(error.to_string()),
             Error::Corrupt { tree, message } => StoreError::Corrupt(format!("{tree}: {message}")),
             Error::Closed => StoreError::Closed,
             Error::NotEmpty => StoreError::NotEmpty,
-            error @ (Error::Postgres { .. }
-            | Error::Pool(_)
-            | Error::Config(_)
-            | Error::SchemaTooNew { .. }) => StoreError::Backend(error.to_string()),
+            error @ (Error::Postgres { .. } | Error::Config(_) | Error::SchemaTooNew { .. }) => {
+                StoreError::Backend(error.to_string())
+            }
         }
     }
 }

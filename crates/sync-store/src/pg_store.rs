@@ -698,6 +698,13 @@ impl SyncStore for PgStore {
         Ok(PgStore::verify_projection(self).await?)
     }
 
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        // The database is reachable and answers; whether it could commit
+        // (a full disk there) shows only in a commit, as `StorageFull`.
+        self.query("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
     async fn document_at(
         &self,
         key: &DocKey,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, TryLockError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -50,6 +50,10 @@ pub struct StoreConfig {
     pub batch_writes_max: usize,
     /// The most write requests waiting for the committer.
     pub queue_depth_max: usize,
+    /// Free bytes kept on the data directory's disk: with less, writes are
+    /// refused ([`Error::StorageFull`]) before sled runs out of space, and
+    /// accepted again once space is free.
+    pub disk_reserve_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -58,6 +62,7 @@ impl Default for StoreConfig {
             durability: Durability::Fsync,
             batch_writes_max: 4_096,
             queue_depth_max: 8_192,
+            disk_reserve_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -87,6 +92,31 @@ pub struct SledStore {
     /// Held by the committer for each group commit, and by a snapshot or a
     /// load for its whole read or write: no commit runs meanwhile.
     commit_gate: Arc<std::sync::Mutex<()>>,
+    /// The data directory and the space kept free on its disk.
+    disk: Disk,
+    /// Why the last group commit failed, until one succeeds.
+    last_failure: Arc<std::sync::Mutex<Option<Error>>>,
+}
+
+/// The data directory's disk and the free space the store keeps on it.
+#[derive(Debug, Clone)]
+struct Disk {
+    path: PathBuf,
+    reserve_bytes: u64,
+}
+
+impl Disk {
+    /// Whether more than the reserve is free.
+    fn check(&self) -> Result<(), Error> {
+        let available = fs2::available_space(&self.path).map_err(sled::Error::Io)?;
+        if available < self.reserve_bytes {
+            return Err(Error::StorageFull {
+                available,
+                reserve: self.reserve_bytes,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for SledStore {
@@ -185,10 +215,17 @@ impl SledStore {
         let durable_head = Arc::new(watch::Sender::new(head));
         let commit_gate = Arc::new(std::sync::Mutex::new(()));
         let (sender, receiver) = mpsc::channel(config.queue_depth_max.max(1));
+        let disk = Disk {
+            path: path.as_ref().to_path_buf(),
+            reserve_bytes: config.disk_reserve_bytes,
+        };
+        let last_failure = Arc::new(std::sync::Mutex::new(None));
         let committer = Committer {
             trees: Arc::clone(&trees),
             durable_head: Arc::clone(&durable_head),
             commit_gate: Arc::clone(&commit_gate),
+            disk: disk.clone(),
+            last_failure: Arc::clone(&last_failure),
             config,
         };
         let committer_thread = std::thread::Builder::new()
@@ -203,6 +240,8 @@ impl SledStore {
             committer_thread,
             flushing: tokio::sync::Mutex::new(()),
             commit_gate,
+            disk,
+            last_failure,
         })
     }
 
@@ -398,6 +437,8 @@ struct Committer {
     trees: Arc<Trees>,
     durable_head: Arc<watch::Sender<Seq>>,
     commit_gate: Arc<std::sync::Mutex<()>>,
+    disk: Disk,
+    last_failure: Arc<std::sync::Mutex<Option<Error>>>,
     config: StoreConfig,
 }
 
@@ -415,7 +456,14 @@ impl Committer {
                     Err(_) => break,
                 }
             }
-            let result = self.commit_group(&requests);
+            // Refused before sled could run out of space: a full disk
+            // mid-write would leave sled failing until reopened.
+            let result = self.disk.check().and_then(|()| {
+                let committed = self.commit_group(&requests);
+                let failure = committed.as_ref().err().cloned();
+                *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+                committed
+            });
             match result {
                 Ok(outcomes) => {
                     for ((_, reply), outcome) in requests.into_iter().zip(outcomes) {
@@ -423,12 +471,8 @@ impl Committer {
                     }
                 }
                 Err(error) => {
-                    let message = error.to_string();
                     for (_, reply) in requests {
-                        let _ = reply.send(Err(Error::Corrupt {
-                            tree: "commit",
-                            message: message.clone(),
-                        }));
+                        let _ = reply.send(Err(error.clone()));
                     }
                 }
             }
@@ -687,6 +731,21 @@ impl SyncStore for SledStore {
 
     async fn verify_projection(&self) -> Result<Vec<DocKey>, StoreError> {
         Ok(SledStore::verify_projection(self)?)
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        if self.committer.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        let failure = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(failure) = failure {
+            return Err(failure.into());
+        }
+        Ok(self.disk.check()?)
     }
 
     async fn document_at(

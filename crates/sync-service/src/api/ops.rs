@@ -149,15 +149,35 @@ pub(crate) async fn health() -> Json<serde_json::Value> {
 }
 
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
-    match state.syncer().store().head().await {
+    let store = state.syncer().store();
+    let checked = async {
+        let head = store.head().await?;
+        store.check_writable().await?;
+        Ok::<_, ApiError>(head)
+    };
+    match checked.await {
         Ok(head) => Json(serde_json::json!({ "status": "ready", "head": head })).into_response(),
-        Err(error) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({
-                "status": "unavailable",
-                "error": { "code": "internal", "message": error.to_string() }
-            })),
-        )
-            .into_response(),
+        Err(error) => {
+            if let ApiError::Store(cause) = &error {
+                tracing::warn!(%cause, "not ready");
+            }
+            let reason = match &error {
+                ApiError::Store(cause) => cause.to_string(),
+                other => other.to_string(),
+            };
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({
+                    "status": "unavailable",
+                    "reason": reason,
+                    "error": error.body(),
+                })),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(2u64));
+            response
+        }
     }
 }

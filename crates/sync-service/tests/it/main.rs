@@ -5,6 +5,7 @@
 mod auth;
 mod bad_input;
 mod crash_rounds;
+mod disk_full;
 mod documents;
 mod feed;
 mod idempotency;

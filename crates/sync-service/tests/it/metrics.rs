@@ -57,7 +57,7 @@ async fn every_metric_the_dashboard_names_is_exported() {
         .session(None)
         .sync(
             json!({"operations": [{"action": "create", "collection": "todos",
-                                     "recordId": "t2", "data": {"n": 2}}]}),
+                                     "id": "t2", "data": {"n": 2}}]}),
         )
         .await;
     let text = scrape(&server).await;

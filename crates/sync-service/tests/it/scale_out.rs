@@ -122,7 +122,7 @@ async fn a_change_through_one_node_reaches_subscribers_of_the_other() {
     .await
     .unwrap();
     assert_eq!(response["results"][0]["status"], "success", "{response}");
-    let change = tokio::time::timeout(Duration::from_secs(5), subscriber.next())
+    let change = tokio::time::timeout(Duration::from_secs(15), subscriber.next())
         .await
         .expect("the change reaches the other node's subscriber");
     let change = next(change);

@@ -47,7 +47,7 @@ use tokio_postgres::{Row, Statement};
 use super::head::advance;
 use super::rows::{
     DOCUMENT_COLUMNS, decode, document_from_row, encode, get, get_u64, name_of, parse_name, pg,
-    pool, replicate, to_db,
+    pool, to_db,
 };
 use crate::committed::{Group, Preloaded};
 use crate::error::Error;
@@ -119,7 +119,7 @@ impl Committer {
                 }
                 Err(error) => {
                     for (_, reply) in requests {
-                        let _ = reply.send(Err(replicate(&error)));
+                        let _ = reply.send(Err(error.clone()));
                     }
                 }
             }

@@ -51,22 +51,6 @@ pub(super) fn pool(error: deadpool_postgres::PoolError) -> Error {
     }
 }
 
-/// A copy of `error` for each caller of a failed group commit.
-pub(super) fn replicate(error: &Error) -> Error {
-    match error {
-        Error::Corrupt { tree, message } => Error::Corrupt {
-            tree,
-            message: message.clone(),
-        },
-        Error::Postgres { message, code } => Error::Postgres {
-            message: message.clone(),
-            code: code.clone(),
-        },
-        Error::Closed => Error::Closed,
-        other => Error::Pool(other.to_string()),
-    }
-}
-
 fn corrupt(table: &'static str, message: impl std::fmt::Display) -> Error {
     Error::Corrupt {
         tree: table,
