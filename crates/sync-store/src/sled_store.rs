@@ -84,7 +84,7 @@ type Reply = oneshot::Sender<Result<Vec<CommitOutcome>, Error>>;
 pub struct SledStore {
     trees: Arc<Trees>,
     /// The log's id; replaced once by a snapshot load.
-    log_id: AtomicU64,
+    log_id: Arc<AtomicU64>,
     durable_head: Arc<watch::Sender<Seq>>,
     committer: mpsc::Sender<(Vec<Write>, Reply)>,
     committer_thread: std::thread::JoinHandle<()>,
@@ -234,7 +234,7 @@ impl SledStore {
             .map_err(|error| Error::Sled(sled::Error::Io(error)))?;
         Ok(SledStore {
             trees,
-            log_id: AtomicU64::new(log_id.0),
+            log_id: Arc::new(AtomicU64::new(log_id.0)),
             durable_head,
             committer: sender,
             committer_thread,
@@ -307,16 +307,58 @@ impl SledStore {
         Ok(changes)
     }
 
+    /// What a snapshot's read or load needs, to run on a blocking thread.
+    fn snapshot_parts(&self) -> SnapshotParts {
+        SnapshotParts {
+            trees: Arc::clone(&self.trees),
+            durable_head: Arc::clone(&self.durable_head),
+            commit_gate: Arc::clone(&self.commit_gate),
+            log_id: Arc::clone(&self.log_id),
+        }
+    }
+
+    /// Recomputes every document from the change log and compares it with
+    /// the stored projection; returns the keys that differ (empty when the
+    /// projection is exactly the log's). Documents are a projection of the
+    /// log: this is the check that they still are.
+    pub fn verify_projection(&self) -> Result<Vec<DocKey>, Error> {
+        let mut by_document: BTreeMap<DocKey, Vec<Change>> = BTreeMap::new();
+        for entry in self.trees.log.iter() {
+            let (_, value) = entry?;
+            let change: Change = decode("log", &value)?;
+            by_document.entry(change.key()).or_default().push(change);
+        }
+        let mut stored = BTreeMap::new();
+        for entry in self.trees.docs.iter() {
+            let (_, value) = entry?;
+            let document = decode::<StoredDocument>("docs", &value)?.document;
+            stored.insert(document.key(), document);
+        }
+        Ok(projection_differences(&by_document, stored))
+    }
+}
+
+/// The parts of a [`SledStore`] a snapshot reads or a load writes, shared
+/// with it, so that either runs on a blocking thread: under the commit
+/// gate they may take a while, and no runtime thread should wait that long.
+struct SnapshotParts {
+    trees: Arc<Trees>,
+    durable_head: Arc<watch::Sender<Seq>>,
+    commit_gate: Arc<std::sync::Mutex<()>>,
+    log_id: Arc<AtomicU64>,
+}
+
+impl SnapshotParts {
     /// Reads everything under the commit gate: no group commit runs
     /// meanwhile, so every tree is as the durable head left it.
-    fn read_snapshot(&self) -> Result<StoreSnapshot, Error> {
+    fn read(&self) -> Result<StoreSnapshot, Error> {
         let _gate = self
             .commit_gate
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let trees = &self.trees;
-        let head = self.head_seq();
-        let mut snapshot = StoreSnapshot::new(self.log_id(), head);
+        let head = *self.durable_head.borrow();
+        let mut snapshot = StoreSnapshot::new(LogId(self.log_id.load(Ordering::Acquire)), head);
         for entry in trees.log.iter() {
             let (_, value) = entry?;
             snapshot.changes.push(decode("log", &value)?);
@@ -354,7 +396,7 @@ impl SledStore {
 
     /// Writes `snapshot` into the empty trees under the commit gate,
     /// flushes, then takes its log id and head.
-    fn write_snapshot(&self, snapshot: &StoreSnapshot) -> Result<(), Error> {
+    fn write(&self, snapshot: &StoreSnapshot) -> Result<(), Error> {
         let _gate = self
             .commit_gate
             .lock()
@@ -365,7 +407,7 @@ impl SledStore {
             && trees.ops.is_empty()
             && trees.conflicts.is_empty()
             && trees.devices.is_empty()
-            && self.head_seq() == Seq::ZERO;
+            && *self.durable_head.borrow() == Seq::ZERO;
         if !empty {
             return Err(Error::NotEmpty);
         }
@@ -410,26 +452,6 @@ impl SledStore {
         self.log_id.store(snapshot.log_id.0, Ordering::Release);
         self.durable_head.send_replace(snapshot.head);
         Ok(())
-    }
-
-    /// Recomputes every document from the change log and compares it with
-    /// the stored projection; returns the keys that differ (empty when the
-    /// projection is exactly the log's). Documents are a projection of the
-    /// log: this is the check that they still are.
-    pub fn verify_projection(&self) -> Result<Vec<DocKey>, Error> {
-        let mut by_document: BTreeMap<DocKey, Vec<Change>> = BTreeMap::new();
-        for entry in self.trees.log.iter() {
-            let (_, value) = entry?;
-            let change: Change = decode("log", &value)?;
-            by_document.entry(change.key()).or_default().push(change);
-        }
-        let mut stored = BTreeMap::new();
-        for entry in self.trees.docs.iter() {
-            let (_, value) = entry?;
-            let document = decode::<StoredDocument>("docs", &value)?.document;
-            stored.insert(document.key(), document);
-        }
-        Ok(projection_differences(&by_document, stored))
     }
 }
 
@@ -902,12 +924,18 @@ impl SyncStore for SledStore {
     }
 
     async fn snapshot(&self) -> Result<StoreSnapshot, StoreError> {
-        // Synchronous, as every read of this store: sled reads do not
-        // wait on the runtime, and the gate waits at most one group commit.
-        Ok(self.read_snapshot()?)
+        let parts = self.snapshot_parts();
+        tokio::task::spawn_blocking(move || parts.read())
+            .await
+            .map_err(|error| StoreError::Backend(format!("snapshot task: {error}")))?
+            .map_err(StoreError::from)
     }
 
     async fn load_snapshot(&self, snapshot: StoreSnapshot) -> Result<(), StoreError> {
-        Ok(self.write_snapshot(&snapshot)?)
+        let parts = self.snapshot_parts();
+        tokio::task::spawn_blocking(move || parts.write(&snapshot))
+            .await
+            .map_err(|error| StoreError::Backend(format!("snapshot load task: {error}")))?
+            .map_err(StoreError::from)
     }
 }
