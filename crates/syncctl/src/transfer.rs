@@ -245,22 +245,53 @@ fn line_of(entry: &Value) -> Option<usize> {
         .ok()
 }
 
-fn read_lines(path: &Path) -> anyhow::Result<Vec<(usize, String)>> {
-    let reader: Box<dyn BufRead> = if is_stdio(path) {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+/// The file to import, read twice (once to check every line, once to
+/// send), so that a large file is never held in memory; standard input,
+/// which cannot be read twice, is kept in memory.
+enum Input {
+    File(PathBuf),
+    Memory(Vec<(usize, String)>),
+}
+
+/// The non-empty lines of an input, with their numbers.
+type Lines<'a> = Box<dyn Iterator<Item = anyhow::Result<(usize, String)>> + 'a>;
+
+impl Input {
+    fn open(path: &Path) -> anyhow::Result<Input> {
+        if !is_stdio(path) {
+            // Fails early, with the name, when it cannot be read.
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            return Ok(Input::File(path.to_owned()));
+        }
+        let stdin = std::io::BufReader::new(std::io::stdin());
+        Ok(Input::Memory(
+            numbered(Box::new(stdin)).collect::<anyhow::Result<_>>()?,
         ))
-    };
-    let mut lines = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read line {}", index + 1))?;
-        if !line.trim().is_empty() {
-            lines.push((index + 1, line));
+    }
+
+    fn lines(&self) -> anyhow::Result<Lines<'_>> {
+        match self {
+            Input::File(path) => {
+                let file = std::fs::File::open(path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                Ok(numbered(Box::new(std::io::BufReader::new(file))))
+            }
+            Input::Memory(lines) => Ok(Box::new(lines.iter().cloned().map(Ok))),
         }
     }
-    Ok(lines)
+}
+
+fn numbered<'a>(reader: Box<dyn BufRead + 'a>) -> Lines<'a> {
+    Box::new(
+        reader
+            .lines()
+            .enumerate()
+            .map(|(index, line)| {
+                line.map(|line| (index + 1, line))
+                    .with_context(|| format!("cannot read line {}", index + 1))
+            })
+            .filter(|line| !matches!(line, Ok((_, text)) if text.trim().is_empty())),
+    )
 }
 
 /// Sends one chunk, again while the server is busy or unreachable (the
@@ -289,23 +320,53 @@ async fn send_chunk(api: &Api, operations: &[Value]) -> anyhow::Result<Value> {
     }
 }
 
+/// Sends one chunk and counts what the server made of it.
+async fn send(api: &Api, chunk: &[Value], tally: &mut Tally) -> anyhow::Result<()> {
+    let answer = send_chunk(api, chunk).await?;
+    for result in answer["results"].as_array().into_iter().flatten() {
+        let status = result["status"].as_str().unwrap_or("unknown").to_owned();
+        if status == "error" {
+            tally.failed.push((
+                line_of(result).unwrap_or(0),
+                result["message"].as_str().unwrap_or("error").to_owned(),
+            ));
+        }
+        *tally.by_status.entry(status).or_default() += 1;
+    }
+    for error in answer["errors"].as_array().into_iter().flatten() {
+        let number = line_of(error).unwrap_or(0);
+        if !tally.failed.iter().any(|(n, _)| *n == number) {
+            let message = format!(
+                "{}: {}",
+                error["code"].as_str().unwrap_or("error"),
+                error["message"].as_str().unwrap_or("")
+            );
+            tally.failed.push((number, message));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) async fn import(target: &Target, args: ImportArgs) -> anyhow::Result<ExitCode> {
     crate::api::check_url(&target.url)?;
     if args.chunk == 0 {
         bail!("--chunk must be at least 1");
     }
     let api = Api::new(target)?;
-    let raw = read_lines(&args.file)?;
-    let mut lines = Vec::with_capacity(raw.len());
+    let input = Input::open(&args.file)?;
+    let mut lines = 0usize;
+    let mut good = 0u64;
     let mut bad: Vec<(usize, String)> = Vec::new();
-    for (number, text) in &raw {
-        match parse_line(*number, text) {
-            Ok(line) => lines.push(line),
+    for line in input.lines()? {
+        let (number, text) = line?;
+        lines += 1;
+        match parse_line(number, &text) {
+            Ok(_) => good += 1,
             Err(reason) => {
                 if !args.strict {
                     output::note(&format!("line {number}: {reason}; skipped"));
                 }
-                bad.push((*number, reason));
+                bad.push((number, reason));
             }
         }
     }
@@ -320,48 +381,30 @@ pub(crate) async fn import(target: &Target, args: ImportArgs) -> anyhow::Result<
         );
     }
 
-    let bar = output::progress(Some(lines.len() as u64), "importing", false);
+    let bar = output::progress(Some(good), "importing", false);
     let mut tally = Tally::default();
     let mut chunk: Vec<Value> = Vec::new();
     let mut chunk_bytes = 0;
-    let mut pending = lines.into_iter().peekable();
-    while pending.peek().is_some() || !chunk.is_empty() {
-        if let Some(line) = pending.peek() {
-            let size = line.operation.to_string().len() + 1;
-            let fits = chunk.len() < args.chunk && chunk_bytes + size <= CHUNK_BYTES_MAX;
-            if fits || chunk.is_empty() {
-                chunk_bytes += size;
-                if let Some(line) = pending.next() {
-                    chunk.push(line.operation);
-                }
-                continue;
-            }
+    for line in input.lines()? {
+        let (number, text) = line?;
+        // The bad lines were reported by the first pass.
+        let Ok(line) = parse_line(number, &text) else {
+            continue;
+        };
+        let size = line.operation.to_string().len() + 1;
+        if !chunk.is_empty() && (chunk.len() >= args.chunk || chunk_bytes + size > CHUNK_BYTES_MAX)
+        {
+            send(&api, &chunk, &mut tally).await?;
+            bar.inc(chunk.len() as u64);
+            chunk.clear();
+            chunk_bytes = 0;
         }
-        let answer = send_chunk(&api, &chunk).await?;
-        for result in answer["results"].as_array().into_iter().flatten() {
-            let status = result["status"].as_str().unwrap_or("unknown").to_owned();
-            if status == "error" {
-                tally.failed.push((
-                    line_of(result).unwrap_or(0),
-                    result["message"].as_str().unwrap_or("error").to_owned(),
-                ));
-            }
-            *tally.by_status.entry(status).or_default() += 1;
-        }
-        for error in answer["errors"].as_array().into_iter().flatten() {
-            let number = line_of(error).unwrap_or(0);
-            if !tally.failed.iter().any(|(n, _)| *n == number) {
-                let message = format!(
-                    "{}: {}",
-                    error["code"].as_str().unwrap_or("error"),
-                    error["message"].as_str().unwrap_or("")
-                );
-                tally.failed.push((number, message));
-            }
-        }
+        chunk_bytes += size;
+        chunk.push(line.operation);
+    }
+    if !chunk.is_empty() {
+        send(&api, &chunk, &mut tally).await?;
         bar.inc(chunk.len() as u64);
-        chunk.clear();
-        chunk_bytes = 0;
     }
     bar.finish_and_clear();
     for (number, message) in &tally.failed {
@@ -372,7 +415,7 @@ pub(crate) async fn import(target: &Target, args: ImportArgs) -> anyhow::Result<
     let imported = count("success") + count("merged");
     let summary = json!({
         "file": args.file.display().to_string(),
-        "lines": raw.len(),
+        "lines": lines,
         "imported": imported,
         "duplicates": count("duplicate"),
         "conflicts": count("conflict"),
@@ -382,7 +425,7 @@ pub(crate) async fn import(target: &Target, args: ImportArgs) -> anyhow::Result<
     output::result(args.format.format, &summary, || {
         format!(
             "{} lines: {imported} imported, {} already there, {} left as conflicts, {} refused, {} skipped",
-            raw.len(),
+            lines,
             count("duplicate"),
             count("conflict"),
             tally.failed.len(),

@@ -95,6 +95,21 @@ async fn export_then_import_gives_identical_documents_and_a_rerun_adds_nothing()
         "a re-run adds nothing"
     );
 
+    // From standard input too.
+    let piped = tokio::process::Command::new(crate::support::SYNCCTL)
+        .args(["import", "-", "--format", "json"])
+        .env("SYNC_URL", &target.url)
+        .env_remove("SYNC_TOKEN")
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .await
+        .unwrap();
+    let piped = json_out(&piped);
+    assert_eq!(
+        (piped["lines"].as_u64(), piped["duplicates"].as_u64()),
+        (Some(120), Some(120))
+    );
+
     // Text output for people.
     let text = syncctl(&target.url, &["import", file_arg]).await;
     assert_exit(&text, 0);
