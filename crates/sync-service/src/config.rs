@@ -369,6 +369,20 @@ impl Config {
         })
     }
 
+    /// The settings as TOML, as a configuration file would hold them, with
+    /// the secrets masked (the JWT secret, a password in the database URL).
+    pub fn to_toml_masked(&self) -> String {
+        const MASK: &str = "********";
+        let mut shown = self.clone();
+        if shown.auth.secret.is_some() {
+            shown.auth.secret = Some(MASK.to_owned());
+        }
+        if let Some(url) = &mut shown.database_url {
+            *url = mask_password(url, MASK);
+        }
+        toml::to_string(&shown).unwrap_or_else(|error| format!("# cannot print: {error}\n"))
+    }
+
     /// Applies the overrides that are set.
     pub fn apply(&mut self, overrides: Overrides) {
         let Overrides {
@@ -494,6 +508,20 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
+/// `url` with the password of its `user:password@` part replaced by `mask`.
+fn mask_password(url: &str, mask: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:{mask}@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,5 +574,106 @@ mod tests {
         assert!(error.contains("secret"), "{error}");
         assert!(toml::from_str::<Config>("lisen = 1").is_err());
         assert!("RS512".parse::<JwtAlgorithm>().is_err());
+    }
+
+    #[test]
+    fn printed_settings_hide_secrets_and_read_back() {
+        let mut config = Config {
+            database_url: Some("postgres://sync:hunter2@db:5432/sync".into()),
+            ..Config::default()
+        };
+        config.auth.secret = Some("a-very-secret-secret".into());
+        let printed = config.to_toml_masked();
+        assert!(
+            !printed.contains("hunter2") && !printed.contains("a-very-secret"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("postgres://sync:********@db:5432/sync"),
+            "{printed}"
+        );
+        let read: Config = toml::from_str(&printed).expect("the printed settings read back");
+        assert_eq!(read.limits, config.limits);
+        assert_eq!(read.listen, config.listen);
+    }
+
+    /// The dotted keys of every leaf of `value`, with their values.
+    fn leaves(prefix: &str, value: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
+        match value {
+            toml::Value::Table(table) if !table.is_empty() => {
+                for (key, value) in table {
+                    let key = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    leaves(&key, value, out);
+                }
+            }
+            other => out.push((prefix.to_owned(), other.clone())),
+        }
+    }
+
+    #[test]
+    fn the_reference_lists_every_setting_with_its_default() {
+        let reference = include_str!("../../../docs/configuration.md");
+        let row = |key: &str| {
+            reference
+                .lines()
+                .find(|line| line.starts_with(&format!("| `{key}` |")))
+                .unwrap_or_else(|| panic!("docs/configuration.md has no row for {key}"))
+                .to_owned()
+        };
+        // Every key, the optional ones set.
+        let mut full = Config {
+            database_url: Some("postgres://db/sync".into()),
+            ..Config::default()
+        };
+        full.auth.secret = Some("s".into());
+        full.auth.public_key_file = Some("k.pem".into());
+        full.default_collection = CollectionSettings {
+            strategy: Some(Strategy::Merge),
+            text_fields: vec!["notes".into()],
+            fields: BTreeMap::from([("tags".into(), FieldRule::Union)]),
+            concat_separator: Some(". ".into()),
+            keep_versions: Some(1),
+        };
+        full.collections
+            .insert("<name>".into(), full.default_collection.clone());
+        let mut keys = Vec::new();
+        leaves("", &toml::Value::try_from(&full).unwrap(), &mut keys);
+        for (key, _) in keys {
+            let key = match key.split_once(".fields.") {
+                Some((section, _)) => format!("{section}.fields"),
+                None => key,
+            };
+            let key = if key.starts_with("collections.<name>.") {
+                "collections.<name>.*".to_owned()
+            } else {
+                key
+            };
+            row(&key);
+        }
+        // Every default as the reference gives it.
+        let mut defaults = Vec::new();
+        leaves(
+            "",
+            &toml::Value::try_from(Config::default()).unwrap(),
+            &mut defaults,
+        );
+        for (key, value) in defaults {
+            if matches!(key.as_str(), "collections" | "default_collection.fields") {
+                continue;
+            }
+            let shown = match &value {
+                toml::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            let line = row(&key);
+            assert!(
+                line.contains(&format!("`{shown}`")),
+                "{key}: default {shown} not in {line}"
+            );
+        }
     }
 }

@@ -69,6 +69,36 @@ struct Args {
     /// Serve the console at / and the todo demo at /demo: true or false [default: true].
     #[arg(long, env = "SYNC_CONSOLE")]
     console: Option<bool>,
+    /// Log lines as text or as JSON objects, one per line.
+    #[arg(long, env = "SYNC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Print the effective settings as TOML (secrets masked) and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The log filter without `RUST_LOG`: information and up, without the
+/// per-operation audit line (target `sync::audit`), which costs a line per
+/// write; `RUST_LOG=info,sync::audit=info` turns it on.
+const DEFAULT_LOG_FILTER: &str = "info,sync::audit=off";
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 fn parse_durability(text: &str) -> Result<DurabilityMode, String> {
@@ -81,13 +111,8 @@ fn parse_durability(text: &str) -> Result<DurabilityMode, String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
+    init_logs(args.log_format);
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
@@ -109,6 +134,10 @@ async fn main() -> anyhow::Result<()> {
         console: args.console,
     });
     config.validate().context("invalid configuration")?;
+    if args.print_config {
+        print!("{}", config.to_toml_masked());
+        return Ok(());
+    }
     if config.auth.mode == AuthMode::None {
         tracing::warn!(
             "AUTH IS OFF (auth = none): every request is user `anonymous` with access to every \
@@ -144,5 +173,32 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_reference_lists_every_flag_and_variable() {
+        let reference = include_str!("../../../docs/configuration.md");
+        for arg in Args::command().get_arguments() {
+            if let Some(long) = arg.get_long() {
+                assert!(
+                    reference.contains(&format!("`--{long}`")),
+                    "docs/configuration.md does not list --{long}"
+                );
+            }
+            if let Some(env) = arg.get_env() {
+                let env = env.to_string_lossy();
+                assert!(
+                    reference.contains(&format!("`{env}`")),
+                    "docs/configuration.md does not list {env}"
+                );
+            }
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::io::Read as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, gzip, keys, send};
+use crate::support::{ChildServer, TestServer, gzip, keys, send};
 
 #[tokio::test]
 async fn devices_register_list_and_unregister() {
@@ -381,4 +381,35 @@ async fn cors_allows_the_configured_origins_only() {
         "https://app.example"
     );
     server.shutdown().await;
+}
+
+/// The per-operation audit line is off by default and on when `RUST_LOG`
+/// asks for it; `--log-format json` (here `SYNC_LOG_FORMAT`) writes JSON.
+#[tokio::test]
+async fn the_audit_line_is_off_unless_asked_for_and_logs_can_be_json() {
+    let write = json!({"operations": [{"action": "create", "collection": "todos",
+                                       "id": "t1", "data": {"n": 1}}]});
+    let quiet = ChildServer::start(&[]).await;
+    quiet.session(None).sync(write.clone()).await;
+    let asked = ChildServer::start(&[
+        ("RUST_LOG", "info,sync::audit=info"),
+        ("SYNC_LOG_FORMAT", "json"),
+    ])
+    .await;
+    asked.session(None).sync(write).await;
+
+    let quiet_log = quiet.output();
+    assert!(quiet_log.contains("sync server listening"), "{quiet_log}");
+    assert!(!quiet_log.contains("sync operation"), "{quiet_log}");
+    let asked_log = asked.output();
+    let lines: Vec<Value> = asked_log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let audit = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "sync operation")
+        .unwrap_or_else(|| panic!("no audit line in {asked_log}"));
+    assert_eq!(audit["target"], "sync::audit", "{audit}");
+    assert_eq!(audit["fields"]["action"], "create", "{audit}");
 }
