@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
     });
     config.validate().context("invalid configuration")?;
     if args.print_config {
-        print!("{}", config.to_toml_masked());
+        std::io::Write::write_all(&mut std::io::stdout(), config.to_toml_masked().as_bytes())?;
         return Ok(());
     }
     if config.auth.mode == AuthMode::None {
