@@ -301,3 +301,103 @@ async fn backup_and_online_restore_need_an_admin_token_and_an_empty_server() {
         stderr(&unreadable)
     );
 }
+
+/// Drops a test schema when dropped, on a thread of its own (the test's
+/// runtime may be the one blocked in this drop).
+struct Schema {
+    url: String,
+    name: String,
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime
+                .block_on(sync_store::PgStore::drop_schema_at(&url, &name))
+                .ok()
+        })
+        .join();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stderr)]
+async fn a_postgres_backup_restores_online_into_an_empty_postgres_server() {
+    let Some(url) = std::env::var("SYNC_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        eprintln!("SYNC_TEST_DATABASE_URL is not set: the PostgreSQL backup test did not run");
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let schemas: Vec<Schema> = ["a", "b"]
+        .iter()
+        .map(|side| Schema {
+            url: url.clone(),
+            name: format!("syncctl_test_{}_{nanos}_{side}", std::process::id()),
+        })
+        .collect();
+    let start = |schema: &Schema| {
+        let (url, name) = (url.clone(), schema.name.clone());
+        TestServer::start_with(move |config| {
+            config.store = sync_service::config::StoreKind::Postgres;
+            config.database_url = Some(url);
+            config.database_schema = name;
+        })
+    };
+    let mut source = start(&schemas[0]).await;
+    let operations: Vec<Value> = (0..30)
+        .map(|n| {
+            upsert(
+                &format!("pg-{n}"),
+                "default",
+                "todos",
+                &format!("t{n}"),
+                json!({"n": n}),
+            )
+        })
+        .collect();
+    sync(&source.url, None, Value::Array(operations)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let backup_dir = dir.path().join("backup");
+    let backup_arg = backup_dir.to_str().unwrap();
+    let backed_up = json_out(
+        &syncctl(
+            &source.url,
+            &["backup", "--out", backup_arg, "--format", "json"],
+        )
+        .await,
+    );
+    assert_eq!(backed_up["contents"]["head"].as_u64(), Some(30));
+
+    let mut target = start(&schemas[1]).await;
+    json_out(&syncctl(&target.url, &["restore", backup_arg, "--format", "json"]).await);
+    assert_eq!(
+        crate::support::documents(&target.url, None).await,
+        crate::support::documents(&source.url, None).await
+    );
+    let cursor = get(&source.url, None, "/v1/changes?cursor=now").await["cursor"].clone();
+    let resumed = get(
+        &target.url,
+        None,
+        &format!("/v1/changes?cursor={}", cursor.as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        resumed["changes"],
+        json!([]),
+        "the source's cursor is valid on the restored server"
+    );
+    assert_eq!(resumed["cursor"], cursor);
+    source.stop().await;
+    target.stop().await;
+}
