@@ -133,7 +133,29 @@ async fn tail_prints_every_change_of_a_load_in_order_across_a_restart() {
         "only matching documents (or their last change out of the filter)"
     );
 
-    for child in [&mut todos_child, &mut all_child, &mut even_child] {
+    // For people: one line per change.
+    let (mut pretty_child, mut pretty) = spawn_tail(
+        &server.url,
+        &["--collection", "notes", "--from", "start", "--limit", "2"],
+    );
+    let mut printed = Vec::new();
+    for _ in 0..2 {
+        printed.push(pretty.next_line().await.unwrap().unwrap());
+    }
+    assert_eq!(
+        printed,
+        [
+            r#"#1      insert default/notes/t0 v1 {"even":true,"n":0}"#,
+            r#"#4      insert default/notes/t3 v1 {"even":false,"n":3}"#,
+        ]
+    );
+
+    for child in [
+        &mut todos_child,
+        &mut all_child,
+        &mut even_child,
+        &mut pretty_child,
+    ] {
         let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
             .await
             .unwrap()
