@@ -225,7 +225,12 @@ pub(crate) async fn restore(target: &Target, args: RestoreArgs) -> anyhow::Resul
                 Err(error) => Err(error),
             };
             close_sled(store).await?;
-            let differing = differing.context("cannot restore into the data directory")?;
+            let differing = differing.with_context(|| {
+                format!(
+                    "cannot restore into {}; remove what it left there before trying again",
+                    data_dir.display()
+                )
+            })?;
             if !differing.is_empty() {
                 bail!(
                     "the restored documents differ from the log's replay for {} documents",
