@@ -275,6 +275,13 @@ async fn backup_and_online_restore_need_an_admin_token_and_an_empty_server() {
         .await,
     );
     check_golden("backup", &backed_up);
+    // The backup's format, a compatibility boundary: pinned line by line.
+    let lines: Vec<Value> = std::fs::read_to_string(backup_dir.join("snapshot.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    check_golden("snapshot", &Value::Array(lines));
 
     let target = TestServer::start_jwt().await;
     let restored = json_out(
@@ -400,4 +407,68 @@ async fn a_postgres_backup_restores_online_into_an_empty_postgres_server() {
     assert_eq!(resumed["cursor"], cursor);
     source.stop().await;
     target.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_documents_that_are_not_the_replay_of_the_log() {
+    let source = TestServer::start().await;
+    sync(
+        &source.url,
+        None,
+        json!([
+            upsert("op-1", "default", "todos", "t1", json!({"n": 1})),
+            upsert("op-2", "default", "todos", "t2", json!({"n": 2}))
+        ]),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let backup_dir = dir.path().join("backup");
+    let backup_arg = backup_dir.to_str().unwrap();
+    assert_exit(
+        &syncctl(&source.url, &["backup", "--out", backup_arg]).await,
+        0,
+    );
+
+    // A document whose data no change of the log gives.
+    let snapshot = backup_dir.join("snapshot.ndjson");
+    let text = std::fs::read_to_string(&snapshot).unwrap();
+    let tampered: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let mut record: Value = serde_json::from_str(line).unwrap();
+            if record["kind"] == "document" && record["document"]["id"] == "t2" {
+                record["document"]["data"] = json!({"n": 99});
+            }
+            record.to_string()
+        })
+        .collect();
+    std::fs::write(&snapshot, tampered.join("\n") + "\n").unwrap();
+
+    let data_dir = dir.path().join("restored");
+    let data_arg = data_dir.to_str().unwrap();
+    let restored = syncctl(
+        &source.url,
+        &["restore", backup_arg, "--data-dir", data_arg],
+    )
+    .await;
+    assert_exit(&restored, 1);
+    assert!(
+        stderr(&restored).contains("differ from the log's replay for 1 documents"),
+        "{}",
+        stderr(&restored)
+    );
+
+    let verified = syncctl(
+        &source.url,
+        &["verify", "--data-dir", data_arg, "--format", "json"],
+    )
+    .await;
+    assert_exit(&verified, 2);
+    let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["documentsDiffering"], json!(["default/todos/t2"]));
+    let text = syncctl(&source.url, &["verify", "--data-dir", data_arg]).await;
+    assert_exit(&text, 2);
+    assert!(crate::support::stdout(&text).contains("documents: 1 differ from the log's replay"));
+    assert!(crate::support::stdout(&text).trim_end().ends_with("FAILED"));
 }

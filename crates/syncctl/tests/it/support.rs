@@ -269,8 +269,8 @@ const VOLATILE: &[&str] = &[
     "connections",
 ];
 
-/// `value` with the volatile values replaced by `"<key>"` and ids that
-/// look generated (UUIDs) by `"<uuid>"`.
+/// `value` with the volatile values replaced by `"<key>"`, ids that look
+/// generated (UUIDs) by `"<uuid>"` and times (ISO-8601, HLC) by `"<time>"`.
 pub(crate) fn normalize(value: &Value) -> Value {
     match value {
         Value::Object(object) => Value::Object(
@@ -288,8 +288,19 @@ pub(crate) fn normalize(value: &Value) -> Value {
         ),
         Value::Array(items) => Value::Array(items.iter().map(normalize).collect()),
         Value::String(text) if looks_generated(text) => Value::String("<uuid>".into()),
+        Value::String(text) if looks_like_time(text) => Value::String("<time>".into()),
         other => other.clone(),
     }
+}
+
+/// An ISO-8601 time or an HLC (`2026-12-04T15:00:00.000Z-...`).
+fn looks_like_time(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() >= 20
+        && bytes[..4].iter().all(u8::is_ascii_digit)
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes[10] == b'T'
 }
 
 fn looks_generated(text: &str) -> bool {
