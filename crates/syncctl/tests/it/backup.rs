@@ -472,3 +472,43 @@ async fn verify_finds_documents_that_are_not_the_replay_of_the_log() {
     assert!(crate::support::stdout(&text).contains("documents: 1 differ from the log's replay"));
     assert!(crate::support::stdout(&text).trim_end().ends_with("FAILED"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_restore_takes_a_snapshot_of_several_megabytes() {
+    let source = TestServer::start().await;
+    let text = "x".repeat(1_200);
+    for round in 0..5 {
+        let operations: Vec<Value> = (0..500)
+            .map(|n| {
+                upsert(
+                    &format!("big-{round}-{n}"),
+                    "default",
+                    "docs",
+                    &format!("d{round}-{n}"),
+                    json!({"text": text}),
+                )
+            })
+            .collect();
+        sync(&source.url, None, Value::Array(operations)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let backup_dir = dir.path().join("backup");
+    let backup_arg = backup_dir.to_str().unwrap();
+    assert_exit(
+        &syncctl(&source.url, &["backup", "--out", backup_arg]).await,
+        0,
+    );
+    let size = std::fs::metadata(backup_dir.join("snapshot.ndjson"))
+        .unwrap()
+        .len();
+    assert!(size > 6 << 20, "a snapshot of {size} bytes");
+
+    let target = TestServer::start().await;
+    let restored =
+        json_out(&syncctl(&target.url, &["restore", backup_arg, "--format", "json"]).await);
+    assert_eq!(restored["contents"]["documents"].as_u64(), Some(2_500));
+    assert_eq!(
+        get(&target.url, None, "/ready").await["head"].as_u64(),
+        Some(2_500)
+    );
+}
