@@ -1,6 +1,8 @@
 //! `cargo xtask ci`: every check CI runs, in the order that fails fastest,
 //! each step run even when an earlier one failed so one run shows every
-//! problem: the Rust workspace first, then the TypeScript client in
+//! problem: the Rust workspace first, then the server's HTTP API checked by
+//! schemathesis against its own `/openapi.json` (`api_fuzz`), then the
+//! TypeScript client in
 //! `clients/typescript` (its unit tests, its tests against the real server
 //! binary and its browser tests), then the console and demo in `web/` (the
 //! committed assets the server embeds checked against a rebuild of their
@@ -66,6 +68,21 @@ impl Step {
         }
     }
 
+    /// A task of this runner, run as its own process (so its output is
+    /// echoed and its exit status read like any other step's).
+    fn xtask(name: &'static str, args: Vec<&'static str>) -> Step {
+        Step {
+            name,
+            program: std::env::current_exe()
+                .map(|exe| exe.display().to_string())
+                .unwrap_or_else(|_| "xtask".to_owned()),
+            args,
+            dir: workspace_root(),
+            env: vec![],
+            runner: Runner::None,
+        }
+    }
+
     /// An npm script of the TypeScript client, which finds the server
     /// binary through `SYNC_SERVER_BIN`.
     fn npm(name: &'static str, args: Vec<&'static str>, server: &Path) -> Step {
@@ -106,7 +123,7 @@ fn cargo() -> String {
 
 /// Where cargo puts the dev build of `sync-server`: `CARGO_TARGET_DIR`
 /// when set (relative to the workspace), else the workspace's `target`.
-fn server_binary() -> PathBuf {
+pub(crate) fn server_binary() -> PathBuf {
     let root = workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(|dir| root.join(dir))
@@ -152,6 +169,22 @@ pub(crate) fn run() -> Result<bool> {
         Step::cargo("doc", vec!["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     ];
+    steps.extend([
+        Step::cargo(
+            "server-build",
+            // With --workspace, features resolve as in the test step, so
+            // the binaries it built are reused instead of rebuilt.
+            vec![
+                "build",
+                "--workspace",
+                "--bin",
+                "sync-server",
+                "--example",
+                "todo",
+            ],
+        ),
+        Step::xtask("api-fuzz", vec!["api-fuzz"]),
+    ]);
     if std::env::var_os("SYNC_CI_SKIP_TS").is_some_and(|value| value == "1") {
         eprintln!(
             "xtask ci: NOTE: SYNC_CI_SKIP_TS=1, so the TypeScript client's steps are skipped."
@@ -159,19 +192,6 @@ pub(crate) fn run() -> Result<bool> {
     } else {
         let server = server_binary();
         steps.extend([
-            Step::cargo(
-                "server-build",
-                // With --workspace, features resolve as in the test step, so
-                // the binaries it built are reused instead of rebuilt.
-                vec![
-                    "build",
-                    "--workspace",
-                    "--bin",
-                    "sync-server",
-                    "--example",
-                    "todo",
-                ],
-            ),
             Step::npm("ts-install", vec!["ci"], &server),
             Step::npm("ts-build", vec!["run", "build"], &server),
             Step::npm("ts-test", vec!["test"], &server).counted(Runner::Vitest),

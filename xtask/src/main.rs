@@ -6,12 +6,15 @@
 //!   one summary line at the end.
 //! - `cargo xtask bench [--quick]`: every benchmark, then the figures written
 //!   into `docs/benchmarks.md` beside their budgets.
+//! - `cargo xtask api-fuzz`: schemathesis against a live server, in both
+//!   auth modes, from its `/openapi.json` (also a step of `ci`).
 //! - `cargo xtask soak [--quick] [--max-minutes N]`: the long crash rounds
 //!   of the server and the client and the seeded simulation, bounded in
 //!   time, with one summary line at the end.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod api_fuzz;
 mod bench;
 mod ci;
 mod process;
@@ -23,7 +26,8 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-const USAGE: &str = "usage: cargo xtask <ci | bench [--quick] | soak [--quick] [--max-minutes N]>";
+const USAGE: &str =
+    "usage: cargo xtask <ci | bench [--quick] | api-fuzz | soak [--quick] [--max-minutes N]>";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +37,12 @@ fn main() -> Result<()> {
             // The summary line must stay the last line printed, so a failed
             // run exits quietly instead of returning an error.
             if !ci::run()? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        ["api-fuzz"] => {
+            if !api_fuzz::run(&ci::server_binary())? {
                 std::process::exit(1);
             }
             Ok(())

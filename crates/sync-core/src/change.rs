@@ -13,6 +13,7 @@ use crate::names::{CollectionName, DeviceId, DocId, Namespace, OpId, Seq, UserId
 /// What a change did to its document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ChangeOp {
     /// The document came into existence (or back, after a delete).
     Insert,
@@ -47,6 +48,7 @@ impl fmt::Display for ChangeOp {
 /// delete), so a subscriber never has to fetch it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     /// Position in the log: gap-free, strictly increasing.
     pub seq: Seq,
@@ -59,6 +61,7 @@ pub struct Change {
     /// What happened.
     pub op: ChangeOp,
     /// The changed fields only (see the type's docs).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub delta: JsonObject,
     /// The document's version after this change.
     pub version: Version,
@@ -74,6 +77,7 @@ pub struct Change {
     pub user: Option<UserId>,
     /// The whole document after the change; `None` for a delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub data: Option<JsonObject>,
 }
 

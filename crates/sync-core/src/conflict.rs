@@ -17,6 +17,7 @@ use crate::timestamp::Timestamp;
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Strategy {
     /// One-sided changes merge; fields both sides changed merge by type
     /// (arrays, objects, text) and fall back to last-write-wins.
@@ -68,6 +69,7 @@ impl fmt::Display for Strategy {
 /// Whether a recorded conflict still waits for a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ConflictStatus {
     /// Left for a person or the application to resolve.
     Pending,
@@ -79,10 +81,13 @@ pub enum ConflictStatus {
 /// reports them: `{"clientData", "serverData", "conflictFields"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConflictData {
     /// What the client sent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub client_data: JsonObject,
     /// The server's document when the operation arrived.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub server_data: JsonObject,
     /// Fields both sides changed to different values (dotted paths for
     /// nested fields, `title` or `address.city`).
@@ -97,6 +102,7 @@ pub struct ConflictData {
 /// "Conflict records").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConflictRecord {
     /// The conflict's id.
     pub id: ConflictId,
@@ -112,6 +118,7 @@ pub struct ConflictRecord {
     /// Pending or resolved.
     pub status: ConflictStatus,
     /// The whole document after resolution; `null` while pending.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub resolved_data: Option<JsonObject>,
     /// The document's namespace.
     pub namespace: Namespace,
@@ -119,6 +126,7 @@ pub struct ConflictRecord {
     pub collection: CollectionName,
     /// The common ancestor both sides edited, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub base_data: Option<JsonObject>,
     /// The operation that ran into the conflict.
     pub op_id: OpId,

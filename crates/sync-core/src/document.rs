@@ -50,6 +50,7 @@ pub type FieldClocks = BTreeMap<String, Hlc>;
 /// learns of the delete and a stale update cannot bring it back unnoticed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Document {
     /// The document's id.
     pub id: DocId,
@@ -58,6 +59,7 @@ pub struct Document {
     /// Its collection.
     pub collection: CollectionName,
     /// The application's data.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub data: JsonObject,
     /// +1 on each accepted change; 1 after creation.
     pub version: Version,

@@ -61,6 +61,7 @@ pub(crate) fn excerpt(value: &str) -> String {
 /// The error codes of the wire protocol (`docs/protocol.md`, "Errors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ErrorCode {
     /// Malformed or semantically invalid input (400).
     InvalidRequest,
@@ -207,6 +208,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// The body of an error on the wire: `{"code", "message", "details"?}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Machine-readable code.
     pub code: ErrorCode,

@@ -54,6 +54,8 @@ pub mod query;
 pub mod queue;
 pub mod realtime;
 pub mod result;
+#[cfg(feature = "openapi")]
+mod schema;
 pub mod store;
 pub mod timestamp;
 

@@ -26,6 +26,7 @@ use crate::timestamp::Timestamp;
 /// What an operation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Action {
     /// Create a document; `data` is the whole document.
     Create,
@@ -58,6 +59,7 @@ impl fmt::Display for Action {
 /// One operation on one document, as a client sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operation {
     /// The idempotency key; the server makes one up when it is missing (and
     /// such an operation is then not protected against replays).
@@ -88,6 +90,7 @@ pub struct Operation {
     pub timestamp: Option<Timestamp>,
     /// The whole document (create) or the changed fields (update, upsert).
     #[serde(default, alias = "changes", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub data: Option<JsonObject>,
 }
 

@@ -11,6 +11,7 @@ use crate::operation::Action;
 /// How an operation ended (`docs/protocol.md`, "Results").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OpStatus {
     /// Applied as sent.
     Success,
@@ -59,6 +60,7 @@ impl OpStatus {
 /// `{"opId", "localId", "serverId", "action", "status", "version", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpResult {
     /// The operation's idempotency key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +92,7 @@ pub struct OpResult {
     pub conflict_data: Option<ConflictData>,
     /// The whole document after an automatic resolution (status `merged`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub data: Option<JsonObject>,
     /// Why it was rejected (status `error`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +130,7 @@ impl OpResult {
 /// One entry of a bulk-sync `errors` list: `{"opId"?, "localId"?, "code", "message"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpError {
     /// The failed operation's key, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -152,6 +152,7 @@ pub struct ChangePage {
 /// time, bandwidth (`docs/protocol.md`, "Devices").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceCapabilities {
     /// The collections it syncs; empty for all.
     #[serde(default)]
@@ -167,6 +168,7 @@ pub struct DeviceCapabilities {
 /// A registered device. It belongs to the user who registered it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceRecord {
     /// The device's id.
     pub device_id: DeviceId,
@@ -193,6 +195,7 @@ pub struct DeviceRecord {
 /// Counters for one device.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceStats {
     /// When it last synced an operation.
     pub last_sync: Option<Timestamp>,
@@ -463,10 +466,10 @@ impl StoreError {
         match self {
             StoreError::StorageFull(_) => ErrorCode::InsufficientStorage,
             StoreError::Unavailable(_) => ErrorCode::Unavailable,
-            StoreError::Backend(_)
-            | StoreError::Corrupt(_)
-            | StoreError::Closed
-            | StoreError::NotEmpty => ErrorCode::Internal,
+            StoreError::NotEmpty => ErrorCode::Conflict,
+            StoreError::Backend(_) | StoreError::Corrupt(_) | StoreError::Closed => {
+                ErrorCode::Internal
+            }
         }
     }
 

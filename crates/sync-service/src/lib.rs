@@ -28,6 +28,7 @@ mod devices;
 mod error;
 pub mod limits;
 mod metrics;
+mod openapi;
 mod realtime;
 mod server;
 mod state;

@@ -147,7 +147,7 @@ impl Default for Metrics {
 }
 
 /// A summary of sync requests (`GET /v1/stats`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncSummary {
     /// Sync requests handled (bulk sync, `/v1/sync`, WebSocket writes).

@@ -27,6 +27,9 @@ use crate::state::AppState;
 pub(crate) const LOAD_BYTES_MAX: usize = 1 << 30;
 
 /// The snapshot as NDJSON, one line per record.
+#[utoipa::path(get, path = "/v1/admin/snapshot", tag = "operations", security((), ("bearer" = []), ("token" = [])),
+    responses((status = 200, description = "Everything the store holds at one log position, as NDJSON (admin)", body = String, content_type = "application/x-ndjson",
+        headers(("X-Sync-Snapshot-Head" = u64, description = "The log position of the snapshot"))), crate::openapi::Errors))]
 pub(crate) async fn snapshot(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -52,7 +55,7 @@ pub(crate) async fn snapshot(
         .into_response())
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Loaded {
     head: sync_core::Seq,
@@ -61,6 +64,9 @@ pub(crate) struct Loaded {
 }
 
 /// Loads an NDJSON snapshot into the empty store.
+#[utoipa::path(post, path = "/v1/admin/snapshot", tag = "operations", security((), ("bearer" = []), ("token" = [])),
+    request_body(content = String, content_type = "application/x-ndjson", description = "A snapshot as `GET` gives it"),
+    responses((status = 200, description = "Loaded into the empty store (admin)", body = Loaded), crate::openapi::Errors))]
 pub(crate) async fn load(
     State(state): State<AppState>,
     Caller(principal): Caller,

@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 const LIMIT_DEFAULT: usize = 1_000;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Feed {
     changes: Vec<Change>,
@@ -41,6 +41,15 @@ fn list<T>(
     Ok((!values.is_empty()).then_some(values))
 }
 
+#[utoipa::path(get, path = "/v1/changes", tag = "changes", security((), ("bearer" = []), ("token" = [])),
+    params(
+        ("cursor" = Option<String>, Query, description = "Changes after this cursor; `now` answers the head and no changes; none reads from the start"),
+        ("limit" = Option<u64>, Query, description = "Most changes in the page (default 1,000)"),
+        ("wait" = Option<u64>, Query, description = "Seconds to wait for a change when none is new (long poll, at most 60)"),
+        ("namespace" = Option<String>, Query, description = "Only these namespaces (comma-separated or repeated)"),
+        ("collection" = Option<String>, Query, description = "Only these collections (comma-separated or repeated)"),
+        ("deviceId" = Option<String>, Query, description = "The reading device, for its lag")),
+    responses((status = 200, description = "The changes after the cursor", body = Feed), crate::openapi::CursorErrors))]
 pub(crate) async fn feed(
     State(state): State<AppState>,
     Caller(principal): Caller,

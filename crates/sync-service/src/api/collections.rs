@@ -37,19 +37,21 @@ pub(crate) struct Catalog {
 /// The catalog shared by the route's calls.
 pub(crate) type SharedCatalog = Arc<Mutex<Catalog>>;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Entry {
     namespace: Namespace,
     collection: CollectionName,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Collections {
     collections: Vec<Entry>,
     /// Whether the whole log has been read.
     complete: bool,
 }
 
+#[utoipa::path(get, path = "/v1/collections", tag = "documents", security((), ("bearer" = []), ("token" = [])),
+    responses((status = 200, description = "The collections the caller can read, by namespace", body = Collections), crate::openapi::Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(catalog): Extension<SharedCatalog>,

@@ -21,11 +21,18 @@ use crate::state::AppState;
 const LIST_LIMIT_DEFAULT: usize = 100;
 const LIST_LIMIT_MAX: usize = 1_000;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ConflictList {
     conflicts: Vec<ConflictRecord>,
 }
 
+#[utoipa::path(get, path = "/v1/conflicts", tag = "conflicts", security((), ("bearer" = []), ("token" = [])),
+    params(
+        ("status" = Option<sync_core::ConflictStatus>, Query, description = "Only this status"),
+        ("namespace" = Option<String>, Query, description = "Only this namespace"),
+        ("collection" = Option<String>, Query, description = "Only this collection"),
+        ("limit" = Option<u64>, Query, description = "At most this many (default 100, at most 1,000)")),
+    responses((status = 200, description = "Conflicts, pending first, newest first", body = ConflictList), crate::openapi::Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -91,6 +98,9 @@ async fn readable(
     Ok(record)
 }
 
+#[utoipa::path(get, path = "/v1/conflicts/{id}", tag = "conflicts", security((), ("bearer" = []), ("token" = [])),
+    params(("id" = String, Path, description = "The conflict's id")),
+    responses((status = 200, description = "The conflict", body = ConflictRecord), crate::openapi::Errors))]
 pub(crate) async fn one(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -99,24 +109,29 @@ pub(crate) async fn one(
     readable(&state, &principal, &id).await.map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ResolveBody {
     #[serde(default)]
     strategy: Option<Strategy>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     resolved_data: Option<JsonObject>,
     #[serde(default)]
     local_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Resolved {
     conflict: ConflictRecord,
     document: Document,
 }
 
+#[utoipa::path(post, path = "/v1/conflicts/{id}/resolve", tag = "conflicts", security((), ("bearer" = []), ("token" = [])),
+    params(("id" = String, Path, description = "The conflict's id")),
+    request_body = ResolveBody,
+    responses((status = 200, description = "The resolved conflict and the document after it", body = Resolved), crate::openapi::Errors))]
 pub(crate) async fn resolve(
     State(state): State<AppState>,
     Caller(principal): Caller,

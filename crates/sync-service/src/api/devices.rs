@@ -14,7 +14,7 @@ use super::{Caller, JsonBody, QueryPairs};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Registration {
     #[serde(default)]
@@ -30,7 +30,7 @@ pub(crate) struct Registration {
 }
 
 /// A device as the API shows it: the record plus whether it is online.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeviceView {
     #[serde(flatten)]
@@ -38,6 +38,9 @@ pub(crate) struct DeviceView {
     online: bool,
 }
 
+#[utoipa::path(post, path = "/v1/devices", tag = "devices", security((), ("bearer" = []), ("token" = [])),
+    request_body = Registration,
+    responses((status = 201, description = "The device, registered to the caller", body = DeviceView), crate::openapi::Errors))]
 pub(crate) async fn register(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -59,11 +62,14 @@ pub(crate) async fn register(
     Ok((StatusCode::CREATED, Json(DeviceView { record, online })))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct DeviceList {
     devices: Vec<DeviceView>,
 }
 
+#[utoipa::path(get, path = "/v1/devices", tag = "devices", security((), ("bearer" = []), ("token" = [])),
+    params(("user" = Option<String>, Query, description = "Another user's devices (admin only)")),
+    responses((status = 200, description = "The devices with their presence", body = DeviceList), crate::openapi::Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -89,6 +95,9 @@ pub(crate) async fn list(
     }))
 }
 
+#[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", security((), ("bearer" = []), ("token" = [])),
+    params(("id" = String, Path, description = "The device's id")),
+    responses((status = 204, description = "Unregistered"), crate::openapi::Errors))]
 pub(crate) async fn unregister(
     State(state): State<AppState>,
     Caller(principal): Caller,

@@ -16,12 +16,18 @@ use crate::state::AppState;
 const LIST_LIMIT_DEFAULT: usize = 100;
 const LIST_LIMIT_MAX: usize = 1_000;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct DocumentList {
     documents: Vec<Document>,
     next: Option<DocId>,
 }
 
+#[utoipa::path(get, path = "/v1/ns/{ns}/{collection}", tag = "documents", security((), ("bearer" = []), ("token" = [])),
+    params(crate::openapi::CollectionPath,
+        ("where" = Option<String>, Query, description = "`field:value` equality filter; repeat for more"),
+        ("limit" = Option<u64>, Query, description = "Documents per page (1 to 1,000; default 100)"),
+        ("after" = Option<String>, Query, description = "The `next` of the previous page")),
+    responses((status = 200, description = "A page of live documents, in id order", body = DocumentList), crate::openapi::Errors))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -62,6 +68,9 @@ fn not_found(key: &DocKey) -> ApiError {
     ApiError::NotFound(format!("no document {key}"))
 }
 
+#[utoipa::path(get, path = "/v1/ns/{ns}/{collection}/{id}", tag = "documents", security((), ("bearer" = []), ("token" = [])),
+    params(crate::openapi::DocumentPath),
+    responses((status = 200, description = "The document with its metadata (a tombstone after a delete)", body = Document), crate::openapi::Errors))]
 pub(crate) async fn one(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -74,12 +83,13 @@ pub(crate) async fn one(
         .ok_or_else(|| not_found(&key))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct VersionEntry {
     version: Version,
     seq: Seq,
     op: ChangeOp,
+    #[schema(value_type = Object)]
     delta: JsonObject,
     timestamp: Hlc,
     device_id: Option<DeviceId>,
@@ -87,11 +97,14 @@ pub(crate) struct VersionEntry {
     user: Option<UserId>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct History {
     versions: Vec<VersionEntry>,
 }
 
+#[utoipa::path(get, path = "/v1/ns/{ns}/{collection}/{id}/history", tag = "documents", security((), ("bearer" = []), ("token" = [])),
+    params(crate::openapi::DocumentPath),
+    responses((status = 200, description = "Its versions kept in the log, oldest first", body = History), crate::openapi::Errors))]
 pub(crate) async fn history(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -127,6 +140,9 @@ fn version_number(text: &str) -> Result<Version, ApiError> {
         .ok_or_else(|| ApiError::Invalid(format!("version must be a number from 1, not {text:?}")))
 }
 
+#[utoipa::path(get, path = "/v1/ns/{ns}/{collection}/{id}/versions/{version}", tag = "documents", security((), ("bearer" = []), ("token" = [])),
+    params(crate::openapi::VersionPath),
+    responses((status = 200, description = "The document as it was at that version", body = Document), crate::openapi::Errors))]
 pub(crate) async fn version(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -143,6 +159,9 @@ pub(crate) async fn version(
         .ok_or_else(|| ApiError::NotFound(format!("no version {version} of {key} is kept")))
 }
 
+#[utoipa::path(post, path = "/v1/ns/{ns}/{collection}/{id}/restore/{version}", tag = "documents", security((), ("bearer" = []), ("token" = [])),
+    params(crate::openapi::VersionPath),
+    responses((status = 200, description = "The document after the restore, a new version equal to the old one", body = Document), crate::openapi::Errors))]
 pub(crate) async fn restore(
     State(state): State<AppState>,
     Caller(principal): Caller,

@@ -18,11 +18,14 @@ use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use serde::de::DeserializeOwned;
 use sync_core::{CollectionName, DocId, Namespace};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -36,39 +39,48 @@ pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id"
 /// Every HTTP route, with its layers, over `state`. The WebSocket routes
 /// are merged in by the caller.
 pub(crate) fn router(state: AppState, cors_origins: &[String]) -> Router<AppState> {
-    let routes = Router::new()
-        .route("/api/{collection}/bulk-sync", post(sync::bulk_sync))
-        .route("/v1/sync", post(sync::sync))
-        .route("/v1/changes", get(changes::feed))
+    let catalog = axum::Extension(collections::SharedCatalog::default());
+    let (collections_schemas, collections_paths, collections_route) = routes!(collections::list);
+    let (routes, api) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(sync::bulk_sync))
+        .routes(routes!(sync::sync))
+        .routes(routes!(changes::feed))
+        .routes((
+            collections_schemas,
+            collections_paths,
+            collections_route.layer(catalog),
+        ))
+        .routes(routes!(documents::list))
+        .routes(routes!(documents::one))
+        .routes(routes!(documents::history))
+        .routes(routes!(documents::version))
+        .routes(routes!(documents::restore))
+        .routes(routes!(conflicts::list))
+        .routes(routes!(conflicts::one))
+        .routes(routes!(conflicts::resolve))
+        .routes(routes!(devices::register, devices::list))
+        .routes(routes!(devices::unregister))
+        .routes(routes!(admin::snapshot, admin::load))
+        .routes(routes!(ops::stats))
+        .routes(routes!(ops::device_stats))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::ready))
+        .split_for_parts();
+    let document = bytes::Bytes::from(
+        api.to_pretty_json()
+            .expect("the OpenAPI document serialises"),
+    );
+    let routes = routes
         .route(
-            "/v1/collections",
-            get(collections::list).layer(axum::Extension(collections::SharedCatalog::default())),
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    document,
+                )
+            }),
         )
-        .route("/v1/ns/{ns}/{collection}", get(documents::list))
-        .route("/v1/ns/{ns}/{collection}/{id}", get(documents::one))
-        .route(
-            "/v1/ns/{ns}/{collection}/{id}/history",
-            get(documents::history),
-        )
-        .route(
-            "/v1/ns/{ns}/{collection}/{id}/versions/{version}",
-            get(documents::version),
-        )
-        .route(
-            "/v1/ns/{ns}/{collection}/{id}/restore/{version}",
-            post(documents::restore),
-        )
-        .route("/v1/conflicts", get(conflicts::list))
-        .route("/v1/conflicts/{id}", get(conflicts::one))
-        .route("/v1/conflicts/{id}/resolve", post(conflicts::resolve))
-        .route("/v1/devices", post(devices::register).get(devices::list))
-        .route("/v1/devices/{id}", delete(devices::unregister))
-        .route("/v1/admin/snapshot", get(admin::snapshot).post(admin::load))
-        .route("/v1/stats", get(ops::stats))
-        .route("/v1/stats/devices", get(ops::device_stats))
-        .route("/metrics", get(ops::metrics))
-        .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))

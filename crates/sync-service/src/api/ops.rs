@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::metrics::{self, Scrape, SyncSummary};
 use crate::state::AppState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Stats {
     #[serde(flatten)]
@@ -34,6 +34,8 @@ pub(crate) struct Stats {
     head: Seq,
 }
 
+#[utoipa::path(get, path = "/v1/stats", tag = "operations", security((), ("bearer" = []), ("token" = [])),
+    responses((status = 200, description = "Sync analytics of the node and the store (admin)", body = Stats), crate::openapi::Errors))]
 pub(crate) async fn stats(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -52,7 +54,7 @@ pub(crate) async fn stats(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct DeviceStatsView {
     device_id: DeviceId,
@@ -69,11 +71,14 @@ pub(crate) struct DeviceStatsView {
     conflicts: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct DeviceStatsList {
     devices: Vec<DeviceStatsView>,
 }
 
+#[utoipa::path(get, path = "/v1/stats/devices", tag = "operations", security((), ("bearer" = []), ("token" = [])),
+    params(("user" = Option<String>, Query, description = "Another user's devices (admin only)")),
+    responses((status = 200, description = "Per device: last sync, lag, unacknowledged pushes, operations, conflicts", body = DeviceStatsList), crate::openapi::Errors))]
 pub(crate) async fn device_stats(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -119,6 +124,8 @@ pub(crate) async fn device_stats(
     Ok(Json(DeviceStatsList { devices }))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("bearer" = []), ("token" = [])),
+    responses((status = 200, description = "The node's metrics in the Prometheus text format (admin)", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"), crate::openapi::Errors))]
 pub(crate) async fn metrics(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -144,10 +151,19 @@ async fn stats_of(state: &AppState) -> Result<StoreStats, ApiError> {
     Ok(stats)
 }
 
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process serves requests", body = Object, example = json!({"status": "ok"}))))]
 pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "A write could commit now", body = Object, example = json!({"status": "ready", "head": 8})),
+        (status = 503, description = "It could not, and why", body = Object,
+            headers(("Retry-After" = u64, description = "Seconds to wait before asking again")),
+            example = json!({"status": "unavailable", "reason": "the store is closed",
+                             "error": {"code": "internal", "message": "the store failed; the request may be retried"}}))))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     let store = state.syncer().store();
     let checked = async {

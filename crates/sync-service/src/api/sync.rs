@@ -32,12 +32,13 @@ const PULL_LIMIT_DEFAULT: usize = 1_000;
 /// A bulk-sync request, with the fields `docs/protocol.md` lists for bulk
 /// sync and `POST /v1/sync`. Unknown fields (such as `chunkInfo`) are
 /// ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncRequest {
     /// The operations, each read as an `Operation` when it is applied (a
     /// bad one fails alone).
     #[serde(default)]
+    #[schema(value_type = Vec<sync_core::Operation>)]
     pub operations: Vec<Value>,
     /// The time of the client's last sync.
     #[serde(default)]
@@ -69,9 +70,10 @@ pub struct SyncRequest {
     pub collections: Option<Vec<CollectionName>>,
 }
 
-#[derive(Debug, Serialize)]
+/// The answer to a sync request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SyncResponse {
+pub(crate) struct SyncResponse {
     success: bool,
     results: Vec<OpResult>,
     conflicts: Vec<ConflictRecord>,
@@ -83,6 +85,11 @@ struct SyncResponse {
     has_more: bool,
 }
 
+#[utoipa::path(post, path = "/api/{collection}/bulk-sync", tag = "sync", security((), ("bearer" = []), ("token" = [])),
+    params(("collection" = String, Path, description = "The collection every operation belongs to"),
+        ("X-Sync-Chunk" = Option<String>, Header, description = "`n/total` of a chunked sync, echoed")),
+    request_body = SyncRequest,
+    responses((status = 200, description = "Each operation's result, the conflicts, the errors and (with `pull`) the changes after the cursor", body = SyncResponse), crate::openapi::CursorErrors))]
 pub(crate) async fn bulk_sync(
     State(state): State<AppState>,
     Path(collection): Path<String>,
@@ -102,6 +109,10 @@ pub(crate) async fn bulk_sync(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/sync", tag = "sync", security((), ("bearer" = []), ("token" = [])),
+    params(("X-Sync-Chunk" = Option<String>, Header, description = "`n/total` of a chunked sync, echoed")),
+    request_body = SyncRequest,
+    responses((status = 200, description = "Each operation's result, the conflicts, the errors and (with `pull`) the changes after the cursor", body = SyncResponse), crate::openapi::CursorErrors))]
 pub(crate) async fn sync(
     State(state): State<AppState>,
     Caller(principal): Caller,

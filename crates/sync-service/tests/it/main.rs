@@ -11,6 +11,7 @@ mod feed;
 mod idempotency;
 mod limits;
 mod metrics;
+mod openapi;
 mod operations;
 mod partial_failure;
 mod realtime;
