@@ -216,10 +216,16 @@ impl Group {
         }
         if let Some(mut record) = resolving {
             record.status = ConflictStatus::Resolved;
-            if let WriteEffect::Change { data, .. } = &write.effect {
-                record.resolved_data = Some(data.clone());
-            }
-            record.resolved_at = record.resolved_at.or(Some(record.created_at));
+            // Resolved when the resolving write was made.
+            record.resolved_at = Some(match &write.effect {
+                WriteEffect::Change {
+                    data, timestamp, ..
+                } => {
+                    record.resolved_data = Some(data.clone());
+                    timestamp.timestamp()
+                }
+                WriteEffect::ResultOnly => record.resolved_at.unwrap_or(record.created_at),
+            });
             self.record_conflict(record);
         }
         *self.tally.operations.entry(result.status).or_default() += 1;

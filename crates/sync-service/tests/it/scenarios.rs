@@ -205,6 +205,15 @@ async fn scenario_1_simple_field_conflict_under_each_strategy() {
     let versions = history["versions"].as_array().expect("versions");
     assert_eq!(versions.len(), 3);
     assert_eq!(versions[2]["opId"], format!("resolve-{id}").as_str());
+    // Resolved when the resolving change was made.
+    let resolved_at = entry["resolvedAt"].as_str().expect("resolvedAt");
+    assert!(
+        versions[2]["timestamp"]
+            .as_str()
+            .is_some_and(|time| time.starts_with(resolved_at)),
+        "{entry} {}",
+        versions[2]
+    );
     server.shutdown().await;
 }
 
