@@ -136,6 +136,8 @@ fn endpoints() -> Vec<Endpoint> {
         get("/v1/stats"),
         get("/v1/stats/devices"),
         get("/metrics"),
+        get("/v1/collections"),
+        get("/v1/admin/snapshot"),
     ]
 }
 
