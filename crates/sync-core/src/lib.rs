@@ -75,7 +75,9 @@ pub use query::Filter;
 pub use queue::OfflineQueue;
 pub use realtime::{ConnectionState, RealTimeSync};
 pub use result::{OpError, OpResult, OpStatus};
-pub use store::{CommitOutcome, StoreError, StoredDocument, SyncStore, Write, WriteEffect};
+pub use store::{
+    CommitObserver, CommitOutcome, StoreError, StoredDocument, SyncStore, Write, WriteEffect,
+};
 pub use timestamp::Timestamp;
 
 /// A JSON object: the body of every document and delta.

@@ -484,6 +484,14 @@ impl StoreError {
     }
 }
 
+/// Told of every group commit a store makes, for metrics: how many writes
+/// the group took and how long it took, from the start of its transaction
+/// to durability. Called on the committer's path, so it must be cheap.
+pub trait CommitObserver: Send + Sync + std::fmt::Debug {
+    /// A group of `writes` committed in `took`.
+    fn committed(&self, writes: usize, took: std::time::Duration);
+}
+
 /// The server's durable state. Used as `Arc<dyn SyncStore>`.
 #[async_trait]
 pub trait SyncStore: Send + Sync {

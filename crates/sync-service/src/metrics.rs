@@ -20,7 +20,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use serde::Serialize;
 use sync_core::store::StoreStats;
-use sync_core::{OpStatus, Strategy};
+use sync_core::{CommitObserver, OpStatus, Strategy};
 
 /// The content type of [`Metrics::prometheus`]'s text.
 pub(crate) const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -66,6 +66,8 @@ pub struct Metrics {
     request_seconds: Histograms,
     message_seconds: Histograms,
     delivery_delay_seconds: Histogram,
+    commit_seconds: Histogram,
+    commit_writes: Histogram,
     connections: Gauge,
     deliveries: Counter,
     resyncs: Counter,
@@ -84,6 +86,11 @@ impl Default for Metrics {
         }
         let message_seconds = Histograms::new_with_constructor(duration_buckets);
         let delivery_delay_seconds = duration_buckets();
+        let commit_seconds = duration_buckets();
+        // 1 to 4,096 writes, doubling: up to the largest group.
+        let commit_writes = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(1.0, 2.0, 13),
+        );
         let connections = Gauge::default();
         let deliveries = Counter::default();
         let resyncs = Counter::default();
@@ -110,6 +117,17 @@ impl Default for Metrics {
             "From a change's commit to its push to a subscriber's connection.",
             Unit::Seconds,
             delivery_delay_seconds.clone(),
+        );
+        registry.register_with_unit(
+            "sync_commit_duration",
+            "Time of a group commit, from its transaction's start to durability.",
+            Unit::Seconds,
+            commit_seconds.clone(),
+        );
+        registry.register(
+            "sync_commit_group_writes",
+            "Writes committed together in one group commit.",
+            commit_writes.clone(),
         );
         registry.register(
             "sync_connections",
@@ -139,6 +157,8 @@ impl Default for Metrics {
             request_seconds,
             message_seconds,
             delivery_delay_seconds,
+            commit_seconds,
+            commit_writes,
             connections,
             deliveries,
             resyncs,
@@ -310,6 +330,13 @@ impl Metrics {
         let _ = prometheus_text::encode(&mut text, &self.registry);
         let _ = prometheus_text::encode(&mut text, &now);
         text
+    }
+}
+
+impl CommitObserver for Metrics {
+    fn committed(&self, writes: usize, took: Duration) {
+        self.commit_seconds.observe(took.as_secs_f64());
+        self.commit_writes.observe(writes as f64);
     }
 }
 

@@ -16,6 +16,7 @@ use sync_store::{Durability, PgConfig, PgStore, SledStore, StoreConfig};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError, DurabilityMode, StoreKind};
+use crate::metrics::Metrics;
 use crate::state::{AppState, AuditLog, Settings, SyncMiddleware};
 use sync_engine::Syncer;
 
@@ -103,9 +104,10 @@ impl ServerBuilder {
         let config = self.config;
         config.validate()?;
         let auth = config.auth.authenticator()?;
+        let metrics = Arc::new(Metrics::default());
         let (store, sled) = match self.store {
             Some(store) => (store, None),
-            None => open_store(&config).await?,
+            None => open_store(&config, Arc::clone(&metrics)).await?,
         };
         let mut engine = ConflictEngine::new(config.conflict_config());
         for (collection, resolver) in self.resolvers {
@@ -131,6 +133,7 @@ impl ServerBuilder {
                 websocket_origins: config.cors.websocket_origins.clone(),
             },
             self.middleware,
+            metrics,
         );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -171,6 +174,7 @@ impl ServerBuilder {
 
 async fn open_store(
     config: &Config,
+    metrics: Arc<Metrics>,
 ) -> Result<(Arc<dyn SyncStore>, Option<Arc<SledStore>>), ServerError> {
     match config.store {
         StoreKind::Sled => {
@@ -180,6 +184,7 @@ async fn open_store(
                     DurabilityMode::Os => Durability::Os,
                 },
                 disk_reserve_bytes: config.disk_reserve_mb.saturating_mul(1024 * 1024),
+                commit_observer: Some(metrics),
                 ..StoreConfig::default()
             };
             let path = config.data_dir.clone();
@@ -197,7 +202,10 @@ async fn open_store(
         }
         StoreKind::Postgres => {
             let url = config.database_url.as_deref().unwrap_or_default();
-            let store_config = PgConfig::with_schema(config.database_schema.clone());
+            let store_config = PgConfig {
+                commit_observer: Some(metrics),
+                ..PgConfig::with_schema(config.database_schema.clone())
+            };
             let store = PgStore::connect(url, store_config)
                 .await
                 .map_err(|error| ServerError::Store(format!("PostgreSQL: {error}")))?;

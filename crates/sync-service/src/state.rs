@@ -120,12 +120,14 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over `syncer`, checking credentials with `auth`.
+    /// State over `syncer`, checking credentials with `auth`, measuring
+    /// into `metrics` (shared with the store, which reports its commits).
     pub fn new(
         syncer: Syncer,
         auth: Authenticator,
         settings: Settings,
         middleware: Vec<Arc<dyn SyncMiddleware>>,
+        metrics: Arc<Metrics>,
     ) -> AppState {
         let devices = Devices::new(Arc::clone(syncer.store()));
         let rate = UserRateLimiter::new(
@@ -144,7 +146,7 @@ impl AppState {
                 auth,
                 settings,
                 rate,
-                metrics: Arc::new(Metrics::default()),
+                metrics,
                 devices,
                 middleware,
                 shutdown: tokio::sync::watch::Sender::new(false),

@@ -49,8 +49,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use sync_core::store::{
-    ChangeFilter, ChangePage, CommitOutcome, ConflictQuery, DeviceRecord, DeviceStats,
-    DocumentPage, RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
+    ChangeFilter, ChangePage, CommitObserver, CommitOutcome, ConflictQuery, DeviceRecord,
+    DeviceStats, DocumentPage, RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
 };
 use sync_core::{
     Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey, Document, Filter,
@@ -71,7 +71,7 @@ use crate::error::Error;
 use crate::replay::{document_at, projection_differences};
 
 /// Settings of a [`PgStore`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PgConfig {
     /// The PostgreSQL schema holding the store's tables: 1-50 characters of
     /// `[a-z0-9_]`, not starting with a digit. Nodes sharing a log use the
@@ -94,6 +94,8 @@ pub struct PgConfig {
     /// transaction mode (which cannot hold a `LISTEN`): waiters then learn
     /// of other nodes' commits by polling only.
     pub listen: bool,
+    /// Told of every group commit of this node.
+    pub commit_observer: Option<Arc<dyn CommitObserver>>,
 }
 
 impl Default for PgConfig {
@@ -106,6 +108,7 @@ impl Default for PgConfig {
             queue_depth_max: 8_192,
             head_poll_interval_ms: 1_000,
             listen: true,
+            commit_observer: None,
         }
     }
 }
@@ -235,6 +238,7 @@ impl PgStore {
             heads: Arc::clone(&heads),
             channel,
             batch_writes_max: config.batch_writes_max.max(1),
+            observer: config.commit_observer.clone(),
         };
         let committer_task = tokio::spawn(committer.run(receiver));
         Ok(PgStore {

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 use sync_core::store::{
-    ChangeFilter, ChangePage, CommitOutcome, ConflictQuery, DeviceRecord, DocumentPage,
-    RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
+    ChangeFilter, ChangePage, CommitObserver, CommitOutcome, ConflictQuery, DeviceRecord,
+    DocumentPage, RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
 };
 use sync_core::{
     Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey, Document, Filter,
@@ -54,6 +54,8 @@ pub struct StoreConfig {
     /// refused ([`Error::StorageFull`]) before sled runs out of space, and
     /// accepted again once space is free.
     pub disk_reserve_bytes: u64,
+    /// Told of every group commit.
+    pub commit_observer: Option<Arc<dyn CommitObserver>>,
 }
 
 impl Default for StoreConfig {
@@ -63,6 +65,7 @@ impl Default for StoreConfig {
             batch_writes_max: 4_096,
             queue_depth_max: 8_192,
             disk_reserve_bytes: 64 * 1024 * 1024,
+            commit_observer: None,
         }
     }
 }
@@ -481,9 +484,13 @@ impl Committer {
             // Refused before sled could run out of space: a full disk
             // mid-write would leave sled failing until reopened.
             let result = self.disk.check().and_then(|()| {
+                let started = std::time::Instant::now();
                 let committed = self.commit_group(&requests);
                 let failure = committed.as_ref().err().cloned();
                 *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+                if let (Ok(_), Some(observer)) = (&committed, &self.config.commit_observer) {
+                    observer.committed(queued, started.elapsed());
+                }
                 committed
             });
             match result {

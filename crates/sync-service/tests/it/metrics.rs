@@ -96,7 +96,11 @@ async fn metrics_follow_prometheus_conventions() {
         };
         match kind {
             "counter" => assert!(name.ends_with("_total"), "{name}"),
-            "histogram" => assert!(name.ends_with("_seconds"), "{name}"),
+            // Durations in seconds; the one count histogram in writes.
+            "histogram" => assert!(
+                name.ends_with("_seconds") || name == "sync_commit_group_writes",
+                "{name}"
+            ),
             "gauge" => assert!(!name.ends_with("_total"), "{name}"),
             other => panic!("{name} is a {other}"),
         }
@@ -114,6 +118,12 @@ async fn metrics_follow_prometheus_conventions() {
     assert!(
         text.lines()
             .any(|l| l == "sync_websocket_message_duration_seconds_count{type=\"insert\"} 1"),
+        "{text}"
+    );
+    // The store reports its group commits.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("sync_commit_group_writes_count ") && !l.ends_with(" 0")),
         "{text}"
     );
     // Labels come from fixed sets: no ids.

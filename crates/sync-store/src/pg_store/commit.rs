@@ -38,7 +38,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use deadpool_postgres::{Object, Pool};
-use sync_core::store::{CommitOutcome, Write};
+use sync_core::store::{CommitObserver, CommitOutcome, Write};
 use sync_core::{DocKey, OpId, Seq};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
@@ -67,6 +67,8 @@ pub(super) struct Committer {
     pub(super) channel: String,
     /// The most writes one transaction takes.
     pub(super) batch_writes_max: usize,
+    /// Told of every group commit.
+    pub(super) observer: Option<Arc<dyn CommitObserver>>,
 }
 
 impl Committer {
@@ -99,8 +101,14 @@ impl Committer {
                 }
             }
             last_group = requests.len();
+            let started = std::time::Instant::now();
             match self.commit_group(&requests).await {
-                Ok(outcomes) => answer(requests, outcomes),
+                Ok(outcomes) => {
+                    if let Some(observer) = &self.observer {
+                        observer.committed(queued, started.elapsed());
+                    }
+                    answer(requests, outcomes);
+                }
                 // The server refused a statement, so the transaction rolled
                 // back and nothing of it stayed: commit the requests one by
                 // one, so that one bad request fails alone. (A lost
