@@ -57,7 +57,8 @@ fn check(
 macro_rules! name_type {
     (
         $(#[$meta:meta])*
-        $name:ident, kind = $kind:literal, max = $max:literal, allowed = $allowed:ident, rule = $rule:literal
+        $name:ident, kind = $kind:literal, max = $max:literal, allowed = $allowed:ident, rule = $rule:literal,
+        pattern = $pattern:literal
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -146,7 +147,7 @@ macro_rules! name_type {
         #[cfg(feature = "openapi")]
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                crate::schema::string(concat!("A ", $kind, ": ", $rule, "."), Some($max))
+                crate::schema::name(concat!("A ", $kind, ": ", $rule, "."), $max, $pattern)
             }
         }
 
@@ -159,13 +160,15 @@ name_type! {
     /// The unit of isolation and sharing (a user's space, a team, a room).
     /// Access is granted per namespace.
     Namespace, kind = "namespace", max = 64, allowed = is_namespace_char,
-    rule = "1-64 characters of A-Z a-z 0-9 _ - . :"
+    rule = "1-64 characters of A-Z a-z 0-9 _ - . :",
+    pattern = "^[A-Za-z0-9_.:-]{1,64}$"
 }
 
 name_type! {
     /// A named set of documents inside a namespace (`todos`).
     CollectionName, kind = "collection", max = 64, allowed = is_collection_char,
-    rule = "1-64 characters of A-Z a-z 0-9 _ -"
+    rule = "1-64 characters of A-Z a-z 0-9 _ -",
+    pattern = "^[A-Za-z0-9_-]{1,64}$"
 }
 
 name_type! {
@@ -173,32 +176,37 @@ name_type! {
     /// choose it (a UUIDv7 is a good choice); the server generates one for a
     /// create without an id.
     DocId, kind = "document id", max = 128, allowed = is_id_char,
-    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~"
+    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~",
+    pattern = "^[A-Za-z0-9_.:@+=~-]{1,128}$"
 }
 
 name_type! {
     /// The idempotency key of an operation: a replay with a known `OpId`
     /// returns the first result and changes nothing.
     OpId, kind = "opId", max = 128, allowed = is_id_char,
-    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~"
+    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~",
+    pattern = "^[A-Za-z0-9_.:@+=~-]{1,128}$"
 }
 
 name_type! {
     /// A device (an app install), stable across restarts.
     DeviceId, kind = "deviceId", max = 128, allowed = is_id_char,
-    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~"
+    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~",
+    pattern = "^[A-Za-z0-9_.:@+=~-]{1,128}$"
 }
 
 name_type! {
     /// The id of a recorded conflict.
     ConflictId, kind = "conflict id", max = 128, allowed = is_id_char,
-    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~"
+    rule = "1-128 characters of A-Z a-z 0-9 _ - . : @ + = ~",
+    pattern = "^[A-Za-z0-9_.:@+=~-]{1,128}$"
 }
 
 name_type! {
     /// The authenticated user (the token's `sub`, or `anonymous`).
     UserId, kind = "user", max = 256, allowed = is_user_char,
-    rule = "1-256 characters without control characters"
+    rule = "1-256 characters without control characters",
+    pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]{1,256}$"
 }
 
 impl Namespace {

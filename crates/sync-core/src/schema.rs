@@ -18,6 +18,18 @@ pub(crate) fn string(description: &str, max_chars: Option<usize>) -> RefOr<Schem
         .into()
 }
 
+/// The schema of a name: `description`, at most `max_chars` characters
+/// matching `pattern`.
+pub(crate) fn name(description: &str, max_chars: usize, pattern: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .min_length(Some(1))
+        .max_length(Some(max_chars))
+        .pattern(Some(pattern))
+        .into()
+}
+
 /// A schema of a non-negative counter.
 pub(crate) fn counter(name: &str) -> RefOr<Schema> {
     ObjectBuilder::new()

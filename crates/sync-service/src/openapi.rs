@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sync_core::{ErrorBody, ErrorCode};
+use sync_core::{CollectionName, DocId, ErrorBody, ErrorCode, Namespace};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder, Type};
 use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
@@ -122,9 +122,9 @@ fn error_response(code: ErrorCode) -> RefOr<Response> {
 #[allow(dead_code)]
 pub(crate) struct CollectionPath {
     /// The namespace.
-    ns: String,
+    ns: Namespace,
     /// The collection.
-    collection: String,
+    collection: CollectionName,
 }
 
 /// A document.
@@ -133,11 +133,11 @@ pub(crate) struct CollectionPath {
 #[allow(dead_code)]
 pub(crate) struct DocumentPath {
     /// The namespace.
-    ns: String,
+    ns: Namespace,
     /// The collection.
-    collection: String,
+    collection: CollectionName,
     /// The document's id.
-    id: String,
+    id: DocId,
 }
 
 /// One version of a document.
@@ -146,11 +146,11 @@ pub(crate) struct DocumentPath {
 #[allow(dead_code)]
 pub(crate) struct VersionPath {
     /// The namespace.
-    ns: String,
+    ns: Namespace,
     /// The collection.
-    collection: String,
+    collection: CollectionName,
     /// The document's id.
-    id: String,
+    id: DocId,
     /// The version, from 1.
     version: u64,
 }

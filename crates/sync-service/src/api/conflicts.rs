@@ -99,7 +99,7 @@ async fn readable(
 }
 
 #[utoipa::path(get, path = "/v1/conflicts/{id}", tag = "conflicts", security((), ("bearer" = []), ("token" = [])),
-    params(("id" = String, Path, description = "The conflict's id")),
+    params(("id" = sync_core::ConflictId, Path, description = "The conflict's id")),
     responses((status = 200, description = "The conflict", body = ConflictRecord), crate::openapi::Errors))]
 pub(crate) async fn one(
     State(state): State<AppState>,
@@ -129,7 +129,7 @@ pub(crate) struct Resolved {
 }
 
 #[utoipa::path(post, path = "/v1/conflicts/{id}/resolve", tag = "conflicts", security((), ("bearer" = []), ("token" = [])),
-    params(("id" = String, Path, description = "The conflict's id")),
+    params(("id" = sync_core::ConflictId, Path, description = "The conflict's id")),
     request_body = ResolveBody,
     responses((status = 200, description = "The resolved conflict and the document after it", body = Resolved), crate::openapi::Errors))]
 pub(crate) async fn resolve(

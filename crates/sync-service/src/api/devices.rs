@@ -96,7 +96,7 @@ pub(crate) async fn list(
 }
 
 #[utoipa::path(delete, path = "/v1/devices/{id}", tag = "devices", security((), ("bearer" = []), ("token" = [])),
-    params(("id" = String, Path, description = "The device's id")),
+    params(("id" = sync_core::DeviceId, Path, description = "The device's id")),
     responses((status = 204, description = "Unregistered"), crate::openapi::Errors))]
 pub(crate) async fn unregister(
     State(state): State<AppState>,

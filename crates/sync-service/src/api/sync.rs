@@ -86,7 +86,7 @@ pub(crate) struct SyncResponse {
 }
 
 #[utoipa::path(post, path = "/api/{collection}/bulk-sync", tag = "sync", security((), ("bearer" = []), ("token" = [])),
-    params(("collection" = String, Path, description = "The collection every operation belongs to"),
+    params(("collection" = sync_core::CollectionName, Path, description = "The collection every operation belongs to"),
         ("X-Sync-Chunk" = Option<String>, Header, description = "`n/total` of a chunked sync, echoed")),
     request_body = SyncRequest,
     responses((status = 200, description = "Each operation's result, the conflicts, the errors and (with `pull`) the changes after the cursor", body = SyncResponse), crate::openapi::CursorErrors))]
