@@ -5,7 +5,7 @@
 // restoring version 1 from the document browser makes a new version equal
 // to version 1; the live figures move under load; values holding HTML or
 // script show as text; the live tail shows a change as it is committed.
-// Writes the console's screenshots to docs/.
+// Takes the console's screenshots (into docs/ with SYNC_UPDATE_SCREENSHOTS=1).
 
 import type { Page } from '@playwright/test';
 import { api, expect, namespace, screenshot, serverUrl, subscribe, test, write } from './support.js';

@@ -1,8 +1,8 @@
 // What the console's and the demo's tests share: the server the global
 // setup started (as a fixture), the errors a page printed, unique
 // namespaces, HS256 tokens for jwt-mode servers, a WebSocket subscriber
-// speaking the protocol (the `ws` package) and the screenshots written to
-// docs/. Starting the server and the HTTP helpers are the TypeScript
+// speaking the protocol (the `ws` package) and the screenshots (written to
+// docs/ with SYNC_UPDATE_SCREENSHOTS=1). Starting the server and the HTTP helpers are the TypeScript
 // client's test support, reused.
 
 import { test as base, expect, type Page } from '@playwright/test';
@@ -93,9 +93,14 @@ export async function subscribe(url: string, ns: string, collection: string, tok
   return { messages, next, close: () => socket.close() };
 }
 
-/** Writes `page`'s screenshot to docs/<name>.png, the pictures the README shows. */
+/**
+ * Takes `page`'s screenshot: into docs/<name>.png, the pictures the README
+ * shows, when `SYNC_UPDATE_SCREENSHOTS=1` (so a test run leaves the tracked
+ * files alone), else into test-results/.
+ */
 export async function screenshot(page: Page, name: string): Promise<void> {
-  const dir = path.join(repoRoot, 'docs');
+  const update = process.env['SYNC_UPDATE_SCREENSHOTS'] === '1';
+  const dir = update ? path.join(repoRoot, 'docs') : path.join(repoRoot, 'web', 'test-results', 'screenshots');
   mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: path.join(dir, `${name}.png`) });
 }
