@@ -186,6 +186,14 @@ impl ConflictEngine {
         self.resolvers.insert(collection.into(), resolver);
     }
 
+    /// The same resolvers with other settings (a configuration reload).
+    pub fn with_config(&self, config: ConflictConfig) -> ConflictEngine {
+        ConflictEngine {
+            config,
+            resolvers: self.resolvers.clone(),
+        }
+    }
+
     /// The settings for `collection`.
     pub fn config(&self, collection: &str) -> &CollectionConfig {
         self.config.for_collection(collection)

@@ -14,10 +14,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde_json::Value;
-use sync_conflict::{Base, ClientEdit, ConflictEngine, Outcome, RecordContext, ResolveRequest};
+use sync_conflict::{
+    Base, ClientEdit, ConflictConfig, ConflictEngine, Outcome, RecordContext, ResolveRequest,
+};
 use sync_core::store::{CommitOutcome, StoredDocument, Write, WriteEffect};
 use sync_core::{
     Action, Change, ChangeOp, Clock, CollectionName, ConflictId, ConflictRecord, ConflictStatus,
@@ -154,7 +156,8 @@ impl OwnedBase {
 /// Applies operations to the store. Shared by every request handler.
 pub struct Syncer {
     store: Arc<dyn SyncStore>,
-    engine: ConflictEngine,
+    /// Replaced whole by a configuration reload.
+    engine: RwLock<Arc<ConflictEngine>>,
     clock: Arc<dyn Clock>,
     hlc: Mutex<HlcClock>,
     document_bytes_max: usize,
@@ -182,7 +185,7 @@ impl Syncer {
     ) -> Syncer {
         Syncer {
             store,
-            engine,
+            engine: RwLock::new(Arc::new(engine)),
             clock,
             hlc: Mutex::new(hlc),
             document_bytes_max,
@@ -209,9 +212,17 @@ impl Syncer {
         &self.store
     }
 
-    /// The conflict engine.
-    pub fn engine(&self) -> &ConflictEngine {
-        &self.engine
+    /// The conflict engine (as configured now).
+    pub fn engine(&self) -> Arc<ConflictEngine> {
+        let engine = self.engine.read().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(&engine)
+    }
+
+    /// Resolves with `config` from now on, with the same custom resolvers;
+    /// writes in flight finish under the settings they started with.
+    pub fn reconfigure(&self, config: ConflictConfig) {
+        let engine = Arc::new(self.engine().with_config(config));
+        *self.engine.write().unwrap_or_else(PoisonError::into_inner) = engine;
     }
 
     /// The wall clock.
@@ -527,7 +538,7 @@ impl Syncer {
                     Action::Delete => ClientEdit::Delete,
                     _ => ClientEdit::Update(&patch),
                 };
-                let outcome = self.engine.resolve(&ResolveRequest {
+                let outcome = self.engine().resolve(&ResolveRequest {
                     key,
                     base: base.as_base(),
                     server: sync_conflict::ServerState {

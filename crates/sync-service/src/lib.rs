@@ -30,6 +30,7 @@ pub mod limits;
 mod metrics;
 mod openapi;
 mod realtime;
+mod reload;
 mod server;
 mod state;
 mod ws;
@@ -38,6 +39,7 @@ pub use api::SyncRequest;
 pub use auth::{Authenticator, Grant, Principal};
 pub use config::Config;
 pub use error::ApiError;
+pub use reload::ConfigSource;
 pub use server::{Server, ServerBuilder, ServerError};
 pub use state::{AppState, AuditLog, SyncMiddleware, SyncRequestInfo, Transport};
 

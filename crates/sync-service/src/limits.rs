@@ -163,21 +163,42 @@ impl TokenBucket {
     }
 }
 
-/// One token bucket per user, for HTTP operations.
+/// One token bucket per user, for every door.
 #[derive(Debug)]
 pub struct UserRateLimiter {
+    buckets: Mutex<Buckets>,
+}
+
+/// The users' buckets and the rate they fill at.
+#[derive(Debug)]
+struct Buckets {
     rate_per_sec: u32,
     burst: u32,
-    buckets: Mutex<HashMap<UserId, TokenBucket>>,
+    by_user: HashMap<UserId, TokenBucket>,
 }
 
 impl UserRateLimiter {
     /// Buckets of `rate_per_sec` with `burst`.
     pub fn new(rate_per_sec: u32, burst: u32) -> UserRateLimiter {
         UserRateLimiter {
-            rate_per_sec,
-            burst,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                rate_per_sec,
+                burst,
+                by_user: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Fills at `rate_per_sec` with `burst` from now on; every user starts
+    /// again with a full bucket of the new size.
+    pub fn set_rate(&self, rate_per_sec: u32, burst: u32) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if (buckets.rate_per_sec, buckets.burst) != (rate_per_sec, burst) {
+            *buckets = Buckets {
+                rate_per_sec,
+                burst,
+                by_user: HashMap::new(),
+            };
         }
     }
 
@@ -187,14 +208,19 @@ impl UserRateLimiter {
             .buckets
             .lock()
             .map_err(|_| ApiError::Internal("rate limiter poisoned".into()))?;
-        if buckets.len() > 100_000 {
+        let Buckets {
+            rate_per_sec,
+            burst,
+            by_user,
+        } = &mut *buckets;
+        if by_user.len() > 100_000 {
             // Forget idle users rather than grow without bound; a forgotten
             // user starts again with a full bucket.
-            buckets.retain(|_, bucket| now_ms.saturating_sub(bucket.last_ms) < 60_000);
+            by_user.retain(|_, bucket| now_ms.saturating_sub(bucket.last_ms) < 60_000);
         }
-        let bucket = buckets
+        let bucket = by_user
             .entry(user.clone())
-            .or_insert_with(|| TokenBucket::new(self.rate_per_sec, self.burst, now_ms));
+            .or_insert_with(|| TokenBucket::new(*rate_per_sec, *burst, now_ms));
         bucket
             .take(cost, now_ms)
             .map_err(|wait| ApiError::RateLimited {

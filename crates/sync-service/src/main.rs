@@ -6,11 +6,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use sync_service::config::{AuthMode, DurabilityMode, JwtAlgorithm, Overrides, StoreKind};
-use sync_service::{Config, ServerBuilder};
+
+use sync_service::{Config, ConfigSource, Server, ServerBuilder};
 
 /// jemalloc instead of glibc's allocator: under write load glibc's arenas
 /// gave memory back to the kernel and faulted it in again (`clear_page`
@@ -113,11 +115,7 @@ fn parse_durability(text: &str) -> Result<DurabilityMode, String> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     init_logs(args.log_format);
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
-    config.apply(Overrides {
+    let overrides = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
         store: args.store,
@@ -132,7 +130,19 @@ async fn main() -> anyhow::Result<()> {
         max_clock_skew_secs: args.max_clock_skew_secs,
         durability: args.durability,
         console: args.console,
+    };
+    let file = args.config.clone();
+    // The settings as the file, the environment and the flags give them,
+    // read again for each reload.
+    let source: ConfigSource = Arc::new(move || {
+        let mut config = match &file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply(overrides.clone());
+        Ok(config)
     });
+    let config = source()?;
     config.validate().context("invalid configuration")?;
     if args.print_config {
         std::io::Write::write_all(&mut std::io::stdout(), config.to_toml_masked().as_bytes())?;
@@ -147,33 +157,47 @@ async fn main() -> anyhow::Result<()> {
     if config.durability == DurabilityMode::Os {
         tracing::warn!("durability = os: acknowledged writes are not fsynced and can be lost");
     }
-    let server = ServerBuilder::new(config).start().await?;
-    shutdown_signal().await;
+    let server = ServerBuilder::new(config)
+        .config_source(source)
+        .start()
+        .await?;
+    serve_until_stopped(&server).await;
     tracing::info!("shutting down: finishing requests, closing sockets, flushing the store");
     server.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGINT or SIGTERM; on SIGHUP, reloads the settings (the
+/// file, the environment and the flags again), logging why when the new
+/// ones are refused.
+async fn serve_until_stopped(server: &Server) {
     let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
     #[cfg(unix)]
     {
-        let Ok(mut terminate) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut terminate), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
             let _ = interrupt.await;
             return;
         };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+        loop {
+            tokio::select! {
+                _ = &mut interrupt => return,
+                _ = terminate.recv() => return,
+                _ = hangup.recv() => {
+                    if let Err(error) = server.reload_from_source() {
+                        tracing::error!(%error, "reload refused; the running settings stay");
+                    }
+                }
+            }
         }
     }
     #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    let _ = interrupt.await;
 }
 
 #[cfg(test)]

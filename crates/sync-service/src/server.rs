@@ -9,15 +9,14 @@ use std::time::Duration;
 
 use sync_conflict::ConflictEngine;
 use sync_core::store::RetentionPolicy;
-use sync_core::{
-    Clock, CollectionName, ConflictResolver, HlcClock, NodeId, SyncStore, SystemClock,
-};
+use sync_core::{Clock, ConflictResolver, HlcClock, NodeId, SyncStore, SystemClock};
 use sync_store::{Durability, PgConfig, PgStore, SledStore, StoreConfig};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ConfigError, DurabilityMode, StoreKind};
 use crate::metrics::Metrics;
-use crate::state::{AppState, AuditLog, Settings, SyncMiddleware};
+use crate::reload::ConfigSource;
+use crate::state::{AppState, AuditLog, SyncMiddleware};
 use sync_engine::Syncer;
 
 /// Why the server could not start or stop cleanly.
@@ -49,6 +48,7 @@ pub struct ServerBuilder {
     middleware: Vec<Arc<dyn SyncMiddleware>>,
     resolvers: Vec<(String, Arc<dyn ConflictResolver>)>,
     store: Option<Arc<dyn SyncStore>>,
+    config_source: Option<ConfigSource>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -68,7 +68,16 @@ impl ServerBuilder {
             middleware: vec![Arc::new(AuditLog)],
             resolvers: Vec::new(),
             store: None,
+            config_source: None,
         }
+    }
+
+    /// Where a reload (`Server::reload_from_source`, SIGHUP in the binary,
+    /// `POST /v1/admin/reload`) reads the new settings: for the binary, the
+    /// configuration file with the environment and flags applied again.
+    pub fn config_source(mut self, source: ConfigSource) -> ServerBuilder {
+        self.config_source = Some(source);
+        self
     }
 
     /// Uses `clock` instead of the system clock.
@@ -127,13 +136,10 @@ impl ServerBuilder {
         let state = AppState::new(
             syncer,
             auth,
-            Settings {
-                limits: config.limits.clone(),
-                heartbeat_secs: config.heartbeat_secs,
-                websocket_origins: config.cors.websocket_origins.clone(),
-            },
+            &config,
             self.middleware,
             metrics,
+            self.config_source,
         );
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -214,20 +220,11 @@ async fn open_store(
     }
 }
 
-/// Compacts each collection with `keep_versions` every interval, never
-/// above the lowest cursor of the devices online.
+/// Compacts each collection with `keep_versions` (as the settings in force
+/// say, reloads included) every interval, never above the lowest cursor of
+/// the devices online.
 fn compaction_task(config: &Config, state: AppState) -> Option<JoinHandle<()>> {
-    let policies: Vec<(CollectionName, u64)> = config
-        .collections
-        .iter()
-        .filter_map(|(name, settings)| {
-            Some((
-                CollectionName::new(name.as_str()).ok()?,
-                settings.keep_versions?,
-            ))
-        })
-        .collect();
-    if policies.is_empty() || config.compaction_interval_secs == 0 {
+    if config.compaction_interval_secs == 0 {
         return None;
     }
     let interval = Duration::from_secs(config.compaction_interval_secs);
@@ -236,6 +233,10 @@ fn compaction_task(config: &Config, state: AppState) -> Option<JoinHandle<()>> {
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
                 () = state.shutting_down() => return,
+            }
+            let policies = state.retention();
+            if policies.is_empty() {
+                continue;
             }
             let store = state.syncer().store();
             let head = match store.head().await {
@@ -249,7 +250,7 @@ fn compaction_task(config: &Config, state: AppState) -> Option<JoinHandle<()>> {
                 .devices()
                 .low_water()
                 .map_or(head, |low| low.min(head));
-            for (collection, keep_versions) in &policies {
+            for (collection, keep_versions) in policies.iter() {
                 let policy = RetentionPolicy {
                     keep_versions: *keep_versions,
                     low_water,
@@ -291,6 +292,16 @@ impl Server {
     /// The shared state (for embedding and tests).
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Puts `new` in force without a restart ([`AppState::reload`]).
+    pub fn reload(&self, new: Config) -> Result<(), ConfigError> {
+        self.state.reload(new)
+    }
+
+    /// Reads the configuration source again and puts it in force.
+    pub fn reload_from_source(&self) -> Result<(), ConfigError> {
+        self.state.reload_from_source()
     }
 
     /// Stops accepting, ends long-polls and WebSockets (close 1001),

@@ -1,15 +1,17 @@
 //! What every request handler shares, and the middleware hook through
 //! which an application sees (and may refuse) every sync request.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use sync_core::{DeviceId, Operation};
+use sync_core::{CollectionName, DeviceId, Operation};
 
 use crate::auth::{Authenticator, Principal};
+use crate::config::{Config, ConfigError};
 use crate::devices::Devices;
 use crate::error::ApiError;
 use crate::limits::{Limits, UserRateLimiter};
 use crate::metrics::Metrics;
+use crate::reload::{ConfigSource, Reloader};
 use sync_engine::Syncer;
 
 /// Where a sync request came in.
@@ -105,6 +107,11 @@ struct Inner {
     syncer: Syncer,
     auth: Authenticator,
     settings: Settings,
+    /// The limits in force (reloadable).
+    limits: RwLock<Arc<Limits>>,
+    /// The collections compaction bounds (reloadable).
+    retention: RwLock<Arc<Vec<(CollectionName, u64)>>>,
+    reloader: Reloader,
     rate: UserRateLimiter,
     metrics: Arc<Metrics>,
     devices: Devices,
@@ -120,15 +127,22 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// State over `syncer`, checking credentials with `auth`, measuring
-    /// into `metrics` (shared with the store, which reports its commits).
+    /// State over `syncer` with `config`, checking credentials with `auth`,
+    /// measuring into `metrics` (shared with the store, which reports its
+    /// commits); `source` gives the new settings of a reload.
     pub fn new(
         syncer: Syncer,
         auth: Authenticator,
-        settings: Settings,
+        config: &Config,
         middleware: Vec<Arc<dyn SyncMiddleware>>,
         metrics: Arc<Metrics>,
+        source: Option<ConfigSource>,
     ) -> AppState {
+        let settings = Settings {
+            limits: config.limits.clone(),
+            heartbeat_secs: config.heartbeat_secs,
+            websocket_origins: config.cors.websocket_origins.clone(),
+        };
         let devices = Devices::new(Arc::clone(syncer.store()));
         let rate = UserRateLimiter::new(
             settings.limits.operations_per_second,
@@ -144,6 +158,9 @@ impl AppState {
                 realtime,
                 syncer,
                 auth,
+                limits: RwLock::new(Arc::new(config.limits.clone())),
+                retention: RwLock::new(Arc::new(crate::reload::retention(config))),
+                reloader: Reloader::new(config.clone(), source),
                 settings,
                 rate,
                 metrics,
@@ -164,14 +181,77 @@ impl AppState {
         &self.inner.auth
     }
 
-    /// The limits.
-    pub fn limits(&self) -> &Limits {
-        &self.inner.settings.limits
+    /// The limits in force.
+    pub fn limits(&self) -> Arc<Limits> {
+        Arc::clone(
+            &self
+                .inner
+                .limits
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
-    /// The settings.
+    /// The collections whose log compaction keeps a bounded number of
+    /// versions, with that number.
+    pub fn retention(&self) -> Arc<Vec<(CollectionName, u64)>> {
+        Arc::clone(
+            &self
+                .inner
+                .retention
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// The settings fixed at start (the limits in force are
+    /// [`AppState::limits`]).
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Puts `new` in force: the per-collection conflict settings, the
+    /// retention and the limits, at once and without dropping a
+    /// connection. Refused, with the running settings kept, when `new` does
+    /// not validate or changes a setting that needs a restart.
+    pub fn reload(&self, new: Config) -> Result<(), ConfigError> {
+        let new = self.inner.reloader.accept(new)?;
+        self.inner.syncer.reconfigure(new.conflict_config());
+        self.inner.rate.set_rate(
+            new.limits.operations_per_second,
+            new.limits.operations_burst,
+        );
+        *self
+            .inner
+            .limits
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(new.limits.clone());
+        *self
+            .inner
+            .retention
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(crate::reload::retention(&new));
+        tracing::info!("settings reloaded");
+        Ok(())
+    }
+
+    /// Reads the server's configuration source again and reloads it
+    /// ([`AppState::reload`]); an error when the server has no source.
+    pub fn reload_from_source(&self) -> Result<(), ConfigError> {
+        let new = self
+            .inner
+            .reloader
+            .read_source()
+            .ok_or(ConfigError::Invalid {
+                name: "config",
+                message: "this server was started without a configuration source to reload".into(),
+            })??;
+        self.reload(new)
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> Config {
+        self.inner.reloader.current()
     }
 
     /// The per-user rate limiter of operations, whatever their door.

@@ -97,3 +97,26 @@ pub(crate) async fn load(
         Err(error) => Err(error.into()),
     }
 }
+
+/// What a reload answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Reloaded {
+    reloaded: bool,
+}
+
+/// Reads the server's configuration source again and puts the reloadable
+/// settings in force (the same as SIGHUP). Admin only.
+#[utoipa::path(post, path = "/v1/admin/reload", tag = "operations",
+    security((), ("bearer" = []), ("token" = [])),
+    responses((status = 200, description = "The new settings are in force", body = Reloaded),
+        crate::openapi::Errors))]
+pub(crate) async fn reload(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> Result<axum::Json<Reloaded>, ApiError> {
+    principal.check_admin()?;
+    state
+        .reload_from_source()
+        .map_err(|error| ApiError::Invalid(format!("reload refused: {error}")))?;
+    Ok(axum::Json(Reloaded { reloaded: true }))
+}

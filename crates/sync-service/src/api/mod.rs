@@ -61,6 +61,7 @@ pub(crate) fn router(state: AppState, cors_origins: &[String]) -> Router<AppStat
         .routes(routes!(devices::register, devices::list))
         .routes(routes!(devices::unregister))
         .routes(routes!(admin::snapshot, admin::load))
+        .routes(routes!(admin::reload))
         .routes(routes!(ops::stats))
         .routes(routes!(ops::device_stats))
         .routes(routes!(ops::metrics))

@@ -138,6 +138,7 @@ fn endpoints() -> Vec<Endpoint> {
         get("/metrics"),
         get("/v1/collections"),
         get("/v1/admin/snapshot"),
+        post("/v1/admin/reload", json!({})),
     ]
 }
 

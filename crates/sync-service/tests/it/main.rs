@@ -15,6 +15,7 @@ mod openapi;
 mod operations;
 mod partial_failure;
 mod realtime;
+mod reload;
 mod restart;
 mod scale_out;
 mod scenarios;

@@ -27,6 +27,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("delete", "/v1/devices/{id}"),
     ("get", "/v1/admin/snapshot"),
     ("post", "/v1/admin/snapshot"),
+    ("post", "/v1/admin/reload"),
     ("get", "/v1/stats"),
     ("get", "/v1/stats/devices"),
     ("get", "/metrics"),

@@ -703,6 +703,11 @@ impl ChildServer {
     pub(crate) fn output(&self) -> String {
         self.server.output()
     }
+
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.server.id()
+    }
 }
 
 #[test]
