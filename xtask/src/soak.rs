@@ -294,7 +294,7 @@ mod tests {
             figures(output, &step),
             "2 rounds, 900 writes acknowledged, seed 3"
         );
-        let cut_short = "server crash rounds: seed 3 (SYNC_CRASH_SEED=3 replays it), 5 rounds\n\
+        let cut_short = "server crash rounds: running 5 rounds\n\
                          round 0: killed after 9 ms, restart 9 ms\nround 1: wedged\n";
         assert_eq!(figures(cut_short, &step), "1 of 5 rounds done");
 

@@ -153,7 +153,7 @@ async fn client_crash_rounds() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let seed = seed("SYNC_CLIENT_CRASH_SEED");
-    eprintln!("client crash rounds: {rounds} rounds");
+    eprintln!("client crash rounds: running {rounds} rounds");
     let mut random = Random::new(seed);
     let started = Instant::now();
     let node = Node::start(None).await;

@@ -348,7 +348,7 @@ async fn server_crash_rounds() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let seed = seed("SYNC_CRASH_SEED");
-    eprintln!("server crash rounds: {rounds} rounds");
+    eprintln!("server crash rounds: running {rounds} rounds");
     let mut random = Random::new(seed);
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
