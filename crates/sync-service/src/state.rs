@@ -86,11 +86,10 @@ impl SyncMiddleware for AuditLog {
     }
 }
 
-/// Settings the handlers read at request time.
+/// Settings fixed at start that the handlers read (the limits, which a
+/// reload may change, are [`AppState::limits`]).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Request and connection limits.
-    pub limits: Limits,
     /// Seconds between WebSocket pings.
     pub heartbeat_secs: u64,
     /// Origins allowed to open WebSockets; empty allows any.
@@ -139,19 +138,18 @@ impl AppState {
         source: Option<ConfigSource>,
     ) -> AppState {
         let settings = Settings {
-            limits: config.limits.clone(),
             heartbeat_secs: config.heartbeat_secs,
             websocket_origins: config.cors.websocket_origins.clone(),
         };
         let devices = Devices::new(Arc::clone(syncer.store()));
         let rate = UserRateLimiter::new(
-            settings.limits.operations_per_second,
-            settings.limits.operations_burst,
+            config.limits.operations_per_second,
+            config.limits.operations_burst,
         );
         let realtime = Arc::new(crate::realtime::Hub::new(
             Arc::clone(syncer.store()),
             Arc::clone(syncer.clock()),
-            settings.limits.send_queue_frames_max,
+            config.limits.send_queue_frames_max,
         ));
         AppState {
             inner: Arc::new(Inner {
@@ -204,8 +202,7 @@ impl AppState {
         )
     }
 
-    /// The settings fixed at start (the limits in force are
-    /// [`AppState::limits`]).
+    /// The settings fixed at start.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
     }
