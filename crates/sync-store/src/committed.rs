@@ -6,6 +6,7 @@
 //! it holds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::Hash;
 
 use sync_core::store::{CommitOutcome, StoreStats, StoredDocument, Write, WriteEffect};
 use sync_core::{
@@ -252,12 +253,7 @@ impl Group {
     }
 
     fn op_result(&mut self, op_id: &OpId, source: &impl Source) -> Result<Option<OpResult>, Error> {
-        if let Some(known) = self.ops.get(op_id) {
-            return Ok(known.clone());
-        }
-        let loaded = source.op_result(op_id)?;
-        self.ops.insert(op_id.clone(), loaded.clone());
-        Ok(loaded)
+        known_or_loaded(&mut self.ops, op_id, || source.op_result(op_id))
     }
 
     fn document(
@@ -265,12 +261,7 @@ impl Group {
         key: &DocKey,
         source: &impl Source,
     ) -> Result<Option<StoredDocument>, Error> {
-        if let Some(known) = self.documents.get(key) {
-            return Ok(known.clone());
-        }
-        let loaded = source.document(key)?;
-        self.documents.insert(key.clone(), loaded.clone());
-        Ok(loaded)
+        known_or_loaded(&mut self.documents, key, || source.document(key))
     }
 
     fn conflict(
@@ -278,13 +269,23 @@ impl Group {
         id: &ConflictId,
         source: &impl Source,
     ) -> Result<Option<ConflictRecord>, Error> {
-        if let Some(known) = self.conflicts.get(id) {
-            return Ok(known.clone());
-        }
-        let loaded = source.conflict(id)?;
-        self.conflicts.insert(id.clone(), loaded.clone());
-        Ok(loaded)
+        known_or_loaded(&mut self.conflicts, id, || source.conflict(id))
     }
+}
+
+/// What the group knows of `key` (absence included), else what `load`
+/// reads, remembered.
+fn known_or_loaded<K: Clone + Eq + Hash, V: Clone>(
+    known: &mut HashMap<K, Option<V>>,
+    key: &K,
+    load: impl FnOnce() -> Result<Option<V>, Error>,
+) -> Result<Option<V>, Error> {
+    if let Some(value) = known.get(key) {
+        return Ok(value.clone());
+    }
+    let loaded = load()?;
+    known.insert(key.clone(), loaded.clone());
+    Ok(loaded)
 }
 
 /// The change and document `write` makes when committed at `seq` with
