@@ -38,10 +38,6 @@ fn show(todos: &[JsonObject]) {
     }
 }
 
-fn object(value: Value) -> JsonObject {
-    value.as_object().cloned().unwrap_or_default()
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut server = "http://127.0.0.1:7700".to_owned();
@@ -65,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "device {} syncing with {server}",
         client.device_id()
     ));
-    let todos = client.collection("todos");
+    let todos = client.collection("todos")?;
 
     // The list as the terminal shows it, in creation order.
     let mut live = todos
@@ -102,17 +98,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let outcome = match command {
                     "add" if !rest.is_empty() => todos
-                        .save(object(json!({
+                        .save(json!({
                             "text": rest,
                             "done": false,
                             "createdAt": std::time::SystemTime::now()
                                 .duration_since(std::time::UNIX_EPOCH)
                                 .map_or(0, |d| d.as_millis() as u64),
-                        })))
+                        }))
                         .await
                         .map(drop),
                     "done" => match pick(rest) {
-                        Some(id) => todos.update(&id, object(json!({"done": true}))).await,
+                        Some(id) => todos.update(&id, json!({"done": true})).await,
                         None => { say("no such todo"); Ok(()) }
                     },
                     "rm" => match pick(rest) {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use sync_realtime::RootCertificate;
 
 use sync_core::{Clock, CollectionName, ConnectionState, DeviceId, Namespace, SystemClock};
 use sync_queue::{QueueConfig, SledQueue};
@@ -45,6 +46,7 @@ pub struct SyncClientBuilder {
     device_name: String,
     platform: String,
     realtime: bool,
+    root_certificates_pem: Vec<Vec<u8>>,
     queue: QueueConfig,
     clock: ClockSource,
 }
@@ -66,6 +68,7 @@ impl Default for SyncClientBuilder {
             device_name: "sync-client".to_owned(),
             platform: std::env::consts::OS.to_owned(),
             realtime: true,
+            root_certificates_pem: Vec::new(),
             queue: QueueConfig::default(),
             clock: ClockSource(Arc::new(SystemClock)),
         }
@@ -155,6 +158,15 @@ impl SyncClientBuilder {
         self
     }
 
+    /// Trusts the certificates of this PEM file for `https://` and
+    /// `wss://` besides the Mozilla roots (a private CA, a self-signed
+    /// certificate); may be called more than once. A file without a
+    /// certificate, or one that does not decode, fails [`build`](Self::build).
+    pub fn add_root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.root_certificates_pem.push(pem.as_ref().to_vec());
+        self
+    }
+
     /// Whether to use the WebSocket at all (default on); off syncs by HTTP
     /// polling only.
     pub fn realtime(mut self, enabled: bool) -> Self {
@@ -194,6 +206,13 @@ impl SyncClientBuilder {
         if collections.is_empty() {
             return Err(Error::Config("name at least one collection".into()));
         }
+        let mut root_certificates = Vec::new();
+        for pem in &self.root_certificates_pem {
+            root_certificates.extend(
+                RootCertificate::from_pem(pem)
+                    .map_err(|error| Error::Config(format!("root certificate: {error}")))?,
+            );
+        }
         std::fs::create_dir_all(&data_dir).map_err(|e| Error::Storage(e.to_string()))?;
         let queue_config = self.queue;
         let (local, queue) = {
@@ -225,6 +244,7 @@ impl SyncClientBuilder {
             device_name: self.device_name,
             platform: self.platform,
             realtime: self.realtime,
+            root_certificates,
         };
         let (events, _) = broadcast::channel(1024);
         let shared = Arc::new(Shared {

@@ -53,14 +53,17 @@ impl SyncClient {
         }
     }
 
-    /// One collection (`"todos"`).
-    pub fn collection(&self, name: &str) -> Collection {
+    /// One collection (`"todos"`): [`Error::Invalid`] for a name that is
+    /// not valid, [`Error::UnknownCollection`] for one the builder did not
+    /// list.
+    pub fn collection(&self, name: &str) -> Result<Collection, Error> {
         Collection::new(&self.shared, name)
     }
 
-    /// The collection of an entity type.
-    pub fn typed<T: SyncEntity>(&self) -> TypedCollection<T> {
-        TypedCollection::new(self.collection(T::COLLECTION))
+    /// The collection of an entity type, checked as by
+    /// [`collection`](Self::collection).
+    pub fn typed<T: SyncEntity>(&self) -> Result<TypedCollection<T>, Error> {
+        Ok(TypedCollection::new(self.collection(T::COLLECTION)?))
     }
 
     /// This device's id (stable across restarts).
@@ -176,11 +179,10 @@ mod tests {
             .build()
             .await
             .unwrap();
-        let todos = client.collection("todos");
+        let todos = client.collection("todos").unwrap();
         for at in [1_000, 1_000, 400, 5_000] {
             clock.set(at);
-            let data = json!({ "at": at }).as_object().cloned().unwrap();
-            todos.save(data).await.unwrap();
+            todos.save(json!({ "at": at })).await.unwrap();
         }
         let mut entries = client.shared.queue.entries();
         entries.sort_by_key(|entry| entry.queued.id);
@@ -189,6 +191,53 @@ mod tests {
             .filter_map(|entry| entry.queued.op.timestamp.map(Timestamp::as_millis))
             .collect();
         assert_eq!(stamps, [1_000, 1_001, 1_002, 5_000]);
+        client.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn collections_are_checked_when_taken_and_documents_must_be_objects() {
+        #[derive(serde::Serialize)]
+        struct Todo {
+            text: &'static str,
+            done: bool,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let client = SyncClient::builder()
+            .server_url("http://127.0.0.1:9")
+            .data_dir(dir.path())
+            .collections(["todos"])
+            .realtime(false)
+            .build()
+            .await
+            .unwrap();
+        assert!(matches!(
+            client.collection("bad name"),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            client.collection("notes"),
+            Err(Error::UnknownCollection(_))
+        ));
+        let todos = client.collection("todos").unwrap();
+        let id = todos
+            .save(Todo {
+                text: "typed",
+                done: false,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            todos.get(id.as_str()).await.unwrap().unwrap()["text"],
+            "typed"
+        );
+        for not_an_object in [json!([1, 2]), json!("text"), json!(null)] {
+            let error = todos.save(not_an_object).await.unwrap_err();
+            assert!(matches!(error, Error::Invalid(_)), "{error}");
+        }
+        assert!(matches!(
+            todos.update(id.as_str(), json!(3)).await,
+            Err(Error::Invalid(_))
+        ));
         client.close().await.unwrap();
     }
 }

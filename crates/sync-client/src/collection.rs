@@ -10,6 +10,7 @@
 use std::sync::{Arc, Weak};
 
 use futures::stream::{BoxStream, StreamExt};
+use serde::Serialize;
 use serde_json::Value;
 use sync_core::{
     Action, CollectionName, DocId, Filter, JsonObject, OfflineQueue, OpId, Operation, Timestamp,
@@ -28,7 +29,7 @@ pub struct Collection {
     /// Weak, so a collection handle kept by the application does not keep
     /// the store open after the client is closed.
     shared: Weak<Shared>,
-    name: Result<CollectionName, String>,
+    name: CollectionName,
 }
 
 impl std::fmt::Debug for Collection {
@@ -40,32 +41,37 @@ impl std::fmt::Debug for Collection {
 }
 
 impl Collection {
-    /// The handle of collection `name`. A bad name is reported by the
-    /// first call on the handle, so that getting one cannot fail.
-    pub(crate) fn new(shared: &Arc<Shared>, name: &str) -> Collection {
-        Collection {
-            shared: Arc::downgrade(shared),
-            name: CollectionName::new(name).map_err(|e| e.to_string()),
+    /// The handle of collection `name`: an error at once when the name is
+    /// not valid or not among the client's collections.
+    pub(crate) fn new(shared: &Arc<Shared>, name: &str) -> Result<Collection, Error> {
+        let name = CollectionName::new(name)?;
+        if !shared.changed.contains_key(&name) {
+            return Err(Error::UnknownCollection(name.to_string()));
         }
+        Ok(Collection {
+            shared: Arc::downgrade(shared),
+            name,
+        })
     }
 
     fn shared(&self) -> Result<Arc<Shared>, Error> {
         self.shared.upgrade().ok_or(Error::Closed)
     }
 
-    fn name_in(&self, shared: &Shared) -> Result<CollectionName, Error> {
-        let name = self.name.as_ref().map_err(|e| Error::Invalid(e.clone()))?;
-        if !shared.changed.contains_key(name) {
-            return Err(Error::UnknownCollection(name.to_string()));
-        }
-        Ok(name.clone())
+    fn name_in(&self, _shared: &Shared) -> Result<CollectionName, Error> {
+        Ok(self.name.clone())
     }
 
     /// Saves a document and returns its id: the data's `"id"` when it has
     /// one, else a new UUIDv7. A new document is created; an existing one
     /// is updated with the fields that differ (delta only). Visible locally
     /// at once, queued durably before returning.
-    pub async fn save(&self, mut data: JsonObject) -> Result<DocId, Error> {
+    ///
+    /// `data` is anything that serializes to a JSON object (a
+    /// `serde_json::json!({..})`, a [`JsonObject`], a struct deriving
+    /// `Serialize`); anything else is [`Error::Invalid`].
+    pub async fn save(&self, data: impl Serialize) -> Result<DocId, Error> {
+        let mut data = json_object(data)?;
         let shared = self.shared()?;
         let name = self.name_in(&shared)?;
         let (id, generated) = match data.remove("id") {
@@ -82,8 +88,10 @@ impl Collection {
     }
 
     /// Changes some fields of a document (an RFC 7386 merge patch: `null`
-    /// removes a field).
-    pub async fn update(&self, id: &str, mut patch: JsonObject) -> Result<(), Error> {
+    /// removes a field). `patch` serializes to a JSON object, as for
+    /// [`save`](Self::save).
+    pub async fn update(&self, id: &str, patch: impl Serialize) -> Result<(), Error> {
+        let mut patch = json_object(patch)?;
         let shared = self.shared()?;
         let name = self.name_in(&shared)?;
         let id = DocId::new(id)?;
@@ -250,5 +258,24 @@ impl Query {
             }
         })
         .boxed()
+    }
+}
+
+/// `value` as a JSON object, or why it is not one.
+fn json_object(value: impl Serialize) -> Result<JsonObject, Error> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(other) => Err(Error::Invalid(format!(
+            "a document is a JSON object, not {}",
+            match other {
+                Value::Null => "null",
+                Value::Bool(_) => "a boolean",
+                Value::Number(_) => "a number",
+                Value::String(_) => "a string",
+                Value::Array(_) => "an array",
+                Value::Object(_) => "an object",
+            }
+        ))),
+        Err(error) => Err(Error::Invalid(format!("not serializable: {error}"))),
     }
 }

@@ -45,9 +45,15 @@ pub enum Error {
     Closed,
 }
 
-impl From<sled::Error> for Error {
-    fn from(error: sled::Error) -> Self {
+impl Error {
+    /// A failure of the local store.
+    pub(crate) fn storage(error: sled::Error) -> Self {
         Error::Storage(error.to_string())
+    }
+
+    /// A failure to reach the server.
+    pub(crate) fn network(error: reqwest::Error) -> Self {
+        Error::Network(error.to_string())
     }
 }
 
@@ -66,12 +72,6 @@ impl From<sync_queue::Error> for Error {
 impl From<sync_core::CoreError> for Error {
     fn from(error: sync_core::CoreError) -> Self {
         Error::Invalid(error.to_string())
-    }
-}
-
-impl From<reqwest::Error> for Error {
-    fn from(error: reqwest::Error) -> Self {
-        Error::Network(error.to_string())
     }
 }
 

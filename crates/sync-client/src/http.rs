@@ -59,10 +59,21 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    pub(crate) fn new(base: &str, token: Option<String>) -> Result<Http, Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
+    /// A connection trusting the Mozilla roots and `root_certificates`.
+    pub(crate) fn new(
+        base: &str,
+        token: Option<String>,
+        root_certificates: &[sync_realtime::RootCertificate],
+    ) -> Result<Http, Error> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(Duration::from_secs(5));
+        for root in root_certificates {
+            let certificate = reqwest::Certificate::from_der(root.der())
+                .map_err(|error| Error::Config(format!("root certificate: {error}")))?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        let client = builder.build().map_err(Error::network)?;
         Ok(Http {
             client,
             base: base.trim_end_matches('/').to_owned(),
@@ -91,7 +102,7 @@ impl Http {
     ) -> Result<T, Error> {
         let status = response.status();
         if status.is_success() {
-            return Ok(response.json().await?);
+            return response.json().await.map_err(Error::network);
         }
         let text = response.text().await.unwrap_or_default();
         let (code, message) = match serde_json::from_str::<ErrorEnvelope>(&text) {
@@ -110,7 +121,8 @@ impl Http {
         let response = self
             .request(reqwest::Method::GET, "/health", Duration::from_secs(5))
             .send()
-            .await?;
+            .await
+            .map_err(Error::network)?;
         Self::answer::<Value>(response).await.map(drop)
     }
 
@@ -137,7 +149,8 @@ impl Http {
             )
             .json(&body)
             .send()
-            .await?;
+            .await
+            .map_err(Error::network)?;
         Self::answer::<Value>(response).await.map(drop)
     }
 
@@ -166,7 +179,8 @@ impl Http {
             .request(reqwest::Method::GET, "/v1/changes", timeout)
             .query(&query)
             .send()
-            .await?;
+            .await
+            .map_err(Error::network)?;
         Self::answer(response).await
     }
 
@@ -182,7 +196,8 @@ impl Http {
         let response = self
             .request(reqwest::Method::GET, &path, Duration::from_secs(10))
             .send()
-            .await?;
+            .await
+            .map_err(Error::network)?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -202,7 +217,8 @@ impl Http {
             .header("X-Sync-Chunk", format!("{}/{}", chunk.0, chunk.1))
             .json(&body)
             .send()
-            .await?;
+            .await
+            .map_err(Error::network)?;
         Self::answer(response).await
     }
 
@@ -219,7 +235,8 @@ impl Http {
             .request(reqwest::Method::POST, &path, Duration::from_secs(10))
             .json(&body)
             .send()
-            .await?;
+            .await
+            .map_err(Error::network)?;
         Self::answer::<Resolved>(response).await.map(|r| r.document)
     }
 }

@@ -14,11 +14,9 @@
 //!     .collections(["todos"])
 //!     .build()
 //!     .await?;
-//! let todos = client.collection("todos");
-//! let id = todos
-//!     .save(json!({"text": "Buy milk", "done": false}).as_object().cloned().unwrap_or_default())
-//!     .await?;
-//! todos.update(id.as_str(), json!({"done": true}).as_object().cloned().unwrap_or_default()).await?;
+//! let todos = client.collection("todos")?;
+//! let id = todos.save(json!({"text": "Buy milk", "done": false})).await?;
+//! todos.update(id.as_str(), json!({"done": true})).await?;
 //! let mut open = todos.where_eq("done", false).order_by("text", Order::Ascending).watch();
 //! while let Some(list) = open.next().await {
 //!     println!("{} open todos", list.len());
@@ -54,9 +52,11 @@ mod local;
 /// of a document (known server state with the pending operations replayed
 /// on top), what an incoming change or an acknowledgement does to the known
 /// server state, how a server answer classifies for the queue, and what a
-/// save sends. Public so that the seeded multi-device simulation
-/// (`sync-sim`) drives exactly the decisions the real client makes; not a
-/// stable API for applications.
+/// save sends. Reachable so that the seeded multi-device simulation
+/// (`sync-sim`) drives exactly the decisions the real client makes; hidden
+/// from the documentation and not covered by semver: not an API for
+/// applications.
+#[doc(hidden)]
 pub mod logic;
 mod shared;
 mod typed;

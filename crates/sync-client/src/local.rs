@@ -51,8 +51,11 @@ impl LocalStore {
     /// handle of the same directory to let go of sled's lock.
     pub(crate) fn open(path: &Path) -> Result<LocalStore, Error> {
         sync_queue::wait_until_unlocked(path, LOCK_WAIT);
-        let db = sled::Config::new().path(path).open()?;
-        let tree = db.open_tree("local")?;
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(Error::storage)?;
+        let tree = db.open_tree("local").map_err(Error::storage)?;
         Ok(LocalStore { db, tree })
     }
 
@@ -63,7 +66,11 @@ impl LocalStore {
         collection: &CollectionName,
         id: &str,
     ) -> Result<Option<ServerDoc>, Error> {
-        match self.tree.get(doc_key(ns, collection, id))? {
+        match self
+            .tree
+            .get(doc_key(ns, collection, id))
+            .map_err(Error::storage)?
+        {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
             None => Ok(None),
         }
@@ -78,7 +85,7 @@ impl LocalStore {
         let prefix = doc_prefix(ns, collection);
         let mut docs = Vec::new();
         for item in self.tree.scan_prefix(&prefix) {
-            let (key, value) = item?;
+            let (key, value) = item.map_err(Error::storage)?;
             let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
             docs.push((id, serde_json::from_slice(&value)?));
         }
@@ -102,7 +109,7 @@ impl LocalStore {
         {
             batch.insert(cursor_key(ns, collection), cursor.to_string().into_bytes());
         }
-        self.tree.apply_batch(batch)?;
+        self.tree.apply_batch(batch).map_err(Error::storage)?;
         Ok(())
     }
 
@@ -126,7 +133,11 @@ impl LocalStore {
         ns: &Namespace,
         collection: &CollectionName,
     ) -> Result<Option<Cursor>, Error> {
-        match self.tree.get(cursor_key(ns, collection))? {
+        match self
+            .tree
+            .get(cursor_key(ns, collection))
+            .map_err(Error::storage)?
+        {
             Some(bytes) => {
                 let text = String::from_utf8_lossy(&bytes);
                 Ok(Cursor::parse(&text).ok())
@@ -144,7 +155,8 @@ impl LocalStore {
     ) -> Result<(), Error> {
         if self.advances(ns, collection, cursor)? {
             self.tree
-                .insert(cursor_key(ns, collection), cursor.to_string().into_bytes())?;
+                .insert(cursor_key(ns, collection), cursor.to_string().into_bytes())
+                .map_err(Error::storage)?;
         }
         Ok(())
     }
@@ -157,11 +169,11 @@ impl LocalStore {
     ) -> Result<(), Error> {
         let mut batch = sled::Batch::default();
         for item in self.tree.scan_prefix(doc_prefix(ns, collection)) {
-            let (key, _) = item?;
+            let (key, _) = item.map_err(Error::storage)?;
             batch.remove(key);
         }
         batch.remove(cursor_key(ns, collection));
-        self.tree.apply_batch(batch)?;
+        self.tree.apply_batch(batch).map_err(Error::storage)?;
         Ok(())
     }
 
@@ -169,20 +181,23 @@ impl LocalStore {
     pub(crate) fn meta(&self, name: &str) -> Result<Option<String>, Error> {
         Ok(self
             .tree
-            .get(meta_key(name))?
+            .get(meta_key(name))
+            .map_err(Error::storage)?
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     /// Sets a metadata value, durably.
     pub(crate) fn set_meta(&self, name: &str, value: &str) -> Result<(), Error> {
-        self.tree.insert(meta_key(name), value.as_bytes())?;
-        self.db.flush()?;
+        self.tree
+            .insert(meta_key(name), value.as_bytes())
+            .map_err(Error::storage)?;
+        self.db.flush().map_err(Error::storage)?;
         Ok(())
     }
 
     /// Writes everything to disk.
     pub(crate) async fn flush(&self) -> Result<(), Error> {
-        self.db.flush_async().await?;
+        self.db.flush_async().await.map_err(Error::storage)?;
         Ok(())
     }
 }

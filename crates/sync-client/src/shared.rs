@@ -44,6 +44,8 @@ pub(crate) struct Settings {
     pub(crate) device_name: String,
     pub(crate) platform: String,
     pub(crate) realtime: bool,
+    /// Trusted for TLS besides the Mozilla roots.
+    pub(crate) root_certificates: Vec<sync_realtime::RootCertificate>,
 }
 
 impl Settings {

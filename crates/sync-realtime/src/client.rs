@@ -12,6 +12,9 @@
 //! out of [`RealtimeClient::next_event`].
 
 mod driver;
+mod tls;
+
+pub use tls::{RootCertificate, TlsError};
 
 use std::time::Duration;
 
@@ -23,8 +26,11 @@ use tokio::sync::{Mutex, mpsc, oneshot, watch};
 /// How a [`RealtimeClient`] connects and reconnects.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// The WebSocket address, `ws://host:port/ws`.
+    /// The WebSocket address, `ws://host:port/ws`, or `wss://` for TLS.
     pub url: String,
+    /// Root certificates trusted for `wss://` besides the Mozilla roots
+    /// (a private CA, a self-signed certificate).
+    pub root_certificates: Vec<RootCertificate>,
     /// The token sent as `Authorization: Bearer <token>` at the upgrade.
     pub token: Option<String>,
     /// The device, sent in `hello`.
@@ -58,6 +64,7 @@ impl ClientConfig {
     pub fn new(url: impl Into<String>, device_id: DeviceId) -> ClientConfig {
         ClientConfig {
             url: url.into(),
+            root_certificates: Vec::new(),
             token: None,
             device_id,
             hello_cursor: None,

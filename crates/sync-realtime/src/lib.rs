@@ -10,16 +10,21 @@
 //! without `opId` that name the document by `id`, `ping`) parse as they
 //! are.
 //!
-//! [`RealtimeClient`] is the client side: a reconnecting connection that
-//! resumes every subscription from its cursor, which the client SDK
-//! builds on.
+//! `RealtimeClient` (feature `client`, on by default) is the client side:
+//! a reconnecting connection over `ws://` or `wss://` (rustls) that resumes
+//! every subscription from its cursor, which the client SDK builds on.
+//! Without the feature the crate is the messages and the backoff policy
+//! alone, with no async runtime or WebSocket library, as the server uses
+//! it.
 
 mod backoff;
+#[cfg(feature = "client")]
 mod client;
 mod protocol;
 
 pub use backoff::Backoff;
-pub use client::{ClientConfig, RealtimeClient};
+#[cfg(feature = "client")]
+pub use client::{ClientConfig, RealtimeClient, RootCertificate, TlsError};
 pub use protocol::{
     Ack, ClientMessage, ErrorMessage, Origin, ServerChange, ServerMessage, WriteMessage,
 };

@@ -255,6 +255,16 @@ pub enum DurabilityMode {
     Os,
 }
 
+/// HTTPS and WSS served by the server itself: both files or neither.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM (the server's certificate first).
+    pub cert_file: Option<PathBuf>,
+    /// The private key, PEM (PKCS #8, PKCS #1 or SEC1).
+    pub key_file: Option<PathBuf>,
+}
+
 /// Every setting of the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -280,6 +290,8 @@ pub struct Config {
     pub heartbeat_secs: u64,
     /// When writes are acknowledged.
     pub durability: DurabilityMode,
+    /// TLS (`https://`, `wss://`); plain HTTP without it.
+    pub tls: TlsConfig,
     /// Request, connection and rate limits.
     pub limits: Limits,
     /// Cross-origin settings.
@@ -311,6 +323,7 @@ impl Default for Config {
             max_clock_skew_secs: 60,
             heartbeat_secs: 30,
             durability: DurabilityMode::Fsync,
+            tls: TlsConfig::default(),
             limits: Limits::default(),
             cors: CorsConfig::default(),
             compaction_interval_secs: 3_600,
@@ -328,6 +341,10 @@ impl Default for Config {
 pub struct Overrides {
     /// `--listen` / `SYNC_LISTEN`.
     pub listen: Option<SocketAddr>,
+    /// `--tls-cert` / `SYNC_TLS_CERT`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `SYNC_TLS_KEY`.
+    pub tls_key: Option<PathBuf>,
     /// `--data-dir` / `SYNC_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
     /// `--store` / `SYNC_STORE`.
@@ -387,6 +404,8 @@ impl Config {
     pub fn apply(&mut self, overrides: Overrides) {
         let Overrides {
             listen,
+            tls_cert,
+            tls_key,
             data_dir,
             store,
             database_url,
@@ -415,6 +434,12 @@ impl Config {
         if database_url.is_some() {
             self.database_url = database_url;
         }
+        if tls_cert.is_some() {
+            self.tls.cert_file = tls_cert;
+        }
+        if tls_key.is_some() {
+            self.tls.key_file = tls_key;
+        }
         if jwt_secret.is_some() {
             self.auth.secret = jwt_secret;
         }
@@ -429,6 +454,12 @@ impl Config {
             return Err(invalid(
                 "database_url",
                 "store postgres needs a database URL (--database-url or SYNC_DATABASE_URL)",
+            ));
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err(invalid(
+                "tls",
+                "give both the certificate and the key (--tls-cert and --tls-key), or neither",
             ));
         }
         if self.node_name.trim().is_empty() {
@@ -631,6 +662,8 @@ mod tests {
         };
         full.auth.secret = Some("s".into());
         full.auth.public_key_file = Some("k.pem".into());
+        full.tls.cert_file = Some("cert.pem".into());
+        full.tls.key_file = Some("key.pem".into());
         full.default_collection = CollectionSettings {
             strategy: Some(Strategy::Merge),
             text_fields: vec!["notes".into()],

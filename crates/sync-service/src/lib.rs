@@ -33,6 +33,7 @@ mod realtime;
 mod reload;
 mod server;
 mod state;
+mod tls;
 mod ws;
 
 pub use api::SyncRequest;

@@ -32,6 +32,12 @@ struct Args {
     /// Address to serve on [default: 127.0.0.1:7700].
     #[arg(long, env = "SYNC_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Serve HTTPS and WSS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "SYNC_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SYNC_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Data directory of the sled store [default: ./sync-data].
     #[arg(long, env = "SYNC_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -117,6 +123,8 @@ async fn main() -> anyhow::Result<()> {
     init_logs(args.log_format);
     let overrides = Overrides {
         listen: args.listen,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
         data_dir: args.data_dir,
         store: args.store,
         database_url: args.database_url,

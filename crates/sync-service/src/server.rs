@@ -36,6 +36,9 @@ pub enum ServerError {
         /// What failed.
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Serving failed.
     #[error("server failed: {0}")]
     Serve(#[from] std::io::Error),
@@ -113,6 +116,14 @@ impl ServerBuilder {
         let config = self.config;
         config.validate()?;
         let auth = config.auth.authenticator()?;
+        // Read before the store opens: a bad certificate stops the start
+        // having touched nothing.
+        let tls = match (&config.tls.cert_file, &config.tls.key_file) {
+            (Some(cert), Some(key)) => {
+                Some(crate::tls::acceptor(cert, key).map_err(ServerError::Tls)?)
+            }
+            _ => None,
+        };
         let metrics = Arc::new(Metrics::default());
         let (store, sled) = match self.store {
             Some(store) => (store, None),
@@ -150,14 +161,31 @@ impl ServerBuilder {
         let addr = listener.local_addr()?;
         let app = crate::app(state.clone(), &config.cors.allowed_origins, config.console);
         let serve_state = state.clone();
-        let serving = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { serve_state.shutting_down().await })
-            .await
-        });
+        let serving = match tls {
+            None => tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { serve_state.shutting_down().await })
+                .await
+            }),
+            Some(acceptor) => {
+                // `tap_io` only to have axum's connect info for any listener.
+                let listener = axum::serve::ListenerExt::tap_io(
+                    crate::tls::TlsListener::new(listener, acceptor)?,
+                    |_| {},
+                );
+                tokio::spawn(async move {
+                    axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move { serve_state.shutting_down().await })
+                    .await
+                })
+            }
+        };
         let compaction = compaction_task(&config, state.clone());
         let fan_out_state = state.clone();
         let fan_out = tokio::spawn(Arc::clone(state.realtime()).run(
@@ -166,7 +194,13 @@ impl ServerBuilder {
                 fan_out_state.shutting_down().await;
             },
         ));
-        tracing::info!(%addr, store = ?config.store, auth = ?config.auth.mode, "sync server listening");
+        tracing::info!(
+            %addr,
+            tls = config.tls.cert_file.is_some(),
+            store = ?config.store,
+            auth = ?config.auth.mode,
+            "sync server listening"
+        );
         Ok(Server {
             addr,
             state,

@@ -3,12 +3,23 @@
 
 use sync_core::StoreError;
 
+/// The error of a storage backend, kept as the source of
+/// [`Error::Storage`] so that no backend's type is part of this API.
+/// Shared rather than boxed: one failed group commit answers every writer
+/// of the group with the same error.
+pub type SourceError = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
 /// Why a store failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
-    /// sled reported an I/O or storage error.
-    #[error("sled: {0}")]
-    Sled(#[from] sled::Error),
+    /// The embedded storage engine reported an I/O or storage error.
+    #[error("storage: {source}")]
+    Storage {
+        /// The engine's own error.
+        source: SourceError,
+        /// Whether it was a full disk.
+        storage_full: bool,
+    },
     /// A stored record does not decode.
     #[error("corrupt record in {tree}: {message}")]
     Corrupt {
@@ -58,15 +69,30 @@ pub enum Error {
     },
 }
 
+#[cfg(feature = "sled")]
+impl From<sled::Error> for Error {
+    fn from(error: sled::Error) -> Error {
+        let storage_full = matches!(
+            &error,
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull
+        );
+        Error::Storage {
+            source: std::sync::Arc::new(error),
+            storage_full,
+        }
+    }
+}
+
 /// PostgreSQL's SQLSTATE for a full disk.
 const DISK_FULL: &str = "53100";
 
 impl From<Error> for StoreError {
     fn from(error: Error) -> StoreError {
         match error {
-            Error::Sled(sled::Error::Io(io)) if io.kind() == std::io::ErrorKind::StorageFull => {
-                StoreError::StorageFull(io.to_string())
-            }
+            Error::Storage {
+                source,
+                storage_full: true,
+            } => StoreError::StorageFull(source.to_string()),
             Error::Postgres {
                 code: Some(ref code),
                 ..
@@ -75,7 +101,7 @@ impl From<Error> for StoreError {
             error @ (Error::Postgres { code: None, .. } | Error::Pool(_)) => {
                 StoreError::Unavailable(error.to_string())
             }
-            Error::Sled(error) => StoreError::Backend(error.to_string()),
+            Error::Storage { source, .. } => StoreError::Backend(source.to_string()),
             Error::Corrupt { tree, message } => StoreError::Corrupt(format!("{tree}: {message}")),
             Error::Closed => StoreError::Closed,
             Error::NotEmpty => StoreError::NotEmpty,

@@ -22,14 +22,22 @@
 //! Readers of the change log never see past the durable head, so nobody is
 //! told of a change a crash could take back.
 
+// Shared by both stores: with one of them alone, parts of it go unused.
+#[cfg(any(feature = "sled", feature = "postgres"))]
+#[cfg_attr(not(all(feature = "sled", feature = "postgres")), allow(dead_code))]
 mod committed;
 mod error;
+#[cfg(feature = "sled")]
 mod keys;
+#[cfg(feature = "postgres")]
 mod pg_store;
 mod replay;
+#[cfg(feature = "sled")]
 mod sled_store;
 
-pub use error::Error;
+pub use error::{Error, SourceError};
+#[cfg(feature = "postgres")]
 pub use pg_store::{PgConfig, PgStore};
 pub use replay::replay;
+#[cfg(feature = "sled")]
 pub use sled_store::{Durability, SledStore, StoreConfig};

@@ -36,6 +36,7 @@ pub fn replay<'a>(changes: impl IntoIterator<Item = &'a Change>) -> Option<Docum
 
 /// The document as it was at `version`, from its history (oldest first);
 /// `None` when the history holds no such version.
+#[cfg_attr(not(any(feature = "sled", feature = "postgres")), allow(dead_code))]
 pub(crate) fn document_at(history: &[Change], version: Version) -> Option<Document> {
     let upto = history.iter().take_while(|c| c.version <= version);
     let document = replay(upto)?;
@@ -44,6 +45,7 @@ pub(crate) fn document_at(history: &[Change], version: Version) -> Option<Docume
 
 /// The documents whose stored projection differs from what their changes
 /// replay to, and the stored documents no change accounts for.
+#[cfg_attr(not(any(feature = "sled", feature = "postgres")), allow(dead_code))]
 pub(crate) fn projection_differences(
     changes_by_document: &BTreeMap<DocKey, Vec<Change>>,
     mut stored: BTreeMap<DocKey, Document>,

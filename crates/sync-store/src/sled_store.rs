@@ -234,7 +234,7 @@ impl SledStore {
         let committer_thread = std::thread::Builder::new()
             .name("sync-store-committer".into())
             .spawn(move || committer.run(receiver))
-            .map_err(|error| Error::Sled(sled::Error::Io(error)))?;
+            .map_err(|error| Error::from(sled::Error::Io(error)))?;
         Ok(SledStore {
             trees,
             log_id: Arc::new(AtomicU64::new(log_id.0)),
@@ -581,7 +581,7 @@ impl Committer {
         let (outcomes, head) = match result {
             Ok(done) => done,
             Err(TransactionError::Abort(error)) => return Err(error),
-            Err(TransactionError::Storage(error)) => return Err(Error::Sled(error)),
+            Err(TransactionError::Storage(error)) => return Err(Error::from(error)),
         };
         if self.config.durability == Durability::Fsync {
             trees.db.flush()?;
@@ -600,7 +600,7 @@ struct TxSource<'a> {
 
 fn tx_error(error: sled::transaction::UnabortableTransactionError) -> Error {
     match error {
-        sled::transaction::UnabortableTransactionError::Storage(error) => Error::Sled(error),
+        sled::transaction::UnabortableTransactionError::Storage(error) => Error::from(error),
         sled::transaction::UnabortableTransactionError::Conflict => Error::Corrupt {
             tree: "commit",
             message: "transaction conflict in the single committer".into(),
@@ -885,7 +885,7 @@ impl SyncStore for SledStore {
                     })
                     .map_err(|error: TransactionError<Error>| match error {
                         TransactionError::Abort(error) => error,
-                        TransactionError::Storage(error) => Error::Sled(error),
+                        TransactionError::Storage(error) => Error::from(error),
                     })?;
                 count += 1;
             }

@@ -69,7 +69,11 @@ enum Flow {
 
 /// Runs until the handle closes or goes away.
 pub(crate) async fn run(shared: Arc<Shared>, commands: mpsc::UnboundedReceiver<Command>) {
-    let http = match Http::new(&shared.settings.server_url, shared.settings.token.clone()) {
+    let http = match Http::new(
+        &shared.settings.server_url,
+        shared.settings.token.clone(),
+        &shared.settings.root_certificates,
+    ) {
         Ok(http) => http,
         Err(error) => {
             shared.emit(SyncEvent::Error {

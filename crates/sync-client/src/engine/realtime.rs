@@ -48,6 +48,7 @@ impl Realtime {
         let settings = &shared.settings;
         let mut config = ClientConfig::new(settings.ws_url(), shared.device_id.clone());
         config.token = settings.token.clone();
+        config.root_certificates = settings.root_certificates.clone();
         config.reconnect_delay = settings.reconnect_delay;
         config.reconnect_delay_max = (settings.reconnect_delay * 16).max(Duration::from_secs(1));
         config.reconnect_attempts_max = settings.max_reconnect_attempts;

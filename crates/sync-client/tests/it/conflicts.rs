@@ -18,6 +18,7 @@ async fn concurrent_offline_edits_converge(strategy: Strategy) {
     let b = build(&node.url(), &dir_b).await;
     for n in 0..10 {
         a.collection("todos")
+            .unwrap()
             .save(obj(
                 json!({"id": format!("d{n}"), "title": "start", "tags": ["x"], "n": n}),
             ))
@@ -38,6 +39,7 @@ async fn concurrent_offline_edits_converge(strategy: Strategy) {
     for n in 0..10 {
         let id = format!("d{n}");
         a.collection("todos")
+            .unwrap()
             .update(
                 &id,
                 obj(json!({"title": format!("A{n}"), "a": true, "tags": ["x", "a"]})),
@@ -45,6 +47,7 @@ async fn concurrent_offline_edits_converge(strategy: Strategy) {
             .await
             .unwrap();
         b.collection("todos")
+            .unwrap()
             .update(
                 &id,
                 obj(json!({"title": format!("B{n}"), "b": true, "tags": ["x", "b"]})),
@@ -52,7 +55,7 @@ async fn concurrent_offline_edits_converge(strategy: Strategy) {
             .await
             .unwrap();
         if n == 9 {
-            b.collection("todos").delete(&id).await.unwrap();
+            b.collection("todos").unwrap().delete(&id).await.unwrap();
         }
     }
     node.restart().await;
@@ -110,6 +113,7 @@ async fn a_pending_conflict_goes_to_the_resolver_hook() {
     let a = build(&node.url(), &dir_a).await;
     let b = build(&node.url(), &dir_b).await;
     a.collection("todos")
+        .unwrap()
         .save(obj(json!({"id": "doc", "title": "start"})))
         .await
         .unwrap();
@@ -117,6 +121,7 @@ async fn a_pending_conflict_goes_to_the_resolver_hook() {
     b.sync_now().await.unwrap();
     b.close().await.unwrap();
     a.collection("todos")
+        .unwrap()
         .update("doc", obj(json!({"title": "from A"})))
         .await
         .unwrap();
@@ -141,6 +146,7 @@ async fn a_pending_conflict_goes_to_the_resolver_hook() {
     });
     let mut events = b.events();
     b.collection("todos")
+        .unwrap()
         .update("doc", obj(json!({"title": "from B"})))
         .await
         .unwrap();

@@ -26,6 +26,7 @@ async fn writes_on_a_appear_in_bs_watch_stream() {
 
     let mut room = b
         .collection("todos")
+        .unwrap()
         .where_eq("room", "42")
         .order_by("n", Order::Descending)
         .watch();
@@ -34,7 +35,7 @@ async fn writes_on_a_appear_in_bs_watch_stream() {
         Vec::<sync_client::JsonObject>::new()
     );
 
-    let todos = a.collection("todos");
+    let todos = a.collection("todos").unwrap();
     let first = todos
         .save(obj(json!({"text": "Buy milk", "room": "42", "n": 1})))
         .await
@@ -96,6 +97,7 @@ async fn http_polling_carries_the_sync_when_there_is_no_websocket() {
     let mut progress = a.events();
     for n in 0..20 {
         a.collection("todos")
+            .unwrap()
             .save(obj(json!({"id": format!("t{n:02}"), "n": n})))
             .await
             .unwrap();

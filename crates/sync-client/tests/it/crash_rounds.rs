@@ -50,7 +50,7 @@ async fn crash_rounds_child() {
     let round: u64 = round.parse().unwrap();
     let mut random = Random::new(seed.parse().unwrap());
     let a = client(&url, std::path::Path::new(&dir)).await;
-    let todos = a.collection("todos");
+    let todos = a.collection("todos").unwrap();
     let mut ids: Vec<String> = todos
         .list()
         .await

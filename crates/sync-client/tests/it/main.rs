@@ -8,3 +8,4 @@ mod crash_rounds;
 mod offline;
 mod restart;
 mod support;
+mod tls;

@@ -19,7 +19,7 @@ async fn five_hundred_offline_edits_survive_a_restart_and_arrive_once() {
     let offline = dead_url();
 
     let a = client(&offline, &dir).await;
-    let todos = a.collection("todos");
+    let todos = a.collection("todos").unwrap();
     let mut edits = 0;
     for n in 0..300 {
         todos
@@ -94,7 +94,7 @@ async fn crash_child() {
         return;
     };
     let a = client(&dead_url(), std::path::Path::new(&dir)).await;
-    let todos = a.collection("todos");
+    let todos = a.collection("todos").unwrap();
     let mut out = std::io::stdout();
     for n in 0.. {
         let id = format!("c{n:05}");

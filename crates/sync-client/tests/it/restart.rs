@@ -24,7 +24,7 @@ async fn clients_resume_after_a_server_restart() {
     .unwrap();
 
     let writer = {
-        let todos = a.collection("todos");
+        let todos = a.collection("todos").unwrap();
         tokio::spawn(async move {
             for n in 0..200 {
                 todos
@@ -45,6 +45,7 @@ async fn clients_resume_after_a_server_restart() {
     node.restart().await;
     writer.await.unwrap();
     b.collection("todos")
+        .unwrap()
         .save(obj(json!({"id": "from-b", "n": -1})))
         .await
         .unwrap();

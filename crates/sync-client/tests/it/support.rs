@@ -157,6 +157,7 @@ pub(crate) fn obj(value: Value) -> JsonObject {
 pub(crate) async fn local_todos(client: &SyncClient) -> Vec<(String, Value)> {
     let mut docs: Vec<(String, Value)> = client
         .collection("todos")
+        .unwrap()
         .list()
         .await
         .unwrap()

@@ -18,9 +18,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header::AUTHORIZATION};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_tls_with_config};
 
-use super::{ClientConfig, Command, closed};
+use super::{ClientConfig, Command, closed, tls};
 use crate::{Backoff, ClientMessage, ServerChange, ServerMessage, WriteMessage};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -182,6 +182,7 @@ impl Driver {
             let opening = open(
                 self.config.url.clone(),
                 self.config.token.clone(),
+                self.config.root_certificates.clone(),
                 self.config.request_timeout,
             );
             match self.offline(opening).await {
@@ -686,6 +687,7 @@ impl Driver {
 async fn open(
     url: String,
     token: Option<String>,
+    root_certificates: Vec<tls::RootCertificate>,
     timeout: Duration,
 ) -> Result<Socket, ConnectError> {
     let mut request = url
@@ -697,7 +699,17 @@ async fn open(
             .map_err(|error| ConnectError::Fatal(format!("bad token: {error}")))?;
         request.headers_mut().insert(AUTHORIZATION, value);
     }
-    match tokio::time::timeout(timeout, connect_async(request)).await {
+    // Only a `wss://` address uses it; a bad root certificate is fatal.
+    let connector = if url.starts_with("wss://") {
+        Some(
+            tls::connector(&root_certificates)
+                .map_err(|error| ConnectError::Fatal(error.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let connecting = connect_async_tls_with_config(request, None, false, connector);
+    match tokio::time::timeout(timeout, connecting).await {
         Err(_) => Err(ConnectError::Retry("connect timed out".into())),
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(tungstenite::Error::Http(response)))
