@@ -26,6 +26,39 @@ pub(crate) trait Source {
     fn conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, Error>;
 }
 
+/// When the group commit in flight, if any, started: a committer that
+/// takes too long on one group is stalled (a lock held elsewhere, a hung
+/// database), and the store is not ready.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Default)]
+pub(crate) struct CommitWatch {
+    since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+#[cfg(feature = "postgres")]
+impl CommitWatch {
+    /// A group commit starts.
+    pub(crate) fn started(&self) {
+        *self.lock() = Some(std::time::Instant::now());
+    }
+
+    /// The group commit ended, however it ended.
+    pub(crate) fn finished(&self) {
+        *self.lock() = None;
+    }
+
+    /// How long the group commit in flight has run.
+    pub(crate) fn busy_for(&self) -> Option<std::time::Duration> {
+        self.lock().map(|since| since.elapsed())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
+        self.since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A source with nothing beyond what was put in the group beforehand: for
 /// a store that loads everything a group names up front.
 pub(crate) struct Preloaded;

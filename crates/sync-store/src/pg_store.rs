@@ -67,6 +67,7 @@ use self::rows::{
     DOCUMENT_COLUMNS, decode, document_from_row, encode, from_name, get, get_u64, key_params,
     limit_param, pg, pool, to_db,
 };
+use crate::committed::CommitWatch;
 use crate::error::Error;
 use crate::replay::{document_at, projection_differences};
 
@@ -96,6 +97,9 @@ pub struct PgConfig {
     pub listen: bool,
     /// Told of every group commit of this node.
     pub commit_observer: Option<Arc<dyn CommitObserver>>,
+    /// A group commit running longer than this makes the store not ready
+    /// (`check_writable`): the committer is stalled.
+    pub stall_after_ms: u64,
 }
 
 impl Default for PgConfig {
@@ -109,6 +113,7 @@ impl Default for PgConfig {
             head_poll_interval_ms: 1_000,
             listen: true,
             commit_observer: None,
+            stall_after_ms: 10_000,
         }
     }
 }
@@ -175,6 +180,10 @@ pub struct PgStore {
     heads: Arc<watch::Sender<Seq>>,
     committer: mpsc::Sender<Request>,
     committer_task: JoinHandle<()>,
+    /// The group commit in flight.
+    watch: Arc<CommitWatch>,
+    /// How long one group commit may run before the store is not ready.
+    stall_after: Duration,
     /// Dropped with the store, which stops the listener and the poller.
     _shutdown: watch::Sender<()>,
 }
@@ -233,12 +242,14 @@ impl PgStore {
             shutdown_receiver,
         ));
         let (sender, receiver) = mpsc::channel(config.queue_depth_max.max(1));
+        let watch = Arc::new(CommitWatch::default());
         let committer = Committer {
             pool: pool.clone(),
             heads: Arc::clone(&heads),
             channel,
             batch_writes_max: config.batch_writes_max.max(1),
             observer: config.commit_observer.clone(),
+            watch: Arc::clone(&watch),
         };
         let committer_task = tokio::spawn(committer.run(receiver));
         Ok(PgStore {
@@ -248,6 +259,8 @@ impl PgStore {
             heads,
             committer: sender,
             committer_task,
+            watch,
+            stall_after: Duration::from_millis(config.stall_after_ms),
             _shutdown: shutdown,
         })
     }
@@ -703,6 +716,22 @@ impl SyncStore for PgStore {
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(busy) = self
+            .watch
+            .busy_for()
+            .filter(|busy| *busy > self.stall_after)
+        {
+            // Of unknown fate, like a lost connection: not ready.
+            return Err(Error::Postgres {
+                message: format!(
+                    "the committer has been on one group commit for {} ms \
+                     (a lock held elsewhere, or a database that does not answer)",
+                    busy.as_millis()
+                ),
+                code: None,
+            }
+            .into());
+        }
         // The database is reachable and answers; whether it could commit
         // (a full disk there) shows only in a commit, as `StorageFull`.
         self.query("SELECT 1", &[]).await?;

@@ -49,7 +49,7 @@ use super::rows::{
     DOCUMENT_COLUMNS, decode, document_from_row, encode, get, get_u64, name_of, parse_name, pg,
     pool, to_db,
 };
-use crate::committed::{Group, Preloaded};
+use crate::committed::{CommitWatch, Group, Preloaded};
 use crate::error::Error;
 
 /// Where a caller of `apply` is answered.
@@ -69,6 +69,8 @@ pub(super) struct Committer {
     pub(super) batch_writes_max: usize,
     /// Told of every group commit.
     pub(super) observer: Option<Arc<dyn CommitObserver>>,
+    /// The group commit in flight, for readiness.
+    pub(super) watch: Arc<CommitWatch>,
 }
 
 impl Committer {
@@ -102,7 +104,10 @@ impl Committer {
             }
             last_group = requests.len();
             let started = std::time::Instant::now();
-            match self.commit_group(&requests).await {
+            self.watch.started();
+            let committed = self.commit_group(&requests).await;
+            self.watch.finished();
+            match committed {
                 Ok(outcomes) => {
                     if let Some(observer) = &self.observer {
                         observer.committed(queued, started.elapsed());

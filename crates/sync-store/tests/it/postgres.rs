@@ -445,3 +445,64 @@ async fn json_round_trips_exactly() {
         obj(data)
     );
 }
+
+/// A group commit held up by a lock another session holds on the log head
+/// makes the store not ready once it has waited past `stall_after_ms`, and
+/// ready again once it goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_committer_is_not_ready() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let _guard = SchemaGuard::new(&url, &schema);
+    let store = Arc::new(
+        PgStore::connect(
+            &url,
+            PgConfig {
+                stall_after_ms: 300,
+                ..config(&schema)
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    store.check_writable().await.unwrap();
+
+    let (blocker, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; SELECT head FROM {schema}.log_head WHERE id = 1 FOR UPDATE"
+        ))
+        .await
+        .unwrap();
+    let writer = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .apply(vec![insert(
+                    "op-1",
+                    &key("default", "todos", "t1"),
+                    json!({"n": 1}),
+                )])
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let stalled = store.check_writable().await.unwrap_err();
+    assert_eq!(
+        stalled.code(),
+        sync_core::ErrorCode::Unavailable,
+        "{stalled}"
+    );
+    assert!(!writer.is_finished(), "the write waits for the lock");
+
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    let outcome = writer.await.unwrap().unwrap();
+    assert!(
+        matches!(outcome[0], CommitOutcome::Committed(_)),
+        "{outcome:?}"
+    );
+    store.check_writable().await.unwrap();
+}
