@@ -1,13 +1,10 @@
-//! Traits for application types: [`SyncEntity`] for typed documents and
-//! [`SyncOperation`] for anything that describes a change to one document.
+//! [`SyncEntity`]: an application type stored as typed documents.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::JsonObject;
 use crate::error::CoreError;
-use crate::names::{DocId, OpId};
-use crate::operation::{Action, Operation};
 
 /// An application type stored as documents of one collection, so the SDK
 /// can hand out typed values instead of raw JSON.
@@ -50,37 +47,6 @@ pub trait SyncEntity: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 }
 
-/// Something that describes one change to one document: what the offline
-/// queue stores and the transport sends.
-pub trait SyncOperation: Send + Sync {
-    /// The idempotency key, when assigned.
-    fn op_id(&self) -> Option<&OpId>;
-    /// What the operation does.
-    fn action(&self) -> Action;
-    /// The document it targets; `None` for a create that lets the server choose.
-    fn target(&self) -> Option<&DocId>;
-    /// The document (create) or changed fields (update, upsert).
-    fn payload(&self) -> Option<&JsonObject>;
-}
-
-impl SyncOperation for Operation {
-    fn op_id(&self) -> Option<&OpId> {
-        self.op_id.as_ref()
-    }
-
-    fn action(&self) -> Action {
-        self.action
-    }
-
-    fn target(&self) -> Option<&DocId> {
-        self.id.as_ref().or(self.server_id.as_ref())
-    }
-
-    fn payload(&self) -> Option<&JsonObject> {
-        self.data.as_ref()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -98,14 +64,5 @@ mod tests {
     fn entities_must_be_objects() {
         let error = NotAnObject(3).to_data().unwrap_err();
         assert!(error.to_string().contains("JSON object"), "{error}");
-    }
-
-    #[test]
-    fn operations_expose_their_target() {
-        let mut op = Operation::new(Action::Delete);
-        op.server_id = Some(DocId::new("doc-1").unwrap());
-        assert_eq!(op.target().unwrap(), "doc-1");
-        assert_eq!(SyncOperation::action(&op), Action::Delete);
-        assert!(op.payload().is_none());
     }
 }

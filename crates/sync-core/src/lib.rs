@@ -5,7 +5,9 @@
 //! metadata, client [`Operation`]s, log [`Change`]s, opaque [`Cursor`]s, the
 //! hybrid logical clock ([`Hlc`]) and the traits each layer implements
 //! ([`DiffCalculator`], [`ConflictResolver`], [`OfflineQueue`],
-//! [`SyncStore`], [`RealTimeSync`]).
+//! [`SyncStore`]). Only traits with more than one implementation or a
+//! generic user live here; the WebSocket client, with one implementation,
+//! is a plain type in `sync-realtime`.
 //!
 //! Why one small crate: the layers (diff, conflict, store, queue, transport,
 //! server, client) are swapped and tested alone, so they may only meet
@@ -65,7 +67,7 @@ pub use conflict::{ConflictData, ConflictRecord, ConflictResolver, ConflictStatu
 pub use cursor::{Cursor, LogId};
 pub use diff::DiffCalculator;
 pub use document::{DocKey, Document, FieldClocks};
-pub use entity::{SyncEntity, SyncOperation};
+pub use entity::SyncEntity;
 pub use error::{CloseCode, CoreError, ErrorBody, ErrorCode};
 pub use names::{
     CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId, Seq, UserId, Version,
@@ -73,7 +75,7 @@ pub use names::{
 pub use operation::{Action, Operation};
 pub use query::Filter;
 pub use queue::OfflineQueue;
-pub use realtime::{ConnectionState, RealTimeSync};
+pub use realtime::ConnectionState;
 pub use result::{OpError, OpResult, OpStatus};
 pub use store::{
     CommitObserver, CommitOutcome, StoreError, StoredDocument, SyncStore, Write, WriteEffect,

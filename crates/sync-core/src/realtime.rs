@@ -1,7 +1,7 @@
-//! The [`RealTimeSync`] trait: a live connection to the server that pushes
-//! changes of subscribed collections and carries operations back.
+//! The vocabulary of a live connection to the server, which pushes changes
+//! of subscribed collections and carries operations back: its states,
+//! subscriptions, pushed events and transport errors.
 
-use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::change::Change;
@@ -10,7 +10,6 @@ use crate::error::ErrorBody;
 use crate::names::{CollectionName, Namespace};
 use crate::operation::Operation;
 use crate::query::Filter;
-use crate::result::OpResult;
 
 /// The states a client connection reports (`docs/protocol.md`,
 /// "Connection states and reconnecting").
@@ -83,23 +82,4 @@ pub enum TransportError {
     /// The server sent something the protocol does not allow.
     #[error("protocol violation: {0}")]
     Protocol(String),
-}
-
-/// A real-time connection to a sync server.
-#[async_trait]
-pub trait RealTimeSync: Send + Sync {
-    /// Starts a subscription and returns its id.
-    async fn subscribe(&self, subscription: Subscription) -> Result<String, TransportError>;
-
-    /// Ends a subscription.
-    async fn unsubscribe(&self, id: &str) -> Result<(), TransportError>;
-
-    /// Sends one operation and waits for the server's answer.
-    async fn send(&self, op: Operation) -> Result<OpResult, TransportError>;
-
-    /// The next pushed event; `None` once the connection is shut down.
-    async fn next_event(&self) -> Option<RealTimeEvent>;
-
-    /// The connection's current state.
-    fn state(&self) -> ConnectionState;
 }

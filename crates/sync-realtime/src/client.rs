@@ -18,9 +18,8 @@ pub use tls::{RootCertificate, TlsError};
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sync_core::realtime::{RealTimeEvent, Subscription, TransportError};
-use sync_core::{ConnectionState, Cursor, DeviceId, OpResult, Operation, RealTimeSync};
+use sync_core::{ConnectionState, Cursor, DeviceId, OpResult, Operation};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 /// How a [`RealtimeClient`] connects and reconnects.
@@ -248,28 +247,5 @@ impl RealtimeClient {
 pub(crate) fn closed(op: Operation) -> TransportError {
     TransportError::Closed {
         unsent: Some(Box::new(op)),
-    }
-}
-
-#[async_trait]
-impl RealTimeSync for RealtimeClient {
-    async fn subscribe(&self, subscription: Subscription) -> Result<String, TransportError> {
-        RealtimeClient::subscribe(self, subscription).await
-    }
-
-    async fn unsubscribe(&self, id: &str) -> Result<(), TransportError> {
-        RealtimeClient::unsubscribe(self, id).await
-    }
-
-    async fn send(&self, op: Operation) -> Result<OpResult, TransportError> {
-        RealtimeClient::send(self, op).await
-    }
-
-    async fn next_event(&self) -> Option<RealTimeEvent> {
-        RealtimeClient::next_event(self).await
-    }
-
-    fn state(&self) -> ConnectionState {
-        RealtimeClient::state(self)
     }
 }
