@@ -61,7 +61,15 @@ pub(crate) fn run(quick: bool) -> Result<()> {
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         command
             // Every store: sync-store's benchmark compares sled and PostgreSQL.
-            .args(["bench", "-p", &package, "--all-features", "--bench", &bench, "--"])
+            .args([
+                "bench",
+                "-p",
+                &package,
+                "--all-features",
+                "--bench",
+                &bench,
+                "--",
+            ])
             .current_dir(&root)
             .env("SYNC_BENCH_OUT", &out_dir);
         if quick {

@@ -1,6 +1,8 @@
 //! `cargo xtask ci`: every check CI runs, in the order that fails fastest,
 //! each step run even when an earlier one failed so one run shows every
-//! problem: the Rust workspace first, then the server's HTTP API checked by
+//! problem: the Rust workspace first (then each library crate as its users
+//! get it: packaged, checked alone with and without default features, its
+//! example run), then the server's HTTP API checked by
 //! schemathesis against its own `/openapi.json` (`api_fuzz`), then the
 //! TypeScript client in
 //! `clients/typescript` (its unit tests, its tests against the real server
@@ -117,6 +119,94 @@ impl Step {
     }
 }
 
+/// The crates published for library users, in dependency order.
+const LIBRARY_CRATES: [&str; 8] = [
+    "sync-core",
+    "sync-diff",
+    "sync-conflict",
+    "sync-queue",
+    "sync-realtime",
+    "sync-store",
+    "sync-engine",
+    "sync-client",
+];
+
+/// Each library crate's example (`crates/<crate>/examples/<name>.rs`),
+/// run as a CI step: each finishes on its own, starting a server
+/// in-process where it needs one.
+const LIBRARY_EXAMPLES: [&str; 8] = [
+    "vocabulary",
+    "diff",
+    "resolve",
+    "queue",
+    "tail",
+    "store",
+    "write_path",
+    "quickstart",
+];
+
+/// The steps that check each library crate as a user gets it: packaged
+/// (`cargo package`, without the verifying build, which would compile
+/// every crate's dependencies again in a directory of its own), then
+/// checked alone, once without default features and once with them, so a
+/// feature or a dependency that only the workspace's feature unification
+/// supplied shows up.
+fn library_steps() -> Vec<Step> {
+    let mut package = vec!["package", "--no-verify", "--allow-dirty", "--quiet"];
+    for name in LIBRARY_CRATES {
+        package.extend(["-p", name]);
+    }
+    let mut steps = vec![Step::cargo("package", package)];
+    for name in LIBRARY_CRATES {
+        steps.push(Step::cargo(
+            step_name(format!("alone {name} --no-default-features")),
+            vec![
+                "check",
+                "--quiet",
+                "-p",
+                name,
+                "--lib",
+                "--no-default-features",
+            ],
+        ));
+        steps.push(Step::cargo(
+            step_name(format!("alone {name}")),
+            vec!["check", "--quiet", "-p", name, "--lib"],
+        ));
+    }
+    steps
+}
+
+/// The example binaries, built by the `examples-build` step.
+fn example_steps() -> Vec<Step> {
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"));
+    LIBRARY_EXAMPLES
+        .iter()
+        .map(|name| Step {
+            name: step_name(format!("example {name}")),
+            program: target
+                .join("debug")
+                .join("examples")
+                .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+                .display()
+                .to_string(),
+            args: vec![],
+            dir: root.clone(),
+            env: vec![],
+            runner: Runner::None,
+        })
+        .collect()
+}
+
+/// A step name made at run time; the runner lives for one run, so the
+/// few names it makes are simply kept.
+fn step_name(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
+}
+
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
@@ -169,22 +259,15 @@ pub(crate) fn run() -> Result<bool> {
         Step::cargo("doc", vec!["doc", "--workspace", "--no-deps"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     ];
-    steps.extend([
-        Step::cargo(
-            "server-build",
-            // With --workspace, features resolve as in the test step, so
-            // the binaries it built are reused instead of rebuilt.
-            vec![
-                "build",
-                "--workspace",
-                "--bin",
-                "sync-server",
-                "--example",
-                "todo",
-            ],
-        ),
-        Step::xtask("api-fuzz", vec!["api-fuzz"]),
-    ]);
+    steps.extend(library_steps());
+    steps.extend([Step::cargo(
+        "server-build",
+        // With --workspace, features resolve as in the test step, so
+        // the binaries it built are reused instead of rebuilt.
+        vec!["build", "--workspace", "--bin", "sync-server", "--examples"],
+    )]);
+    steps.extend(example_steps());
+    steps.push(Step::xtask("api-fuzz", vec!["api-fuzz"]));
     if std::env::var_os("SYNC_CI_SKIP_TS").is_some_and(|value| value == "1") {
         eprintln!(
             "xtask ci: NOTE: SYNC_CI_SKIP_TS=1, so the TypeScript client's steps are skipped."

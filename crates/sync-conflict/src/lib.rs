@@ -63,3 +63,8 @@ pub use engine::{
     Base, ClientEdit, ConflictEngine, Outcome, RecordContext, ResolveRequest, ServerState,
     merge_arrays, rebase,
 };
+
+/// The README's example, compiled (and run where it can) as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -84,3 +84,8 @@ pub use timestamp::Timestamp;
 
 /// A JSON object: the body of every document and delta.
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// The README's example, compiled (and run where it can) as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

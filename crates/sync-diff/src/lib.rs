@@ -112,3 +112,8 @@ impl DiffCalculator for JsonPatchDiff {
         json_patch::apply(doc, patch)
     }
 }
+
+/// The README's example, compiled (and run where it can) as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -20,3 +20,8 @@ mod syncer;
 pub use access::{Access, FullAccess};
 pub use error::EngineError;
 pub use syncer::{BatchContext, OpReport, SyncPoint, Syncer, derived_op_id};
+
+/// The README's example, compiled (and run where it can) as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

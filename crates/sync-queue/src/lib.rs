@@ -202,3 +202,8 @@ pub struct QueueCounts {
     /// Entries set aside as failed.
     pub failed: usize,
 }
+
+/// The README's example, compiled (and run where it can) as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

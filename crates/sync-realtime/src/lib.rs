@@ -29,3 +29,8 @@ pub use protocol::{
     Ack, ClientMessage, ErrorMessage, Origin, ServerChange, ServerMessage, WriteMessage,
 };
 pub use sync_core::ConnectionState;
+
+/// The README's example, compiled (and run where it can) as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -605,6 +605,18 @@ mod tests {
         assert!(error.contains("secret"), "{error}");
         assert!(toml::from_str::<Config>("lisen = 1").is_err());
         assert!("RS512".parse::<JwtAlgorithm>().is_err());
+
+        let mut config = Config::default();
+        config.apply(Overrides {
+            tls_cert: Some("cert.pem".into()),
+            ..Overrides::default()
+        });
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("--tls-key"), "{error}");
+        let file: Config =
+            toml::from_str("[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"").unwrap();
+        assert_eq!(file.tls.key_file, Some(PathBuf::from("k.pem")));
+        file.validate().unwrap();
     }
 
     #[test]
@@ -695,7 +707,11 @@ mod tests {
             &mut defaults,
         );
         for (key, value) in defaults {
-            if matches!(key.as_str(), "collections" | "default_collection.fields") {
+            // Sections whose keys are all unset by default.
+            if matches!(
+                key.as_str(),
+                "collections" | "default_collection.fields" | "tls"
+            ) {
                 continue;
             }
             let shown = match &value {

@@ -41,3 +41,8 @@ pub use pg_store::{PgConfig, PgStore};
 pub use replay::replay;
 #[cfg(feature = "sled")]
 pub use sled_store::{Durability, SledStore, StoreConfig};
+
+/// The README's example, compiled (and run where it can) as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

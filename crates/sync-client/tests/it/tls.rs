@@ -108,3 +108,25 @@ async fn a_root_certificate_that_is_not_pem_fails_the_build() {
         .unwrap_err();
     assert!(matches!(error, sync_client::Error::Config(_)), "{error}");
 }
+
+#[tokio::test]
+async fn a_server_refuses_to_start_with_a_key_that_is_not_pem() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_file = dir.path().join("cert.pem");
+    let key_file = dir.path().join("key.pem");
+    std::fs::write(&cert_file, made.cert.pem()).unwrap();
+    std::fs::write(&key_file, "not a key").unwrap();
+    let mut config = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: dir.path().join("store"),
+        ..Config::default()
+    };
+    config.tls.cert_file = Some(cert_file);
+    config.tls.key_file = Some(key_file);
+    let error = ServerBuilder::new(config).start().await.unwrap_err();
+    assert!(
+        matches!(error, sync_service::ServerError::Tls(ref message) if message.contains("key.pem")),
+        "{error}"
+    );
+}
