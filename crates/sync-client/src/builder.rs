@@ -213,7 +213,7 @@ impl SyncClientBuilder {
                     .map_err(|error| Error::Config(format!("root certificate: {error}")))?,
             );
         }
-        std::fs::create_dir_all(&data_dir).map_err(|e| Error::Storage(e.to_string()))?;
+        std::fs::create_dir_all(&data_dir).map_err(|e| Error::Storage(Box::new(e)))?;
         let queue_config = self.queue;
         let (local, queue) = {
             let data_dir = data_dir.clone();
@@ -223,7 +223,7 @@ impl SyncClientBuilder {
                 Ok((local, queue))
             })
             .await
-            .map_err(|e| Error::Storage(e.to_string()))??
+            .map_err(|e| Error::Storage(Box::new(e)))??
         };
         let device_id = match (self.device_id, local.meta("device_id")?) {
             (Some(id), _) => DeviceId::new(id)?,

@@ -2,6 +2,12 @@
 
 use sync_core::queue::QueueError;
 
+/// A failure of a library the client uses (sled, the HTTP client, the
+/// WebSocket), kept as the [`source`](std::error::Error::source) of
+/// [`Error::Storage`] or [`Error::Network`] without its type being part of
+/// this API.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Why a client call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,13 +25,13 @@ pub enum Error {
     NotFound(String),
     /// The local store (sled) failed.
     #[error("local storage failed: {0}")]
-    Storage(String),
+    Storage(#[source] BoxError),
     /// The offline queue refused or failed.
     #[error("offline queue failed: {0}")]
     Queue(String),
     /// The server could not be reached or answered with a failure.
     #[error("server unreachable or failing: {0}")]
-    Network(String),
+    Network(#[source] BoxError),
     /// The server answered, but refused the request.
     #[error("server refused: {code}: {message}")]
     Server {
@@ -48,12 +54,12 @@ pub enum Error {
 impl Error {
     /// A failure of the local store.
     pub(crate) fn storage(error: sled::Error) -> Self {
-        Error::Storage(error.to_string())
+        Error::Storage(Box::new(error))
     }
 
     /// A failure to reach the server.
     pub(crate) fn network(error: reqwest::Error) -> Self {
-        Error::Network(error.to_string())
+        Error::Network(Box::new(error))
     }
 }
 
@@ -77,6 +83,6 @@ impl From<sync_core::CoreError> for Error {
 
 impl From<serde_json::Error> for Error {
     fn from(error: serde_json::Error) -> Self {
-        Error::Storage(format!("unreadable record: {error}"))
+        Error::Storage(format!("unreadable record: {error}").into())
     }
 }

@@ -64,7 +64,7 @@ mod typed;
 pub use builder::SyncClientBuilder;
 pub use client::SyncClient;
 pub use collection::{Collection, Query};
-pub use error::Error;
+pub use error::{BoxError, Error};
 pub use events::{ConflictInfo, SyncEvent};
 pub use logic::Order;
 pub use shared::ConflictHook;

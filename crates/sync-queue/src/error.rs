@@ -38,9 +38,9 @@ pub enum Error {
     /// No entry with this id.
     #[error("no queued operation {0:?}")]
     NotFound(QueueId),
-    /// The storage failed (I/O, or sled's own error).
+    /// The storage failed (I/O, or sled's own error, kept as the source).
     #[error("queue storage failed: {0}")]
-    Storage(String),
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A stored record does not decode.
     #[error("corrupt queue record {key}: {message}")]
     Corrupt {
@@ -70,7 +70,7 @@ impl Error {
     }
 
     pub(crate) fn storage(error: sled::Error) -> Error {
-        Error::Storage(error.to_string())
+        Error::Storage(Box::new(error))
     }
 }
 

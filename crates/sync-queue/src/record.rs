@@ -57,7 +57,7 @@ impl Record {
     /// The record as stored.
     pub(crate) fn encode(&self) -> Result<Vec<u8>, Error> {
         serde_json::to_vec(self)
-            .map_err(|error| Error::Storage(format!("encoding a record: {error}")))
+            .map_err(|error| Error::Storage(format!("encoding a record: {error}").into()))
     }
 
     /// Reads a stored record, checking that it sits under its own id.

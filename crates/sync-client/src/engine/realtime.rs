@@ -94,7 +94,7 @@ impl Realtime {
             self.client
                 .subscribe(subscription)
                 .await
-                .map_err(|error| Error::Network(error.to_string()))?;
+                .map_err(|error| Error::Network(Box::new(error)))?;
         }
         self.subscribed = true;
         Ok(())
