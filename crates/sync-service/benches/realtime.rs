@@ -127,14 +127,9 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.server.kill();
         if let Some((url, schema)) = self.schema.take() {
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime");
-                runtime.block_on(sync_store::PgStore::drop_schema_at(&url, &schema))
-            })
-            .join();
+            sync_testkit::run_aside(move || async move {
+                sync_store::PgStore::drop_schema_at(&url, &schema).await
+            });
         }
         if std::thread::panicking() {
             println!("sync-server's log:\n{}", self.server.output());

@@ -8,13 +8,17 @@
 //! - [`ChildServer`]: the `sync-server` binary as a child process on a
 //!   free port, ready when `/ready` says so;
 //! - [`ws`]: a WebSocket client written by hand, for frames of any shape
-//!   and a client that never answers.
+//!   and a client that never answers;
+//! - [`run_aside`]: async clean-up (dropping a test's database schema)
+//!   from a `Drop`.
 
+mod aside;
 mod child;
 mod random;
 mod server;
 pub mod ws;
 
+pub use aside::run_aside;
 pub use child::ChildTest;
 pub use random::{Random, seed};
 pub use server::ChildServer;

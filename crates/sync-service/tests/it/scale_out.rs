@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use sync_testkit::ChildServer;
+use sync_testkit::{ChildServer, run_aside};
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -49,14 +49,7 @@ struct Schema {
 impl Drop for Schema {
     fn drop(&mut self) {
         let (url, name) = (self.url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(sync_store::PgStore::drop_schema_at(&url, &name))
-        })
-        .join();
+        run_aside(move || async move { sync_store::PgStore::drop_schema_at(&url, &name).await });
     }
 }
 

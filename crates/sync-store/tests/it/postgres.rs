@@ -18,6 +18,7 @@ use serde_json::json;
 use sync_core::store::{ChangeFilter, CommitOutcome};
 use sync_core::{ChangeOp, Seq, SyncStore, Version};
 use sync_store::{PgConfig, PgStore};
+use sync_testkit::run_aside;
 
 use crate::conformance::conformance_suite;
 use crate::support::{insert, key, obj, write};
@@ -85,20 +86,12 @@ impl SchemaGuard {
 impl Drop for SchemaGuard {
     fn drop(&mut self) {
         let (url, schema) = (self.url.clone(), self.schema.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime
-                .block_on(PgStore::drop_schema_at(&url, &schema))
-                .map_err(|e| e.to_string())
-        })
-        .join();
+        let dropped =
+            run_aside(move || async move { PgStore::drop_schema_at(&url, &schema).await });
         match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => eprintln!("could not drop test schema {}: {error}", self.schema),
-            Err(_) => eprintln!("could not drop test schema {}: panicked", self.schema),
+            Some(Ok(())) => {}
+            Some(Err(error)) => eprintln!("could not drop test schema {}: {error}", self.schema),
+            None => eprintln!("could not drop test schema {}: no runtime", self.schema),
         }
     }
 }

@@ -319,16 +319,9 @@ struct Schema {
 impl Drop for Schema {
     fn drop(&mut self) {
         let (url, name) = (self.url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime
-                .block_on(sync_store::PgStore::drop_schema_at(&url, &name))
-                .ok()
-        })
-        .join();
+        sync_testkit::run_aside(move || async move {
+            sync_store::PgStore::drop_schema_at(&url, &name).await
+        });
     }
 }
 
