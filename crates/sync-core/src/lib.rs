@@ -72,7 +72,7 @@ pub use error::{CloseCode, CoreError, ErrorBody, ErrorCode};
 pub use names::{
     CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId, Seq, UserId, Version,
 };
-pub use operation::{Action, Operation};
+pub use operation::{Action, Operation, Priority};
 pub use query::Filter;
 pub use queue::OfflineQueue;
 pub use realtime::ConnectionState;

@@ -13,6 +13,12 @@
 //! Every field but `action` is optional on the wire (some clients send no
 //! `opId`), so deserialising checks only types and names;
 //! [`Operation::validate`] checks that the fields fit the action.
+//!
+//! An operation may carry a [`Priority`] (`high`, `normal`, `low`; normal
+//! when left out). It says how urgent the write is, never what it does:
+//! clients send high operations first and the server admits them first
+//! under load, but the operations of one document keep their order, and
+//! the priority takes no part in the `opId` the server derives.
 
 use std::fmt;
 
@@ -56,6 +62,76 @@ impl fmt::Display for Action {
     }
 }
 
+/// How urgent an operation is: the order clients drain their queues in
+/// and servers admit waiting writes in. It never reorders the operations
+/// of one document, and it changes nothing of what an operation does.
+///
+/// The derived order puts the most urgent first: `High < Normal < Low`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Priority {
+    /// Goes before everything else waiting (a payment, a message being sent).
+    High,
+    /// The default.
+    #[default]
+    Normal,
+    /// Can wait (analytics, logs, thumbnails); a client on a metered link
+    /// may hold these back.
+    Low,
+}
+
+impl Priority {
+    /// Every priority, most urgent first.
+    pub const ALL: [Priority; 3] = [Priority::High, Priority::Normal, Priority::Low];
+
+    /// The priority as written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+
+    /// Whether this is the default, which the wire leaves out.
+    pub fn is_normal(&self) -> bool {
+        *self == Priority::Normal
+    }
+
+    /// Its position in [`Priority::ALL`]: 0 for high, 2 for low.
+    pub fn index(self) -> usize {
+        match self {
+            Priority::High => 0,
+            Priority::Normal => 1,
+            Priority::Low => 2,
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Priority {
+    type Err = CoreError;
+
+    fn from_str(text: &str) -> Result<Priority, CoreError> {
+        match text {
+            "high" => Ok(Priority::High),
+            "normal" => Ok(Priority::Normal),
+            "low" => Ok(Priority::Low),
+            other => Err(CoreError::InvalidOperation(format!(
+                "unknown priority {other:?}: expected high, normal or low"
+            ))),
+        }
+    }
+}
+
 /// One operation on one document, as a client sends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -92,6 +168,9 @@ pub struct Operation {
     #[serde(default, alias = "changes", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub data: Option<JsonObject>,
+    /// How urgent it is; `normal` when left out.
+    #[serde(default, skip_serializing_if = "Priority::is_normal")]
+    pub priority: Priority,
 }
 
 impl Operation {
@@ -111,6 +190,7 @@ impl Operation {
             base_version: None,
             timestamp: None,
             data: None,
+            priority: Priority::Normal,
         }
     }
 
@@ -251,6 +331,24 @@ mod tests {
             let error = op(wire.clone()).unwrap_err();
             assert!(error.contains(needle), "{wire}: {error}");
         }
+    }
+
+    #[test]
+    fn priority_is_normal_unless_said_and_left_out_when_normal() {
+        let plain = op(json!({"action": "delete", "id": "a"})).unwrap();
+        assert_eq!(plain.priority, Priority::Normal);
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            json!({"action": "delete", "id": "a"})
+        );
+        let high = op(json!({"action": "delete", "id": "a", "priority": "high"})).unwrap();
+        assert_eq!(high.priority, Priority::High);
+        assert_eq!(serde_json::to_value(&high).unwrap()["priority"], "high");
+        let error = op(json!({"action": "delete", "id": "a", "priority": "urgent"})).unwrap_err();
+        assert!(error.contains("unknown variant"), "{error}");
+        assert!(Priority::High < Priority::Normal && Priority::Normal < Priority::Low);
+        assert_eq!("low".parse::<Priority>().unwrap(), Priority::Low);
+        assert!("LOW".parse::<Priority>().is_err());
     }
 
     #[test]

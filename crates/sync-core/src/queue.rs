@@ -57,8 +57,10 @@ pub trait OfflineQueue: Send + Sync {
     /// Stores `op` durably and returns its position.
     async fn enqueue(&self, op: Operation) -> Result<QueueId, QueueError>;
 
-    /// Up to `max` operations ready to send at `now_ms`, oldest first, with
-    /// no operation ahead of an older one on the same document.
+    /// Up to `max` operations ready to send at `now_ms`, the most urgent
+    /// ([`Priority`](crate::Priority)) first and oldest first within a
+    /// priority, with no operation ahead of an older one on the same
+    /// document.
     async fn ready(&self, now_ms: u64, max: usize) -> Result<Vec<QueuedOp>, QueueError>;
 
     /// Removes operations the server has acknowledged.

@@ -84,6 +84,8 @@ fn merged(earlier: &Operation, later: &Operation, data: sync_core::JsonObject) -
     op.op_id = earlier.op_id.clone().or_else(|| later.op_id.clone());
     op.local_id = earlier.local_id.clone().or_else(|| later.local_id.clone());
     op.timestamp = later.timestamp.or(earlier.timestamp);
+    // One entry now carries both edits: it is as urgent as the more urgent.
+    op.priority = earlier.priority.min(later.priority);
     op
 }
 
@@ -95,6 +97,20 @@ mod tests {
 
     fn op(value: Value) -> Operation {
         serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_merged_entry_is_as_urgent_as_the_more_urgent_edit() {
+        check(
+            json!({"action": "update", "id": "a", "data": {"x": 1}, "priority": "low"}),
+            json!({"action": "update", "id": "a", "data": {"y": 2}, "priority": "high"}),
+            json!({"action": "update", "id": "a", "data": {"x": 1, "y": 2}, "priority": "high"}),
+        );
+        check(
+            json!({"action": "update", "id": "a", "data": {"x": 1}}),
+            json!({"action": "update", "id": "a", "data": {"y": 2}, "priority": "low"}),
+            json!({"action": "update", "id": "a", "data": {"x": 1, "y": 2}}),
+        );
     }
 
     /// `earlier` + `later` (earlier alone on its document) gives `expected`:

@@ -32,7 +32,8 @@
 //! - **Global order.** Entries get increasing [`QueueId`]s from a counter
 //!   stored with each new entry, so the order survives restarts and an id
 //!   is never reused, even after the queue was emptied.
-//! - **FIFO per document.** `ready` returns entries oldest first and never
+//! - **FIFO per document.** `ready` returns entries oldest first (within
+//!   a priority, below) and never
 //!   one while an older entry of the same document is still queued, whether
 //!   that one is in flight, waiting out a backoff or failed. A document is
 //!   namespace (`default` when omitted) + collection + `id`/`serverId`; a
@@ -43,6 +44,18 @@
 //!   included), an invalid operation or a storage failure refuses the
 //!   operation and hands it back ([`Error::into_operation`]; across the
 //!   trait: `QueueError::Storage { unsaved: Some(op) }`).
+//!
+//! # Priority
+//!
+//! `ready` hands out high operations before normal ones before low ones
+//! (each operation's [`Priority`](sync_core::Priority)), oldest first
+//! within a priority. The order of a document's entries never changes: a
+//! document counts as urgent as its most urgent entry, so a high edit
+//! queued behind a low one of the same document takes that one along
+//! first. [`SledQueue::take_ready_from`] leaves documents less urgent than
+//! a given priority queued: a client on a metered link holds back its low
+//! ones until the link is cheap again. A coalesced entry is as urgent as
+//! the more urgent of its two edits.
 //!
 //! # In flight, and why sent entries are frozen
 //!

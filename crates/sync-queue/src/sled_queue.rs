@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sync_core::Operation;
 use sync_core::queue::{OfflineQueue, QueueError, QueueId, QueuedOp};
+use sync_core::{Operation, Priority};
 use tokio::sync::watch;
 
 use crate::coalesce::{Coalesced, coalesce};
@@ -248,18 +248,32 @@ impl SledQueue {
         (!entry.sent && !entry.failed).then_some(newest)
     }
 
-    /// Up to `max` entries to send at `now_ms`, oldest first, at most one
-    /// per document, none ahead of an older entry of its document (failed,
-    /// in flight or in backoff). They are in flight until acknowledged,
-    /// failed or released, and marked sent on disk before this returns, so
-    /// they are never merged into. Blocking.
+    /// Up to `max` entries to send at `now_ms`, most urgent first (see
+    /// [`SledQueue::take_ready_from`]), of every priority. Blocking.
     pub fn take_ready(&self, now_ms: u64, max: usize) -> Result<Vec<QueuedOp>, Error> {
+        self.take_ready_from(now_ms, max, Priority::Low)
+    }
+
+    /// Up to `max` entries to send at `now_ms`, at most one per document,
+    /// none ahead of an older entry of its document (failed, in flight or
+    /// in backoff): high before normal before low, oldest first within a
+    /// priority, a document counting as urgent as its most urgent entry.
+    /// Documents less urgent than `lowest` stay queued (a metered link
+    /// holds back the low ones). The entries returned are in flight until
+    /// acknowledged, failed or released, and marked sent on disk before
+    /// this returns, so they are never merged into. Blocking.
+    pub fn take_ready_from(
+        &self,
+        now_ms: u64,
+        max: usize,
+        lowest: Priority,
+    ) -> Result<Vec<QueuedOp>, Error> {
         let inner = &*self.inner;
         let (taken, generation) = {
             let mut locked = lock(&inner.locked);
             self.check_usable()?;
             let state = &mut locked.state;
-            let ids = state.ready(now_ms, max);
+            let ids = state.ready(now_ms, max, lowest);
             let mut batch = sled::Batch::default();
             let mut unsent = 0;
             for id in &ids {
@@ -572,6 +586,21 @@ fn not_stored(error: Error, op: Operation) -> Error {
 
 /// Runs blocking queue work on tokio's blocking pool, or inline when there
 /// is no tokio runtime.
+impl SledQueue {
+    /// [`SledQueue::take_ready_from`] on tokio's blocking pool: the
+    /// entries to send at `now_ms`, most urgent first, none less urgent
+    /// than `lowest`.
+    pub async fn ready_from(
+        &self,
+        now_ms: u64,
+        max: usize,
+        lowest: Priority,
+    ) -> Result<Vec<QueuedOp>, QueueError> {
+        let queue = self.clone();
+        run_blocking(move || queue.take_ready_from(now_ms, max, lowest)).await
+    }
+}
+
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, QueueError> {

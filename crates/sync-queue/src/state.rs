@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use sync_core::Priority;
 use sync_core::queue::{QueueId, QueuedOp};
 
 use crate::key::DocumentKey;
@@ -166,20 +167,37 @@ impl State {
         self.documents.get(key).is_some_and(|ids| ids.len() == 1)
     }
 
-    /// Up to `max` entries to send at `now_ms`, oldest first: heads of their
-    /// documents (so nothing overtakes an older entry of its document, which
-    /// also means one entry per document at a time) that are neither
-    /// failed, nor in flight, nor waiting out a backoff.
-    pub(crate) fn ready(&self, now_ms: u64, max: usize) -> Vec<QueueId> {
-        self.heads
-            .iter()
+    /// Up to `max` entries to send at `now_ms`, most urgent first and
+    /// oldest first within a priority: heads of their documents (so nothing
+    /// overtakes an older entry of its document, which also means one entry
+    /// per document at a time) that are neither failed, nor in flight, nor
+    /// waiting out a backoff. A head is as urgent as the most urgent entry
+    /// of its document (a high edit queued behind a low one lifts it, since
+    /// it cannot go first); heads less urgent than `lowest` stay.
+    pub(crate) fn ready(&self, now_ms: u64, max: usize, lowest: Priority) -> Vec<QueueId> {
+        let mut by_priority: [Vec<QueueId>; 3] = Default::default();
+        for entry in self.heads.iter().filter_map(|id| self.entries.get(id)) {
+            if entry.failed || entry.in_flight || entry.queued.next_attempt_ms > now_ms {
+                continue;
+            }
+            let priority = self.urgency(&entry.key);
+            if priority <= lowest {
+                by_priority[priority.index()].push(entry.queued.id);
+            }
+        }
+        by_priority.into_iter().flatten().take(max).collect()
+    }
+
+    /// The most urgent priority among the entries of document `key`.
+    pub(crate) fn urgency(&self, key: &DocumentKey) -> Priority {
+        self.documents
+            .get(key)
+            .into_iter()
+            .flatten()
             .filter_map(|id| self.entries.get(id))
-            .filter(|entry| {
-                !entry.failed && !entry.in_flight && entry.queued.next_attempt_ms <= now_ms
-            })
-            .map(|entry| entry.queued.id)
-            .take(max)
-            .collect()
+            .map(|entry| entry.queued.op.priority)
+            .min()
+            .unwrap_or_default()
     }
 
     /// Entries that wait behind an older failed entry of their document:
@@ -234,8 +252,14 @@ mod tests {
     use super::*;
 
     fn entry(id: u64, doc: &str) -> Entry {
-        let op: Operation =
-            serde_json::from_value(json!({"action": "update", "id": doc, "data": {}})).unwrap();
+        entry_at(id, doc, "normal")
+    }
+
+    fn entry_at(id: u64, doc: &str, priority: &str) -> Entry {
+        let op: Operation = serde_json::from_value(
+            json!({"action": "update", "id": doc, "data": {}, "priority": priority}),
+        )
+        .unwrap();
         let key = DocumentKey::of(&op, QueueId(id));
         Entry {
             queued: QueuedOp {
@@ -258,15 +282,21 @@ mod tests {
         for (id, doc) in [(1, "a"), (2, "b"), (3, "a"), (4, "c"), (5, "b")] {
             state.insert(entry(id, doc));
         }
-        assert_eq!(state.ready(0, 10), [QueueId(1), QueueId(2), QueueId(4)]);
-        assert_eq!(state.ready(0, 2), [QueueId(1), QueueId(2)]);
+        assert_eq!(
+            state.ready(0, 10, Priority::Low),
+            [QueueId(1), QueueId(2), QueueId(4)]
+        );
+        assert_eq!(state.ready(0, 2, Priority::Low), [QueueId(1), QueueId(2)]);
         state.modify(QueueId(1), |e| e.in_flight = true);
-        assert_eq!(state.ready(0, 10), [QueueId(2), QueueId(4)]);
+        assert_eq!(state.ready(0, 10, Priority::Low), [QueueId(2), QueueId(4)]);
         assert_eq!(state.counts().in_flight, 1);
         state.remove(QueueId(1));
-        assert_eq!(state.ready(0, 10), [QueueId(2), QueueId(3), QueueId(4)]);
+        assert_eq!(
+            state.ready(0, 10, Priority::Low),
+            [QueueId(2), QueueId(3), QueueId(4)]
+        );
         state.modify(QueueId(2), |e| e.failed = true);
-        assert_eq!(state.ready(0, 10), [QueueId(3), QueueId(4)]);
+        assert_eq!(state.ready(0, 10, Priority::Low), [QueueId(3), QueueId(4)]);
         assert_eq!(state.blocked(), [QueueId(5)]);
         assert_eq!(
             state.counts(),
@@ -277,5 +307,36 @@ mod tests {
             }
         );
         assert_eq!(state.release_in_flight(), 0);
+    }
+
+    #[test]
+    fn urgent_heads_go_first_and_never_past_their_document() {
+        let mut state = State::new(1);
+        for (id, doc, priority) in [
+            (1, "a", "low"),
+            (2, "b", "low"),
+            (3, "c", "normal"),
+            (4, "d", "high"),
+            (5, "b", "high"),
+            (6, "e", "low"),
+        ] {
+            state.insert(entry_at(id, doc, priority));
+        }
+        // b's head is low but a high edit waits behind it: it goes with the
+        // high ones, and entry 5 itself only after it.
+        assert_eq!(
+            state.ready(0, 10, Priority::Low),
+            [QueueId(2), QueueId(4), QueueId(3), QueueId(1), QueueId(6)]
+        );
+        assert_eq!(state.ready(0, 2, Priority::Low), [QueueId(2), QueueId(4)]);
+        assert_eq!(
+            state.ready(0, 10, Priority::Normal),
+            [QueueId(2), QueueId(4), QueueId(3)]
+        );
+        assert_eq!(state.ready(0, 10, Priority::High), [QueueId(2), QueueId(4)]);
+        state.remove(QueueId(2));
+        assert_eq!(state.ready(0, 1, Priority::High), [QueueId(4)]);
+        state.remove(QueueId(4));
+        assert_eq!(state.ready(0, 10, Priority::High), [QueueId(5)]);
     }
 }

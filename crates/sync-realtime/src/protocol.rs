@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use sync_core::{
     Action, Change, ChangeOp, CollectionName, ConflictRecord, Cursor, DeviceId, DocId, ErrorBody,
-    ErrorCode, Filter, Hlc, JsonObject, LogId, Namespace, OpId, OpStatus, Operation, Seq,
+    ErrorCode, Filter, Hlc, JsonObject, LogId, Namespace, OpId, OpStatus, Operation, Priority, Seq,
     Timestamp, Version,
 };
 
@@ -35,6 +35,9 @@ pub struct WriteMessage {
     /// The namespace; `default` when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<Namespace>,
+    /// How urgent the write is; `normal` when omitted.
+    #[serde(default, skip_serializing_if = "Priority::is_normal")]
+    pub priority: Priority,
 }
 
 impl WriteMessage {
@@ -50,6 +53,7 @@ impl WriteMessage {
         op.base_version = self.base_version;
         op.timestamp = self.timestamp;
         op.data = self.data.clone();
+        op.priority = self.priority;
         op
     }
 }

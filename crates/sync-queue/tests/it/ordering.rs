@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use sync_core::queue::QueueId;
-use sync_core::{Action, Operation};
+use sync_core::{Action, Operation, Priority};
 use sync_queue::{EntryState, FailureOutcome, QueueConfig};
 
 use crate::support::{config, ids, queue, update};
@@ -164,4 +164,59 @@ fn unknown_ids_are_not_found_and_late_acks_are_ignored() {
     // Ids are never reused, even on an emptied queue.
     let next = queue.push(update("a", "a2", json!({"n": 2}))).unwrap().id();
     assert_eq!(next, QueueId(2));
+}
+
+fn with_priority(mut op: Operation, priority: Priority) -> Operation {
+    op.priority = priority;
+    op
+}
+
+#[test]
+fn a_high_entry_overtakes_a_backlog_of_low_ones_but_not_its_own_document() {
+    let (dir, queue) = queue(no_coalescing());
+    for n in 0..50 {
+        let op = update(&format!("log{n}"), &format!("low{n}"), json!({"n": n}));
+        queue.push(with_priority(op, Priority::Low)).unwrap();
+    }
+    // A low edit of "pay", then a high one of the same document, then a
+    // high one of another document.
+    let pay_low = update("pay", "pay-low", json!({"draft": true}));
+    queue.push(with_priority(pay_low, Priority::Low)).unwrap();
+    let pay_high = update("pay", "pay-high", json!({"sent": true}));
+    queue.push(with_priority(pay_high, Priority::High)).unwrap();
+    let alert = update("alert", "alert", json!({"on": true}));
+    queue.push(with_priority(alert, Priority::High)).unwrap();
+
+    let first = queue.take_ready(0, 3).unwrap();
+    let op_ids: Vec<&str> = first
+        .iter()
+        .map(|q| q.op.op_id.as_ref().unwrap().as_str())
+        .collect();
+    // The document "pay" goes first, starting with its older low edit; the
+    // high edit of it waits for that one.
+    assert_eq!(op_ids, ["pay-low", "alert", "low0"]);
+    queue.ack(&ids(&first)).unwrap();
+    let next = queue.take_ready(0, 1).unwrap();
+    assert_eq!(next[0].op.op_id.as_ref().unwrap().as_str(), "pay-high");
+    drop(queue);
+
+    // The priority is stored with the entry: a reopened queue keeps it.
+    let reopened = sync_queue::SledQueue::open(dir.path(), no_coalescing()).unwrap();
+    reopened.release_in_flight();
+    let again = reopened.take_ready(0, 1).unwrap();
+    assert_eq!(again[0].op.op_id.as_ref().unwrap().as_str(), "pay-high");
+    assert_eq!(again[0].op.priority, Priority::High);
+}
+
+#[test]
+fn take_ready_from_leaves_less_urgent_documents_queued() {
+    let (_dir, queue) = queue(no_coalescing());
+    let low = update("a", "low", json!({"n": 1}));
+    queue.push(with_priority(low, Priority::Low)).unwrap();
+    queue.push(update("b", "normal", json!({"n": 2}))).unwrap();
+    let held = queue.take_ready_from(0, 10, Priority::Normal).unwrap();
+    assert_eq!(ids(&held), [QueueId(2)]);
+    assert_eq!(queue.counts().pending, 2);
+    let released = queue.take_ready_from(0, 10, Priority::Low).unwrap();
+    assert_eq!(ids(&released), [QueueId(1)]);
 }

@@ -768,6 +768,7 @@ fn write_message(op: &Operation) -> Result<ClientMessage, TransportError> {
         base_version: op.base_version,
         timestamp: op.timestamp,
         namespace: op.namespace.clone(),
+        priority: op.priority,
     };
     Ok(match op.action {
         Action::Create | Action::Upsert => ClientMessage::Insert(write),
