@@ -583,14 +583,19 @@ fn merge_leaf(
             };
             Some(Some(Value::Array(merge_arrays(base, server, client))))
         }
-        (base, Value::String(server), Value::String(client)) if leaf.merges_text => {
-            let base = match base {
-                Some(Value::String(base)) => base.as_str(),
-                _ => "",
+        // Text merges against a known base string only: two texts without
+        // one would merge as two insertions, both kept.
+        (Some(Value::String(base)), Value::String(server), Value::String(client))
+            if leaf.merges_text =>
+        {
+            // The merge orders the sides by their clocks, so its result
+            // does not depend on which of two writes arrived first.
+            let (earlier, later) = if leaf.client_is_later {
+                (server, client)
+            } else {
+                (client, server)
             };
-            text::merge3(base, client, server)
-                .ok()
-                .map(|merged| Some(Value::String(merged)))
+            Some(Some(Value::String(text::merge(base, earlier, later).text)))
         }
         _ => None,
     }

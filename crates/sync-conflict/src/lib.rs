@@ -18,7 +18,8 @@
 //!
 //! **Strategies** (per collection, overridable per request): `merge` merges
 //! arrays of scalars three-way, recurses into objects, merges strings as text
-//! where the edits do not overlap, and falls back to last-write-wins; `lww`
+//! (both sides' edits apply; where both changed the same words, the later
+//! write's words are kept) and falls back to last-write-wins; `lww`
 //! keeps the later write per field, comparing the client's time with the
 //! field's clock (when the server last wrote that field), so the outcome
 //! does not depend on arrival order; `server_wins` and `client_wins` name

@@ -1,5 +1,6 @@
 //! Diff and apply of 10 KB documents in each format (budget: over
-//! 100 MB/s), and a three-way merge of 4 KB of text.
+//! 100 MB/s), and three-way merges of 4 KB of text: edits of different
+//! lines, and edits of one line.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -76,12 +77,26 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let base = notes(false, false);
-    let ours = notes(true, false);
-    let theirs = notes(false, true);
+    let earlier = notes(true, false);
+    let later = notes(false, true);
+    // Both edited line 2, differently: one overlap, the later kept.
+    let overlapping = later.replace(
+        "Line 2: follow up on the campaign discussion.",
+        "Line 2: call back on Friday.",
+    );
     let mut group = c.benchmark_group("text_merge3");
     group.throughput(Throughput::Bytes(base.len() as u64));
     group.bench_function("notes_4kb", |b| {
-        b.iter(|| text::merge3(black_box(&base), black_box(&ours), black_box(&theirs)));
+        b.iter(|| text::merge(black_box(&base), black_box(&earlier), black_box(&later)));
+    });
+    group.bench_function("notes_4kb_same_line", |b| {
+        b.iter(|| {
+            text::merge(
+                black_box(&base),
+                black_box(&earlier),
+                black_box(&overlapping),
+            )
+        });
     });
     group.finish();
 }

@@ -15,7 +15,9 @@
 //!   conflict engine, history views and analytics.
 //!
 //! Plus [`text`]: a character-level edit list for strings and the three-way
-//! text merge used when both sides edited the same string.
+//! text merge used when both sides edited the same string (word tokens,
+//! both sides' edits applied as operational transform would, the later
+//! write kept where both changed the same words).
 //!
 //! Each format satisfies `apply(a, diff(a, b)) == b` (property-tested), and
 //! each is available through [`sync_core::DiffCalculator`] for generic code:
@@ -60,7 +62,7 @@ pub use error::DiffError;
 pub use json_patch::{Patch, PatchOperation};
 pub use path::FieldPath;
 pub use pointer::JsonPointer;
-pub use text::{ConflictRegion, TextConflict, TextDelta, TextOp};
+pub use text::{ConflictRegion, TextDelta, TextMerge, TextOp};
 
 /// Field deltas through [`DiffCalculator`].
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,12 +1,27 @@
 //! Text: a compact edit list between two strings, and the three-way merge
-//! (diff3) the conflict engine uses for strings both sides edited.
+//! the conflict engine runs on strings both sides edited.
+//!
+//! The protocol sends whole values with the version they were edited on,
+//! not keystrokes, so the server knows three texts: the base, and the two
+//! edits of it. [`merge`] diffs each edit against the base and applies both
+//! diffs, as operational transform would apply two concurrent operations:
+//! edits of different stretches both apply, the same edit made on both
+//! sides applies once, insertions both sides made at one place are both
+//! kept (the earlier write's first), and where both sides only deleted,
+//! everything either deleted goes. Where both changed the same stretch
+//! differently, the later write's version of that stretch is kept, and the
+//! stretch is reported. The result depends only on which edit is the
+//! earlier, never on which side arrived first, so a server that orders the
+//! two by their clocks decides the same whatever the arrival order.
 //!
 //! The merge works on word tokens (runs of letters and digits, runs of
-//! white space, and single other characters) rather than characters or
-//! lines: two people editing different words of one sentence, the common
-//! case for fields like `notes`, merge cleanly, while the result never
-//! interleaves the letters of two competing edits of the same word. Lines
-//! are runs of tokens, so multi-line text merges the same way.
+//! white space, and single other characters) rather than characters:
+//! competing edits of one word never interleave their letters, as a
+//! character-level transform would (`10am` edited to `11am` and to `9am`
+//! gives one of the two, not `91am`). Combining marks, variation selectors
+//! and joiners stay with the character before them. Chinese and Japanese
+//! text has no spaces to find words by, so there each character is a
+//! token. Lines are runs of tokens, so multi-line text merges the same way.
 
 use serde::{Deserialize, Serialize};
 use similar::{Algorithm, DiffOp, capture_diff_slices};
@@ -98,56 +113,104 @@ pub fn apply(text: &str, delta: &TextDelta) -> Result<String, DiffError> {
     Ok(out)
 }
 
-/// A stretch of text both sides changed differently.
+/// A stretch of the base both sides changed differently: the merge kept
+/// the later side's version of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConflictRegion {
     /// The stretch in the common ancestor.
     pub base: String,
-    /// What "ours" made of it.
-    pub ours: String,
-    /// What "theirs" made of it.
-    pub theirs: String,
+    /// What the earlier write made of it (not in the merged text).
+    pub earlier: String,
+    /// What the later write made of it (in the merged text).
+    pub later: String,
 }
 
-/// A three-way merge with overlapping edits.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} overlapping edit(s)", .regions.len())]
-pub struct TextConflict {
-    /// Each stretch both sides changed differently, in text order.
-    pub regions: Vec<ConflictRegion>,
-    /// The merge with "ours" taken in every conflicting stretch.
-    pub merged_preferring_ours: String,
+/// The result of a three-way text merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextMerge {
+    /// The merged text.
+    pub text: String,
+    /// The stretches both sides changed differently, in text order; empty
+    /// when every edit of both sides is in [`text`](Self::text).
+    pub overlaps: Vec<ConflictRegion>,
 }
 
-/// Splits text into word tokens: runs of alphanumerics, runs of white space,
-/// and single other characters. Concatenating the tokens gives the text.
-fn tokens(text: &str) -> Vec<&str> {
-    #[derive(PartialEq, Clone, Copy)]
-    enum Class {
-        Word,
-        Space,
-        Other,
+impl TextMerge {
+    /// Whether every edit of both sides is in the merged text.
+    pub fn is_clean(&self) -> bool {
+        self.overlaps.is_empty()
     }
-    let class = |c: char| {
-        if c.is_alphanumeric() {
-            Class::Word
-        } else if c.is_whitespace() {
-            Class::Space
-        } else {
-            Class::Other
+
+    fn clean(text: &str) -> TextMerge {
+        TextMerge {
+            text: text.to_owned(),
+            overlaps: Vec::new(),
         }
-    };
+    }
+}
+
+/// How a character groups with its neighbours into tokens.
+#[derive(PartialEq, Clone, Copy)]
+enum Class {
+    /// Letters and digits: runs of them are one token.
+    Word,
+    /// White space: runs of it are one token.
+    Space,
+    /// Anything else: one token per character.
+    Other,
+    /// A character of a script written without spaces: one token each.
+    Ideograph,
+    /// A combining mark, variation selector or joiner: part of the token
+    /// before it.
+    Mark,
+}
+
+fn class(c: char) -> Class {
+    match c {
+        '\u{0300}'..='\u{036F}'
+        | '\u{1AB0}'..='\u{1AFF}'
+        | '\u{1DC0}'..='\u{1DFF}'
+        | '\u{200C}'..='\u{200D}'
+        | '\u{20D0}'..='\u{20FF}'
+        | '\u{3099}'..='\u{309A}'
+        | '\u{FE00}'..='\u{FE0F}'
+        | '\u{FE20}'..='\u{FE2F}'
+        | '\u{1F3FB}'..='\u{1F3FF}'
+        | '\u{E0020}'..='\u{E007F}'
+        | '\u{E0100}'..='\u{E01EF}' => Class::Mark,
+        '\u{3040}'..='\u{30FF}'
+        | '\u{3400}'..='\u{4DBF}'
+        | '\u{4E00}'..='\u{9FFF}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '\u{20000}'..='\u{3134F}' => Class::Ideograph,
+        c if c.is_alphanumeric() => Class::Word,
+        c if c.is_whitespace() => Class::Space,
+        _ => Class::Other,
+    }
+}
+
+/// Splits text into word tokens: runs of alphanumerics, runs of white
+/// space, and single other characters, each with the marks that follow it
+/// (and, after a zero-width joiner, the character it joins). Concatenating
+/// the tokens gives the text.
+fn tokens(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut previous: Option<Class> = None;
+    let mut after_joiner = false;
     for (index, c) in text.char_indices() {
         let current = class(c);
-        let joins = previous == Some(current) && current != Class::Other;
+        let joins = after_joiner
+            || current == Class::Mark
+            || (previous == Some(current) && matches!(current, Class::Word | Class::Space));
         if !joins && index > start {
             out.push(&text[start..index]);
             start = index;
         }
-        previous = Some(current);
+        after_joiner = c == '\u{200D}';
+        if current != Class::Mark {
+            previous = Some(current);
+        }
     }
     if start < text.len() {
         out.push(&text[start..]);
@@ -155,23 +218,39 @@ fn tokens(text: &str) -> Vec<&str> {
     out
 }
 
-/// A change one side made: base tokens `start..end` became `replacement`.
+/// Which of the two edits a hunk belongs to. The order is the tie-break:
+/// at one place, the earlier write's insertion comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Side {
+    Earlier,
+    Later,
+}
+
+/// A change one side made: base tokens `start..end` became `replacement`
+/// (an insertion when `start == end`). One side's hunks never touch: an
+/// unchanged token lies between any two.
 #[derive(Debug, Clone)]
 struct Hunk<'a> {
     start: usize,
     end: usize,
     replacement: Vec<&'a str>,
-    ours: bool,
+    side: Side,
 }
 
-fn hunks<'a>(base: &[&'a str], side: &[&'a str], ours: bool) -> Vec<Hunk<'a>> {
+impl Hunk<'_> {
+    fn is_insertion(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+fn hunks<'a>(base: &[&'a str], edited: &[&'a str], side: Side) -> Vec<Hunk<'a>> {
     let mut out: Vec<Hunk<'a>> = Vec::new();
-    for op in capture_diff_slices(Algorithm::Myers, base, side) {
+    for op in capture_diff_slices(Algorithm::Myers, base, edited) {
         let (old_range, new_range) = match op {
             DiffOp::Equal { .. } => continue,
             op => (op.old_range(), op.new_range()),
         };
-        let replacement = side[new_range].to_vec();
+        let replacement = edited[new_range].to_vec();
         match out.last_mut() {
             Some(last) if last.end == old_range.start => {
                 last.end = old_range.end;
@@ -181,7 +260,7 @@ fn hunks<'a>(base: &[&'a str], side: &[&'a str], ours: bool) -> Vec<Hunk<'a>> {
                 start: old_range.start,
                 end: old_range.end,
                 replacement,
-                ours,
+                side,
             }),
         }
     }
@@ -190,85 +269,129 @@ fn hunks<'a>(base: &[&'a str], side: &[&'a str], ours: bool) -> Vec<Hunk<'a>> {
 
 /// One side's version of base tokens `start..end`, given that side's hunks
 /// inside that stretch.
-fn side_version<'a>(base: &[&'a str], start: usize, end: usize, hunks: &[&Hunk<'a>]) -> String {
-    let mut out = String::new();
+fn side_version<'a>(
+    base: &[&'a str],
+    start: usize,
+    end: usize,
+    hunks: &[&Hunk<'a>],
+) -> Vec<&'a str> {
+    let mut out = Vec::new();
     let mut at = start;
     for hunk in hunks {
-        out.extend(base[at..hunk.start].iter().copied());
-        out.extend(hunk.replacement.iter().copied());
+        out.extend_from_slice(&base[at..hunk.start]);
+        out.extend_from_slice(&hunk.replacement);
         at = hunk.end;
     }
-    out.extend(base[at..end].iter().copied());
+    out.extend_from_slice(&base[at..end]);
     out
 }
 
-/// Three-way merge of `ours` and `theirs`, both edited from `base`.
-/// Edits of different stretches both apply; the same edit on both sides
-/// applies once; different edits of the same stretch (or insertions at the
-/// same place) are reported as a [`TextConflict`].
-pub fn merge3(base: &str, ours: &str, theirs: &str) -> Result<String, TextConflict> {
-    if ours == theirs || theirs == base {
-        return Ok(ours.to_owned());
+/// Whether `inner` occurs as a run of tokens inside `outer`.
+fn contains(outer: &[&str], inner: &[&str]) -> bool {
+    !inner.is_empty() && outer.windows(inner.len()).any(|window| window == inner)
+}
+
+/// What two insertions at one place become: one, when they are equal or
+/// one repeats the other with more around it; otherwise both, the earlier
+/// first.
+fn insertions_at_one_place<'a>(earlier: &[&'a str], later: &[&'a str]) -> Vec<&'a str> {
+    if contains(later, earlier) {
+        later.to_vec()
+    } else if contains(earlier, later) {
+        earlier.to_vec()
+    } else {
+        [earlier, later].concat()
     }
-    if ours == base {
-        return Ok(theirs.to_owned());
+}
+
+/// Three-way merge of two edits of `base`: `earlier` and `later` are the
+/// two edited texts in the order they were written (the conflict engine
+/// orders them by their clocks). Never fails: where both sides changed the
+/// same stretch differently, the later side's version of that stretch is
+/// kept and the stretch is listed in [`TextMerge::overlaps`].
+///
+/// ```
+/// use sync_diff::text;
+///
+/// let base = "Meet at 10am. Bring the slides.";
+/// let merged = text::merge(base, "Meet at 11am. Bring the slides.", "Meet at 10am. Bring the report.");
+/// assert_eq!(merged.text, "Meet at 11am. Bring the report.");
+/// assert!(merged.is_clean());
+///
+/// let merged = text::merge(base, "Meet at 11am. Bring the slides.", "Meet at 9am. Bring the slides!");
+/// assert_eq!(merged.text, "Meet at 9am. Bring the slides!");
+/// assert_eq!((merged.overlaps[0].earlier.as_str(), merged.overlaps[0].later.as_str()), ("11am", "9am"));
+/// ```
+pub fn merge(base: &str, earlier: &str, later: &str) -> TextMerge {
+    if earlier == later || later == base {
+        return TextMerge::clean(earlier);
+    }
+    if earlier == base {
+        return TextMerge::clean(later);
     }
     let base_tokens = tokens(base);
-    let mut all = hunks(&base_tokens, &tokens(ours), true);
-    all.extend(hunks(&base_tokens, &tokens(theirs), false));
-    all.sort_by_key(|hunk| (hunk.start, hunk.end, !hunk.ours));
+    let mut all = hunks(&base_tokens, &tokens(earlier), Side::Earlier);
+    all.extend(hunks(&base_tokens, &tokens(later), Side::Later));
+    // By place; at one place insertions first, the earlier side's first.
+    all.sort_by_key(|hunk| (hunk.start, hunk.end, hunk.side));
 
-    let mut merged = String::new();
-    let mut merged_preferring_ours = String::new();
-    let mut regions = Vec::new();
+    let mut merged: Vec<&str> = Vec::with_capacity(base_tokens.len());
+    let mut overlaps = Vec::new();
     let mut at = 0;
     let mut index = 0;
     while index < all.len() {
+        // A group: hunks that overlap, transitively. Two hunks overlap when
+        // they change a common token, or when one inserts strictly inside
+        // a stretch the other changes; insertions at one place group with
+        // each other only. Hunks that merely touch do not overlap.
         let group_start = all[index].start;
         let mut group_end = all[index].end;
         let mut next = index + 1;
-        while next < all.len() && (all[next].start < group_end || all[next].start == group_start) {
-            group_end = group_end.max(all[next].end);
+        while let Some(hunk) = all.get(next) {
+            let joins = if group_start == group_end {
+                hunk.is_insertion() && hunk.start == group_start
+            } else if hunk.is_insertion() {
+                group_start < hunk.start && hunk.start < group_end
+            } else {
+                hunk.start < group_end
+            };
+            if !joins {
+                break;
+            }
+            group_end = group_end.max(hunk.end);
             next += 1;
         }
         let group = &all[index..next];
-        let unchanged: String = base_tokens[at..group_start].concat();
-        merged.push_str(&unchanged);
-        merged_preferring_ours.push_str(&unchanged);
+        merged.extend_from_slice(&base_tokens[at..group_start]);
 
-        let ours_hunks: Vec<&Hunk<'_>> = group.iter().filter(|h| h.ours).collect();
-        let theirs_hunks: Vec<&Hunk<'_>> = group.iter().filter(|h| !h.ours).collect();
-        let ours_text = side_version(&base_tokens, group_start, group_end, &ours_hunks);
-        let theirs_text = side_version(&base_tokens, group_start, group_end, &theirs_hunks);
-        if ours_hunks.is_empty() || theirs_hunks.is_empty() || ours_text == theirs_text {
-            let chosen = if ours_hunks.is_empty() {
-                &theirs_text
-            } else {
-                &ours_text
-            };
-            merged.push_str(chosen);
-            merged_preferring_ours.push_str(chosen);
+        let earlier_hunks: Vec<&Hunk<'_>> =
+            group.iter().filter(|h| h.side == Side::Earlier).collect();
+        let later_hunks: Vec<&Hunk<'_>> = group.iter().filter(|h| h.side == Side::Later).collect();
+        let earlier_version = side_version(&base_tokens, group_start, group_end, &earlier_hunks);
+        let later_version = side_version(&base_tokens, group_start, group_end, &later_hunks);
+        if earlier_hunks.is_empty() {
+            merged.extend(later_version);
+        } else if later_hunks.is_empty() || earlier_version == later_version {
+            merged.extend(earlier_version);
+        } else if group_start == group_end {
+            merged.extend(insertions_at_one_place(&earlier_version, &later_version));
+        } else if group.iter().all(|hunk| hunk.replacement.is_empty()) {
+            // Both only deleted: whatever either deleted goes.
         } else {
-            merged_preferring_ours.push_str(&ours_text);
-            regions.push(ConflictRegion {
+            overlaps.push(ConflictRegion {
                 base: base_tokens[group_start..group_end].concat(),
-                ours: ours_text,
-                theirs: theirs_text,
+                earlier: earlier_version.concat(),
+                later: later_version.concat(),
             });
+            merged.extend(later_version);
         }
         at = group_end;
         index = next;
     }
-    let rest: String = base_tokens[at..].concat();
-    merged.push_str(&rest);
-    merged_preferring_ours.push_str(&rest);
-    if regions.is_empty() {
-        Ok(merged)
-    } else {
-        Err(TextConflict {
-            regions,
-            merged_preferring_ours,
-        })
+    merged.extend_from_slice(&base_tokens[at..]);
+    TextMerge {
+        text: merged.concat(),
+        overlaps,
     }
 }
 
@@ -278,9 +401,15 @@ mod tests {
 
     #[test]
     fn tokens_concatenate_to_the_text() {
-        let text = "Follow up on Q1 campaign, ok?\n  Ünïcode wörds";
+        let text = "Follow up on Q1 campaign, ok?\n  Ünïcode wörds, cafe\u{301}, 会议纪要, 👨\u{200D}👩\u{200D}👧!";
         assert_eq!(tokens(text).concat(), text);
         assert_eq!(tokens("a, b"), ["a", ",", " ", "b"]);
+        // A combining accent stays with its letter, a joined emoji is one.
+        assert_eq!(tokens("cafe\u{301} ok"), ["cafe\u{301}", " ", "ok"]);
+        assert_eq!(tokens("👍\u{1F3FD}!"), ["👍\u{1F3FD}", "!"]);
+        assert_eq!(tokens("👨\u{200D}👩 x"), ["👨\u{200D}👩", " ", "x"]);
+        // Without spaces to find words by, each ideograph is a token.
+        assert_eq!(tokens("会议 ok"), ["会", "议", " ", "ok"]);
     }
 
     #[test]
@@ -304,62 +433,18 @@ mod tests {
         assert!(apply("a", &TextDelta(vec![TextOp::Delete(2)])).is_err());
     }
 
-    fn check(base: &str, ours: &str, theirs: &str, expected: Result<&str, usize>) {
-        let actual = merge3(base, ours, theirs);
-        match expected {
-            Ok(text) => assert_eq!(actual, Ok(text.to_owned()), "{base} | {ours} | {theirs}"),
-            Err(regions) => {
-                let conflict = actual.expect_err("expected a conflict");
-                assert_eq!(conflict.regions.len(), regions, "{conflict:?}");
-            }
-        }
-    }
-
     #[test]
-    fn three_way_merges() {
-        // Non-overlapping edits merge.
-        check(
-            "Follow up on Q1 campaign discussion",
-            "Follow up on Q2 campaign discussion",
-            "Follow up on Q1 campaign discussion soon",
-            Ok("Follow up on Q2 campaign discussion soon"),
-        );
-        check(
-            "line one\nline two\nline three\n",
-            "line ONE\nline two\nline three\n",
-            "line one\nline two\nline THREE\n",
-            Ok("line ONE\nline two\nline THREE\n"),
-        );
-        // The same edit on both sides applies once.
-        check("a b c", "a X c", "a X c", Ok("a X c"));
-        check("a b c d", "a X c d", "a X c Y", Ok("a X c Y"));
-        // One side unchanged gives the other.
-        check("same", "same", "changed", Ok("changed"));
-        check("same", "changed", "same", Ok("changed"));
-        // Deletion on one side, edit elsewhere on the other.
-        check(
-            "keep this and that",
-            "keep this",
-            "keep these and that",
-            Ok("keep these"),
-        );
-        // Overlapping different edits conflict.
-        check("title", "Senior Manager", "Director of Operations", Err(1));
-        check("a b c", "a X c", "a Y c", Err(1));
-        check("a c", "a X c", "a Y c", Err(1));
-    }
-
-    #[test]
-    fn a_conflict_reports_both_sides_and_an_ours_merge() {
-        let conflict = merge3("one two three", "one 2 three!", "one II three").unwrap_err();
+    fn an_overlap_reports_both_sides_and_keeps_the_later() {
+        let merged = merge("one two three", "one 2 three!", "one II three");
         assert_eq!(
-            conflict.regions,
+            merged.overlaps,
             [ConflictRegion {
                 base: "two".into(),
-                ours: "2".into(),
-                theirs: "II".into()
+                earlier: "2".into(),
+                later: "II".into()
             }]
         );
-        assert_eq!(conflict.merged_preferring_ours, "one 2 three!");
+        assert_eq!(merged.text, "one II three!");
+        assert!(!merged.is_clean());
     }
 }

@@ -4,12 +4,13 @@
 
 use sync_diff::text::{self, TextDelta};
 
-/// Splits `data` at NUL bytes into `base`, `ours` and `theirs` (lossy
+/// Splits `data` at NUL bytes into `base`, `earlier` and `later` (lossy
 /// UTF-8) and checks: a side that did not change yields the other side;
-/// the same edit on both sides applies once; swapping the sides gives the
-/// same clean merge, or conflicts in the same places with the sides
-/// swapped; a conflict lists at least one region; and every edit list
-/// turns its old text into its new one, also after its JSON round trip.
+/// the same edit on both sides applies once; swapping the sides reports
+/// the same overlapping stretches with the sides swapped, and when there
+/// are none, the merged text holds every token of both sides' versions of
+/// the stretches; and every edit list turns its old text into its new
+/// one, also after its JSON round trip.
 pub fn text_merge3(data: &[u8]) {
     let parts = crate::split::split(data, 3);
     let text_of = |index: usize| {
@@ -18,37 +19,35 @@ pub fn text_merge3(data: &[u8]) {
             .map(|part| String::from_utf8_lossy(part).into_owned())
             .unwrap_or_default()
     };
-    let (base, ours, theirs) = (text_of(0), text_of(1), text_of(2));
+    let (base, earlier, later) = (text_of(0), text_of(1), text_of(2));
 
-    for side in [&ours, &theirs] {
-        assert_eq!(
-            text::merge3(&base, &base, side).as_deref(),
-            Ok(side.as_str())
-        );
-        assert_eq!(
-            text::merge3(&base, side, &base).as_deref(),
-            Ok(side.as_str())
-        );
-        assert_eq!(
-            text::merge3(&base, side, side).as_deref(),
-            Ok(side.as_str())
-        );
-    }
-    let merged = text::merge3(&base, &ours, &theirs);
-    let swapped = text::merge3(&base, &theirs, &ours);
-    match (&merged, &swapped) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b, "merge3 depends on which side is ours"),
-        (Err(a), Err(b)) => {
-            assert!(!a.regions.is_empty(), "a conflict without regions");
-            assert_eq!(a.regions.len(), b.regions.len());
-            for (x, y) in a.regions.iter().zip(&b.regions) {
-                assert_eq!((&x.base, &x.ours, &x.theirs), (&y.base, &y.theirs, &y.ours));
-            }
+    for side in [&earlier, &later] {
+        for merged in [
+            text::merge(&base, &base, side),
+            text::merge(&base, side, &base),
+            text::merge(&base, side, side),
+        ] {
+            assert_eq!(&merged.text, side);
+            assert!(merged.is_clean());
         }
-        _ => panic!("merge3 is clean one way only: {merged:?} / {swapped:?}"),
+    }
+    let merged = text::merge(&base, &earlier, &later);
+    let swapped = text::merge(&base, &later, &earlier);
+    assert_eq!(merged.overlaps.len(), swapped.overlaps.len());
+    for (x, y) in merged.overlaps.iter().zip(&swapped.overlaps) {
+        assert_eq!(
+            (&x.base, &x.earlier, &x.later),
+            (&y.base, &y.later, &y.earlier)
+        );
+        assert_ne!(x.earlier, x.later, "an overlap of equal versions");
+    }
+    if merged.is_clean() {
+        // Without overlaps, the order decides only the order of two
+        // insertions at one place: the merged texts have the same length.
+        assert_eq!(merged.text.len(), swapped.text.len());
     }
 
-    for (old, new) in [(&base, &ours), (&ours, &theirs)] {
+    for (old, new) in [(&base, &earlier), (&earlier, &later)] {
         let edit = text::diff(old, new);
         assert_eq!(
             text::apply(old, &edit).as_deref(),

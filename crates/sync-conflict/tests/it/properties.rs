@@ -1,6 +1,7 @@
 //! The properties convergence rests on: determinism, arrival-order
-//! independence of `lww`, disjoint edits merging, `manual` leaving
-//! conflicts alone, rebase convergence, and no panic on any input.
+//! independence of `lww` and of text merges, disjoint edits merging,
+//! `manual` leaving conflicts alone, rebase convergence, and no panic on
+//! any input.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -76,6 +77,28 @@ proptest! {
             let mut server = ServerDoc::new(base.clone(), time(0, 0));
             for (edit, at, node) in order {
                 server.apply(&engine, Base::Document(&base), ClientEdit::Update(edit), time(at, node), Some(Resolution::Lww));
+            }
+            server.data
+        };
+        let forward = run([(&first, t1, 1), (&second, t2, 2)]);
+        let backward = run([(&second, t2, 2), (&first, t1, 1)]);
+        prop_assert_eq!(forward, backward);
+    }
+
+    #[test]
+    fn text_merge_does_not_depend_on_arrival_order(
+        base in "[xyz .]{0,12}", first in "[xyz .]{0,12}", second in "[xyz .]{0,12}",
+        t1 in 1u64..100, t2 in 1u64..100,
+    ) {
+        // Two clients edit one note from the same base; the server merges
+        // the text of whichever arrives second with the stored one.
+        let engine = ConflictEngine::default();
+        let doc = |notes: &str| -> JsonObject { [("notes".to_owned(), Value::from(notes))].into_iter().collect() };
+        let base = doc(&base);
+        let run = |order: [(&str, u64, u64); 2]| {
+            let mut server = ServerDoc::new(base.clone(), time(0, 0));
+            for (notes, at, node) in order {
+                server.apply(&engine, Base::Document(&base), ClientEdit::Update(&doc(notes)), time(at, node), None);
             }
             server.data
         };

@@ -51,9 +51,14 @@ fn seed_004_simple_field_conflict_under_every_strategy() {
             OpStatus::Conflict,
         ),
         (Strategy::Lww, "Senior Manager", OpStatus::Merged),
-        // Both rewrote the same words: the text merge overlaps, so the
-        // later write wins.
-        (Strategy::Merge, "Senior Manager", OpStatus::Merged),
+        // The server rewrote the word the client added one before: the
+        // text merge applies both edits (seed 004's manual compromise
+        // was "Senior Director").
+        (
+            Strategy::Merge,
+            "Senior Director of Operations",
+            OpStatus::Merged,
+        ),
     ] {
         let (server, outcome) = simple_field_conflict(strategy);
         assert_eq!(server.data["title"], title, "{strategy}");
@@ -251,6 +256,48 @@ fn strings_with_separate_edits_merge_as_text() {
         server.data["notes"],
         "Follow up on Q2 campaign discussion soon"
     );
+}
+
+#[test]
+fn strings_both_edited_in_one_word_keep_the_later_word() {
+    let base = obj(json!({"notes": "Meet at 10am. Bring the slides."}));
+    for (server_at, client_at, expected) in [
+        (1_000, 2_000, "Meet at 9am. Bring the slides!"),
+        (2_000, 1_000, "Meet at 11am. Bring the slides!"),
+    ] {
+        let mut server = ServerDoc::new(base.clone(), time(500, 1));
+        server.data = obj(json!({"notes": "Meet at 11am. Bring the slides."}));
+        server.clocks.insert("notes".into(), time(server_at, 1));
+        let patch = obj(json!({"notes": "Meet at 9am. Bring the slides!"}));
+        let outcome = server.apply(
+            &ConflictEngine::default(),
+            Base::Document(&base),
+            ClientEdit::Update(&patch),
+            time(client_at, 2),
+            None,
+        );
+        assert_eq!(server.data["notes"], expected);
+        assert_eq!(outcome.conflict_fields, ["notes"]);
+        assert_eq!(outcome.status, OpStatus::Merged);
+    }
+}
+
+#[test]
+fn strings_without_a_base_string_do_not_merge_as_text() {
+    // Both created the field: two insertions, which would both be kept,
+    // so the later write wins instead.
+    let base = obj(json!({"title": "x"}));
+    let mut server = ServerDoc::new(base.clone(), time(1_000, 1));
+    server.data.insert("notes".into(), json!("Call Bob"));
+    let patch = obj(json!({"notes": "Call Alice"}));
+    server.apply(
+        &ConflictEngine::default(),
+        Base::Document(&base),
+        ClientEdit::Update(&patch),
+        time(2_000, 2),
+        None,
+    );
+    assert_eq!(server.data["notes"], "Call Alice");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Integration tests of sync-diff: properties over random documents and
-//! arbitrary input.
+//! arbitrary input, and the three-way text merge.
 
 mod properties;
 mod strategies;
+mod text_merge;

@@ -1,5 +1,6 @@
 //! Properties of every format: `apply(a, diff(a, b)) == b`, idempotent
-//! merge patches, three-way text merge laws, and no panic on any input.
+//! merge patches, and no panic on any input (the text merge's laws are in
+//! `text_merge`).
 
 use proptest::prelude::*;
 use serde_json::Value;
@@ -64,24 +65,6 @@ proptest! {
     #[test]
     fn text_diff_roundtrips(a in "\\PC{0,40}", b in "\\PC{0,40}") {
         prop_assert_eq!(text::apply(&a, &text::diff(&a, &b)).unwrap(), b);
-    }
-
-    #[test]
-    fn merge3_with_one_side_unchanged_returns_the_other(base in "[a-c \n]{0,30}", edited in "[a-c \n]{0,30}") {
-        prop_assert_eq!(text::merge3(&base, &base, &edited), Ok(edited.clone()));
-        prop_assert_eq!(text::merge3(&base, &edited, &base), Ok(edited.clone()));
-        prop_assert_eq!(text::merge3(&base, &edited, &edited), Ok(edited));
-    }
-
-    #[test]
-    fn merge3_is_symmetric_in_what_it_accepts(
-        base in "[a-c ]{0,20}", ours in "[a-c ]{0,20}", theirs in "[a-c ]{0,20}",
-    ) {
-        // Whichever side is "ours", a clean merge keeps every token of the
-        // base that neither side touched, and conflicts are found both ways.
-        let forward = text::merge3(&base, &ours, &theirs);
-        let backward = text::merge3(&base, &theirs, &ours);
-        prop_assert_eq!(forward.is_ok(), backward.is_ok());
     }
 
     #[test]
