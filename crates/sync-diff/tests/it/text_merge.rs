@@ -107,6 +107,20 @@ fn one_deletes_a_sentence_the_other_edits() {
 }
 
 #[test]
+fn edits_that_touch_without_overlapping_both_apply() {
+    // One appends after the word the other rewrote.
+    check(
+        "Budget ok",
+        "Budget approved",
+        "Budget ok. Next: hiring",
+        "Budget approved. Next: hiring",
+        0,
+    );
+    // One rewrote a word, the other the comma after it.
+    check("red, green", "Red, green", "red; green", "Red; green", 0);
+}
+
+#[test]
 fn both_delete_overlapping_stretches() {
     check(
         "one two three four five",
@@ -235,6 +249,25 @@ fn render(words: &[String], edits: &[(usize, &Edit)]) -> String {
     out.join(" ")
 }
 
+/// `word` with the letters `mask` picks (at least the first) written as
+/// capitals counting from `first`: `abc3` with `[false, true]` and `D` is
+/// `aEc3`.
+fn rewrite(word: &str, mask: &[bool], first: char) -> String {
+    let letters = word.chars().take_while(|c| !c.is_ascii_digit()).count();
+    let none_picked = !mask.iter().take(letters).any(|&picked| picked);
+    word.chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let picked =
+                i < letters && (mask.get(i).copied().unwrap_or(false) || none_picked && i == 0);
+            match picked {
+                true => char::from_u32(first as u32 + i as u32 % 3).unwrap_or(first),
+                false => c,
+            }
+        })
+        .collect()
+}
+
 /// `merge` both ways round.
 fn both_orders(base: &str, a: &str, b: &str) -> [TextMerge; 2] {
     [text::merge(base, a, b), text::merge(base, b, a)]
@@ -280,46 +313,58 @@ proptest! {
     fn competing_edits_of_a_word_are_never_mixed(
         words in base_words(),
         at in any::<prop::sample::Index>(),
-        ours in "[D-F]{1,5}",
-        theirs in "[G-I]{1,5}",
+        ours in proptest::collection::vec(any::<bool>(), 4),
+        theirs in proptest::collection::vec(any::<bool>(), 4),
         deleted_around in proptest::option::of((0usize..3, 0usize..3)),
         far_edit in "[d-f]{1,3}",
     ) {
         let at = at.index(words.len());
-        // One side rewrites the word and edits the first word far from it;
-        // the other rewrites the same word, or deletes a run of words
-        // around it.
+        // Each side rewrites some letters of the same word (capitals of its
+        // own), so a character-level merge could combine the two; one side
+        // also edits the last word, far from it. Or the other side deletes
+        // a run of words around the word instead.
+        let ours = rewrite(&words[at], &ours, 'D');
+        let theirs = rewrite(&words[at], &theirs, 'G');
         let far = (at + 6 < words.len()).then_some(words.len() - 1);
         let replace_ours = Edit::Replace(ours.clone());
+        let replace_theirs = Edit::Replace(theirs.clone());
         let replace_far = Edit::Replace(far_edit.clone());
-        let mut edits_ours = vec![(at, &replace_ours)];
-        edits_ours.extend(far.map(|slot| (slot, &replace_far)));
-        let a = render(&words, &edits_ours);
-        let (b, theirs_word) = match deleted_around {
-            Some((before, after)) => {
-                let kept: Vec<String> = words
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i + before < at || *i > at + after)
-                    .map(|(_, word)| word.clone())
-                    .collect();
-                (kept.join(" "), None)
-            }
-            None => (render(&words, &[(at, &Edit::Replace(theirs.clone()))]), Some(theirs.clone())),
+        let far_edits: Vec<(usize, &Edit)> = far.map(|slot| (slot, &replace_far)).into_iter().collect();
+        let a = render(&words, &[vec![(at, &replace_ours)], far_edits.clone()].concat());
+        let deleted: Vec<String> = match deleted_around {
+            Some((before, after)) => words
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i + before < at || *i > at + after)
+                .map(|(_, word)| word.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let b = match deleted_around {
+            Some(_) => deleted.join(" "),
+            None => render(&words, &[(at, &replace_theirs)]),
         };
         let base = render(&words, &[]);
-        for (merged, ours_is_later) in both_orders(&base, &a, &b).into_iter().zip([false, true]) {
-            let mixed: Vec<&str> = merged
-                .text
-                .split(|c: char| !('D'..='I').contains(&c))
-                .filter(|run| !run.is_empty())
-                .collect();
-            let later_word = if ours_is_later { Some(&ours) } else { theirs_word.as_ref() };
-            prop_assert_eq!(mixed, later_word.map(String::as_str).into_iter().collect::<Vec<_>>(), "{:?}", merged);
-            prop_assert_eq!(merged.overlaps.len(), 1, "{:?}", merged);
-            if far.is_some() {
-                prop_assert!(merged.text.ends_with(&far_edit), "{:?}", merged);
+        let [ours_earlier, ours_later] = both_orders(&base, &a, &b);
+        // Ours later: its version of the stretch, and its far edit.
+        let expected = render(&words, &[vec![(at, &replace_ours)], far_edits.clone()].concat());
+        prop_assert_eq!(&ours_later.text, &expected);
+        // Theirs later: its word or its deletion, and our far edit.
+        let expected = match deleted_around {
+            Some(_) => {
+                let mut kept = deleted.clone();
+                if far.is_some() {
+                    if let Some(last) = kept.last_mut() {
+                        last.clone_from(&far_edit);
+                    }
+                }
+                kept.join(" ")
             }
+            None => render(&words, &[vec![(at, &replace_theirs)], far_edits].concat()),
+        };
+        prop_assert_eq!(&ours_earlier.text, &expected);
+        for merged in [ours_earlier, ours_later] {
+            prop_assert_eq!(merged.overlaps.len(), 1, "{:?}", merged);
         }
     }
 
