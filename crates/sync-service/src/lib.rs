@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admission;
 mod api;
 mod auth;
 pub mod config;
@@ -36,6 +37,7 @@ mod state;
 mod tls;
 mod ws;
 
+pub use admission::WritePermit;
 pub use api::SyncRequest;
 pub use auth::{Authenticator, Grant, Principal};
 pub use config::Config;

@@ -40,6 +40,9 @@ pub struct Limits {
     /// Frames waiting in one WebSocket connection's send queue before its
     /// live stream is dropped with `resync`.
     pub send_queue_frames_max: usize,
+    /// Batches of writes at the store at once; under load the others
+    /// wait, the most urgent let in first (see `admission`).
+    pub writes_in_flight_max: usize,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             changes_per_page_max: 10_000,
             long_poll_secs_max: 60,
             send_queue_frames_max: 4_096,
+            writes_in_flight_max: 128,
         }
     }
 }

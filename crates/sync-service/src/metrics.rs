@@ -191,6 +191,8 @@ pub(crate) struct Scrape<'a> {
     pub(crate) subscriptions: usize,
     /// Pushes waiting in the send queues of this node's connections.
     pub(crate) queued_pushes: usize,
+    /// Batches of writes at the store and waiting for it, by priority.
+    pub(crate) writes: crate::admission::GateLoad,
 }
 
 impl Metrics {
@@ -325,6 +327,23 @@ impl Metrics {
             "Pushes waiting in the send queues of this node's connections.",
             gauge(scrape.queued_pushes as u64),
         );
+        now.register(
+            "sync_writes_in_flight",
+            "Batches of writes at the store on this node.",
+            gauge(scrape.writes.in_flight as u64),
+        );
+        let waiting = Family::<Label, Gauge>::default();
+        for priority in sync_core::Priority::ALL {
+            let count = scrape.writes.waiting[priority.index()];
+            waiting
+                .get_or_create(&[("priority", priority.as_str())])
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        now.register(
+            "sync_writes_waiting",
+            "Batches of writes waiting to go to the store on this node, by priority.",
+            waiting,
+        );
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_text::encode(&mut text, &self.registry);
@@ -360,6 +379,7 @@ mod tests {
             devices_online: 0,
             subscriptions: 0,
             queued_pushes: 0,
+            writes: crate::admission::GateLoad::default(),
         });
         for line in [
             "# TYPE sync_requests_total counter",
@@ -368,6 +388,8 @@ mod tests {
             "# TYPE sync_request_duration_seconds histogram",
             "sync_request_duration_seconds_count{door=\"http\"} 100",
             "# TYPE sync_log_head gauge",
+            "sync_writes_waiting{priority=\"high\"} 0",
+            "sync_writes_in_flight 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

@@ -3,8 +3,9 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use sync_core::{CollectionName, DeviceId, Operation};
+use sync_core::{CollectionName, DeviceId, Operation, Priority};
 
+use crate::admission::{WriteGate, WritePermit};
 use crate::auth::{Authenticator, Principal};
 use crate::config::{Config, ConfigError};
 use crate::devices::Devices;
@@ -112,6 +113,7 @@ struct Inner {
     retention: RwLock<Arc<Vec<(CollectionName, u64)>>>,
     reloader: Reloader,
     rate: UserRateLimiter,
+    gate: Arc<WriteGate>,
     metrics: Arc<Metrics>,
     devices: Devices,
     realtime: Arc<crate::realtime::Hub>,
@@ -161,6 +163,7 @@ impl AppState {
                 reloader: Reloader::new(config.clone(), source),
                 settings,
                 rate,
+                gate: WriteGate::new(config.limits.writes_in_flight_max),
                 metrics,
                 devices,
                 middleware,
@@ -218,6 +221,9 @@ impl AppState {
             new.limits.operations_per_second,
             new.limits.operations_burst,
         );
+        self.inner
+            .gate
+            .set_capacity(new.limits.writes_in_flight_max);
         *self
             .inner
             .limits
@@ -254,6 +260,24 @@ impl AppState {
     /// The per-user rate limiter of operations, whatever their door.
     pub fn rate(&self) -> &UserRateLimiter {
         &self.inner.rate
+    }
+
+    /// The gate bounding the batches of writes at the store.
+    pub(crate) fn write_gate(&self) -> &WriteGate {
+        &self.inner.gate
+    }
+
+    /// The write gate, for a task that waits on it while doing more.
+    pub(crate) fn write_gate_handle(&self) -> Arc<WriteGate> {
+        Arc::clone(&self.inner.gate)
+    }
+
+    /// Waits until a batch of writes whose most urgent operation is of
+    /// `priority` may go to the store: at most `writes_in_flight_max`
+    /// batches are there at once, and waiting ones are let in high before
+    /// normal before low. Hold the permit until the batch is answered.
+    pub async fn enter_writes(&self, priority: Priority) -> WritePermit {
+        self.inner.gate.enter(priority).await
     }
 
     /// The node's analytics.

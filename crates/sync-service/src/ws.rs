@@ -467,6 +467,12 @@ struct WriteRequest {
 /// `Syncer::apply`, one group commit, then the answers in order. A client
 /// that sends without waiting for each ack therefore pays one flush per
 /// batch instead of one per write.
+///
+/// A batch waits at the write gate as its most urgent write. While it
+/// waits it still takes the writes that arrive (it has not gone to the
+/// store yet), and a more urgent one raises the whole batch: a high write
+/// sent behind a low one on the same connection does not wait as low, and
+/// the connection's writes still go in the order they came.
 async fn write_pipeline(
     state: AppState,
     principal: Principal,
@@ -474,31 +480,83 @@ async fn write_pipeline(
     mut requests: mpsc::Receiver<WriteRequest>,
 ) {
     let log = state.syncer().store().log_id();
-    while let Some(first) = requests.recv().await {
+    let gate = state.write_gate_handle();
+    // A write of another device than the batch's, kept for the next one.
+    let mut carry: Option<WriteRequest> = None;
+    loop {
+        let first = match carry.take() {
+            Some(first) => first,
+            None => match requests.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
         let mut batch = vec![first];
-        while batch.len() < WRITE_BATCH_OPS_MAX {
-            match requests.try_recv() {
-                // A batch has one device; a `hello` in between starts another.
-                Ok(next) if next.device == batch[0].device => batch.push(next),
-                Ok(next) => {
-                    answer(
-                        &state,
-                        &principal,
-                        &connection,
-                        log,
-                        std::mem::take(&mut batch),
-                    )
-                    .await;
-                    batch.push(next);
+        let mut open = take_waiting(&mut batch, &mut requests, &mut carry);
+        let mut priority = most_urgent(&batch);
+        let mut entering = Box::pin(gate.enter(priority));
+        let permit = loop {
+            tokio::select! {
+                biased;
+                permit = &mut entering => break permit,
+                next = requests.recv(), if open => {
+                    match next {
+                        Some(next) if next.device == batch[0].device => {
+                            batch.push(next);
+                            open = take_waiting(&mut batch, &mut requests, &mut carry);
+                        }
+                        Some(next) => {
+                            carry = Some(next);
+                            open = false;
+                        }
+                        None => open = false,
+                    }
+                    let now = most_urgent(&batch);
+                    if now < priority {
+                        priority = now;
+                        entering = Box::pin(gate.enter(priority));
+                    }
                 }
-                Err(_) => break,
             }
-        }
+        };
         answer(&state, &principal, &connection, log, batch).await;
+        drop(permit);
     }
 }
 
-/// Applies one batch and sends each write its answer.
+/// Adds the writes already waiting to `batch`, up to its size; a write of
+/// another device (a `hello` in between) goes to `carry` and ends the
+/// batch. Whether more writes may still join.
+fn take_waiting(
+    batch: &mut Vec<WriteRequest>,
+    requests: &mut mpsc::Receiver<WriteRequest>,
+    carry: &mut Option<WriteRequest>,
+) -> bool {
+    while batch.len() < WRITE_BATCH_OPS_MAX {
+        match requests.try_recv() {
+            Ok(next) if next.device == batch[0].device => batch.push(next),
+            Ok(next) => {
+                *carry = Some(next);
+                return false;
+            }
+            Err(mpsc::error::TryRecvError::Empty) => return true,
+            Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        }
+    }
+    false
+}
+
+/// The priority a batch waits as: its most urgent write's.
+fn most_urgent(batch: &[WriteRequest]) -> sync_core::Priority {
+    batch
+        .iter()
+        .map(|request| request.op.priority)
+        .min()
+        .unwrap_or_default()
+}
+
+/// Applies one batch (its write permit held by the caller) and sends each
+/// write its answer.
 async fn answer(
     state: &AppState,
     principal: &Principal,

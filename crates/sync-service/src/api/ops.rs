@@ -137,6 +137,7 @@ pub(crate) async fn metrics(
         devices_online: state.devices().online_count(),
         subscriptions: state.realtime().subscription_count(),
         queued_pushes: state.devices().unacknowledged_total(),
+        writes: state.write_gate().load(),
     });
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }

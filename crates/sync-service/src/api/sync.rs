@@ -240,7 +240,17 @@ async fn run(
         strategy: request.strategy,
         sync_point,
     };
-    let mut reports = syncer.apply(&context, operations).await?;
+    // The request waits, under load, as its most urgent operation.
+    let priority = operations
+        .iter()
+        .filter_map(|op| op.as_ref().ok())
+        .map(|op| op.priority)
+        .min()
+        .unwrap_or_default();
+    let permit = state.enter_writes(priority).await;
+    let applied = syncer.apply(&context, operations).await;
+    drop(permit);
+    let mut reports = applied?;
     for (index, value) in &unreadable {
         if let Some(report) = reports.get_mut(*index) {
             identify(report, value);

@@ -14,6 +14,7 @@ mod metrics;
 mod openapi;
 mod operations;
 mod partial_failure;
+mod priority;
 mod realtime;
 mod reload;
 mod restart;
