@@ -166,6 +166,15 @@ enum Class {
 }
 
 fn class(c: char) -> Class {
+    if c.is_ascii() {
+        return if c.is_ascii_alphanumeric() {
+            Class::Word
+        } else if c.is_ascii_whitespace() || c == '\u{B}' {
+            Class::Space
+        } else {
+            Class::Other
+        };
+    }
     match c {
         '\u{0300}'..='\u{036F}'
         | '\u{1AB0}'..='\u{1AFF}'
@@ -363,6 +372,12 @@ pub fn merge(base: &str, earlier: &str, later: &str) -> TextMerge {
         }
         let group = &all[index..next];
         merged.extend_from_slice(&base_tokens[at..group_start]);
+        at = group_end;
+        index = next;
+        if let [hunk] = group {
+            merged.extend_from_slice(&hunk.replacement);
+            continue;
+        }
 
         let earlier_hunks: Vec<&Hunk<'_>> =
             group.iter().filter(|h| h.side == Side::Earlier).collect();
@@ -385,8 +400,6 @@ pub fn merge(base: &str, earlier: &str, later: &str) -> TextMerge {
             });
             merged.extend(later_version);
         }
-        at = group_end;
-        index = next;
     }
     merged.extend_from_slice(&base_tokens[at..]);
     TextMerge {

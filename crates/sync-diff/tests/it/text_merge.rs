@@ -353,10 +353,8 @@ proptest! {
         let expected = match deleted_around {
             Some(_) => {
                 let mut kept = deleted.clone();
-                if far.is_some() {
-                    if let Some(last) = kept.last_mut() {
-                        last.clone_from(&far_edit);
-                    }
+                if let (Some(_), Some(last)) = (far, kept.last_mut()) {
+                    last.clone_from(&far_edit);
                 }
                 kept.join(" ")
             }
