@@ -6,14 +6,17 @@
 //! data offline as well as online; every setting has a default but the
 //! server's address, the data directory and the collections.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use sync_realtime::RootCertificate;
 
-use sync_core::{Clock, CollectionName, ConnectionState, DeviceId, Namespace, SystemClock};
+use sync_core::{
+    Clock, CollectionName, ConnectionState, DeviceId, Namespace, Priority, SystemClock,
+};
 use sync_queue::{QueueConfig, SledQueue};
 use tokio::sync::{Mutex, Notify, broadcast, watch};
 
@@ -49,6 +52,9 @@ pub struct SyncClientBuilder {
     root_certificates_pem: Vec<Vec<u8>>,
     queue: QueueConfig,
     clock: ClockSource,
+    priorities: Vec<(String, Priority)>,
+    metered: bool,
+    bandwidth_limit: Option<u64>,
 }
 
 impl Default for SyncClientBuilder {
@@ -71,6 +77,9 @@ impl Default for SyncClientBuilder {
             root_certificates_pem: Vec::new(),
             queue: QueueConfig::default(),
             clock: ClockSource(Arc::new(SystemClock)),
+            priorities: Vec::new(),
+            metered: false,
+            bandwidth_limit: None,
         }
     }
 }
@@ -188,6 +197,33 @@ impl SyncClientBuilder {
         self
     }
 
+    /// The priority of the writes to collection `name` (default normal):
+    /// the queue sends high ones first, the server admits them first under
+    /// load, and low ones wait while the link is metered
+    /// ([`metered`](Self::metered)). The operations of one document keep
+    /// their order whatever their priorities.
+    pub fn collection_priority(mut self, name: impl Into<String>, priority: Priority) -> Self {
+        self.priorities.push((name.into(), priority));
+        self
+    }
+
+    /// Starts with the link marked metered or slow (default off): writes
+    /// of low priority stay queued, durably, until
+    /// [`SyncClient::set_metered`](crate::SyncClient::set_metered)`(false)`;
+    /// normal and high ones still go.
+    pub fn metered(mut self, metered: bool) -> Self {
+        self.metered = metered;
+        self
+    }
+
+    /// The most bytes per second the server should send this device
+    /// (declared in its registration's capabilities as `bandwidthLimit`):
+    /// the server paces catch-up and live changes to it.
+    pub fn bandwidth_limit(mut self, bytes_per_sec: u64) -> Self {
+        self.bandwidth_limit = Some(bytes_per_sec);
+        self
+    }
+
     /// Opens the local store and the queue, and starts the background sync.
     /// Works offline: nothing here needs the server.
     pub async fn build(self) -> Result<SyncClient, Error> {
@@ -205,6 +241,19 @@ impl SyncClientBuilder {
             .collect::<Result<Vec<_>, _>>()?;
         if collections.is_empty() {
             return Err(Error::Config("name at least one collection".into()));
+        }
+        let mut priorities = HashMap::new();
+        for (name, priority) in self.priorities {
+            let name = CollectionName::new(name)?;
+            if !collections.contains(&name) {
+                return Err(Error::Config(format!(
+                    "a priority for {name}, which is not among the collections"
+                )));
+            }
+            priorities.insert(name, priority);
+        }
+        if self.bandwidth_limit == Some(0) {
+            return Err(Error::Config("bandwidth_limit must be above 0".into()));
         }
         let mut root_certificates = Vec::new();
         for pem in &self.root_certificates_pem {
@@ -244,6 +293,8 @@ impl SyncClientBuilder {
             device_name: self.device_name,
             platform: self.platform,
             realtime: self.realtime,
+            priorities,
+            bandwidth_limit: self.bandwidth_limit,
             root_certificates,
         };
         let (events, _) = broadcast::channel(1024);
@@ -263,6 +314,7 @@ impl SyncClientBuilder {
             write_lock: Mutex::new(()),
             last_write_ms: AtomicU64::new(0),
             clock: self.clock.0,
+            metered: AtomicBool::new(self.metered),
         });
         Ok(SyncClient::start(shared))
     }

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use std::sync::atomic::Ordering;
 use sync_core::queue::{QueueId, QueuedOp};
 use sync_core::{ConnectionState, DeviceId, JsonObject, OfflineQueue, Operation, SyncEntity};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -82,6 +83,23 @@ impl SyncClient {
         self.shared.state.subscribe()
     }
 
+    /// Marks the link metered or slow (`true`) or not. While it is, writes
+    /// of low priority (see
+    /// [`collection_priority`](crate::SyncClientBuilder::collection_priority))
+    /// stay in the durable queue and show in the local view as pending;
+    /// normal and high ones still go. Clearing it sends what was held back.
+    pub fn set_metered(&self, metered: bool) {
+        let was = self.shared.metered.swap(metered, Ordering::SeqCst);
+        if was && !metered {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Whether the link is marked metered.
+    pub fn is_metered(&self) -> bool {
+        self.shared.metered.load(Ordering::SeqCst)
+    }
+
     /// Operations waiting for the server (failed ones excluded).
     pub async fn pending_count(&self) -> Result<usize, Error> {
         Ok(self.shared.queue.pending_count().await?)
@@ -127,7 +145,9 @@ impl SyncClient {
     /// Pushes everything that can be sent now and pulls what the server
     /// has; returns when done. Fails when the server cannot be reached, or
     /// with [`Error::Pending`] when operations are still waiting (backoff
-    /// after a failure, or behind a failed one).
+    /// after a failure, or behind a failed one); low-priority operations
+    /// held back by a metered link ([`set_metered`](Self::set_metered))
+    /// do not count.
     pub async fn sync_now(&self) -> Result<(), Error> {
         let (reply, answer) = oneshot::channel();
         self.commands

@@ -13,8 +13,8 @@ use futures::stream::{BoxStream, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 use sync_core::{
-    Action, CollectionName, DocId, Filter, JsonObject, OfflineQueue, OpId, Operation, Timestamp,
-    Version,
+    Action, CollectionName, DocId, Filter, JsonObject, OfflineQueue, OpId, Operation, Priority,
+    Timestamp, Version,
 };
 use tokio::sync::watch;
 
@@ -30,6 +30,8 @@ pub struct Collection {
     /// the store open after the client is closed.
     shared: Weak<Shared>,
     name: CollectionName,
+    /// The priority of this handle's writes; the collection's when `None`.
+    priority: Option<Priority>,
 }
 
 impl std::fmt::Debug for Collection {
@@ -51,7 +53,18 @@ impl Collection {
         Ok(Collection {
             shared: Arc::downgrade(shared),
             name,
+            priority: None,
         })
+    }
+
+    /// The same collection, whose writes carry `priority` instead of the
+    /// collection's (an urgent write to a collection that usually waits).
+    /// A document's operations keep their order whatever their priorities.
+    pub fn with_priority(&self, priority: Priority) -> Collection {
+        Collection {
+            priority: Some(priority),
+            ..self.clone()
+        }
     }
 
     fn shared(&self) -> Result<Arc<Shared>, Error> {
@@ -82,7 +95,8 @@ impl Collection {
         let _guard = shared.write_lock.lock().await;
         let current = shared.view(&name, id.as_str())?;
         if let Some((action, payload)) = logic::plan_save(current.as_ref(), data, generated) {
-            enqueue(&shared, &name, action, &id, Some(payload)).await?;
+            let priority = self.priority_in(&shared);
+            enqueue(&shared, &name, action, &id, Some(payload), priority).await?;
         }
         Ok(id)
     }
@@ -103,7 +117,8 @@ impl Collection {
         if patch.is_empty() {
             return Ok(());
         }
-        enqueue(&shared, &name, Action::Update, &id, Some(patch)).await
+        let priority = self.priority_in(&shared);
+        enqueue(&shared, &name, Action::Update, &id, Some(patch), priority).await
     }
 
     /// Deletes a document; nothing happens when it does not exist.
@@ -115,7 +130,13 @@ impl Collection {
         if shared.view(&name, id.as_str())?.is_none() {
             return Ok(());
         }
-        enqueue(&shared, &name, Action::Delete, &id, None).await
+        let priority = self.priority_in(&shared);
+        enqueue(&shared, &name, Action::Delete, &id, None, priority).await
+    }
+
+    fn priority_in(&self, shared: &Shared) -> Priority {
+        self.priority
+            .unwrap_or_else(|| shared.priority_of(&self.name))
     }
 
     /// One document as the local view has it (with its `"id"`).
@@ -160,6 +181,7 @@ async fn enqueue(
     action: Action,
     id: &DocId,
     data: Option<JsonObject>,
+    priority: Priority,
 ) -> Result<(), Error> {
     let ns = &shared.settings.namespace;
     let server = shared.local.server_doc(ns, name, id.as_str())?;
@@ -176,6 +198,7 @@ async fn enqueue(
             .map(|doc| Version(doc.version)),
     };
     op.data = data;
+    op.priority = priority;
     shared.queue.enqueue(op).await?;
     shared.touch(name);
     shared.wake.notify_one();

@@ -133,13 +133,18 @@ impl Http {
         name: &str,
         platform: &str,
         collections: &[CollectionName],
+        bandwidth_limit: Option<u64>,
     ) -> Result<(), Error> {
+        let mut capabilities = json!({"collections": collections, "supportsRealTime": true});
+        if let Some(limit) = bandwidth_limit {
+            capabilities["bandwidthLimit"] = json!(limit);
+        }
         let body = json!({
             "deviceId": device,
             "name": name,
             "platform": platform,
             "appVersion": env!("CARGO_PKG_VERSION"),
-            "capabilities": {"collections": collections, "supportsRealTime": true},
+            "capabilities": capabilities,
         });
         let response = self
             .request(

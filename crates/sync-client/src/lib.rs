@@ -70,7 +70,7 @@ pub use logic::Order;
 pub use shared::ConflictHook;
 pub use sync_core::queue::{QueueId, QueuedOp};
 pub use sync_core::{
-    Clock, ConnectionState, DocId, JsonObject, ManualClock, SyncEntity, SystemClock,
+    Clock, ConnectionState, DocId, JsonObject, ManualClock, Priority, SyncEntity, SystemClock,
 };
 pub use typed::TypedCollection;
 

@@ -10,12 +10,12 @@
 //! with the pending operations replayed on top, so both read the same one.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sync_core::{
-    Clock, CollectionName, ConnectionState, DeviceId, JsonObject, Namespace, Operation,
+    Clock, CollectionName, ConnectionState, DeviceId, JsonObject, Namespace, Operation, Priority,
 };
 use sync_queue::SledQueue;
 use tokio::sync::{Mutex, Notify, broadcast, watch};
@@ -44,6 +44,10 @@ pub(crate) struct Settings {
     pub(crate) device_name: String,
     pub(crate) platform: String,
     pub(crate) realtime: bool,
+    /// The priority of each collection's writes (normal when not named).
+    pub(crate) priorities: HashMap<CollectionName, Priority>,
+    /// The bandwidth the device declares when it registers (bytes/s).
+    pub(crate) bandwidth_limit: Option<u64>,
     /// Trusted for TLS besides the Mozilla roots.
     pub(crate) root_certificates: Vec<sync_realtime::RootCertificate>,
 }
@@ -87,6 +91,9 @@ pub(crate) struct Shared {
     /// Where every timestamp comes from, so tests and simulations can set
     /// the time of writes and of the queue's backoff.
     pub(crate) clock: Arc<dyn Clock>,
+    /// The app says the link is metered or slow: low-priority operations
+    /// stay queued until it says otherwise.
+    pub(crate) metered: AtomicBool,
 }
 
 impl Shared {
@@ -107,6 +114,43 @@ impl Shared {
             })
             .unwrap_or_else(|previous| previous);
         stamp(previous)
+    }
+
+    /// The least urgent priority the engine sends now: everything, or
+    /// only normal and high ones on a metered link.
+    pub(crate) fn lowest_priority(&self) -> Priority {
+        if self.metered.load(Ordering::SeqCst) {
+            Priority::Normal
+        } else {
+            Priority::Low
+        }
+    }
+
+    /// Queued operations the metered link holds back (none when it is not
+    /// metered). A low entry still queued after a push belongs to a
+    /// document with no more urgent entry, since one would have taken it
+    /// along.
+    pub(crate) fn held_back(&self) -> usize {
+        if self.lowest_priority() == Priority::Low {
+            return 0;
+        }
+        self.queue
+            .entries()
+            .iter()
+            .filter(|entry| {
+                entry.state != sync_queue::EntryState::Failed
+                    && entry.queued.op.priority == Priority::Low
+            })
+            .count()
+    }
+
+    /// The priority of a write to `collection` when its handle names none.
+    pub(crate) fn priority_of(&self, collection: &CollectionName) -> Priority {
+        self.settings
+            .priorities
+            .get(collection)
+            .copied()
+            .unwrap_or_default()
     }
 
     /// Tells the live queries of `collection` that its view changed.

@@ -29,7 +29,10 @@ pub(super) async fn push(remote: &Remote) -> Result<(), Error> {
     let chunk_size = shared.settings.chunk_size;
     let mut done = 0;
     loop {
-        let batch = shared.queue.ready(shared.now_ms(), 10 * chunk_size).await?;
+        let batch = shared
+            .queue
+            .ready_from(shared.now_ms(), 10 * chunk_size, shared.lowest_priority())
+            .await?;
         if batch.is_empty() {
             return Ok(());
         }

@@ -361,8 +361,9 @@ impl Engine {
         let collections: Vec<CollectionName> = self.shared().settings.collections.clone();
         http::pull(&self.remote, &collections, 0).await?;
         let pending = self.shared().queue.pending_count().await?;
-        if pending > 0 {
-            return Err(Error::Pending(pending));
+        let waiting = pending.saturating_sub(self.shared().held_back());
+        if waiting > 0 {
+            return Err(Error::Pending(waiting));
         }
         Ok(())
     }

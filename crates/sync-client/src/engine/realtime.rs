@@ -107,7 +107,10 @@ impl Realtime {
         let total = shared.queue.pending_count().await?;
         let mut done = 0;
         loop {
-            let batch = shared.queue.ready(shared.now_ms(), WS_BATCH).await?;
+            let batch = shared
+                .queue
+                .ready_from(shared.now_ms(), WS_BATCH, shared.lowest_priority())
+                .await?;
             if batch.is_empty() {
                 return Ok(());
             }

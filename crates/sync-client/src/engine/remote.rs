@@ -43,10 +43,15 @@ impl Remote {
     /// Registers the device with the server once; a failure is retried at
     /// the next connection.
     pub(super) async fn register_device(&self) {
-        if matches!(self.shared.local.meta("registered"), Ok(Some(_))) {
+        // Registered again when what it says changed (a new bandwidth).
+        let settings = &self.shared.settings;
+        let registration = match settings.bandwidth_limit {
+            Some(limit) => format!("bandwidth={limit}"),
+            None => "1".to_owned(),
+        };
+        if matches!(self.shared.local.meta("registered"), Ok(Some(done)) if done == registration) {
             return;
         }
-        let settings = &self.shared.settings;
         let registered = self
             .http
             .register_device(
@@ -54,11 +59,12 @@ impl Remote {
                 &settings.device_name,
                 &settings.platform,
                 &settings.collections,
+                settings.bandwidth_limit,
             )
             .await;
         match registered {
             Ok(()) => {
-                let _ = self.shared.local.set_meta("registered", "1");
+                let _ = self.shared.local.set_meta("registered", &registration);
             }
             Err(error) => tracing::debug!(%error, "device registration postponed"),
         }

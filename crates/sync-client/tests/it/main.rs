@@ -6,6 +6,7 @@ mod conflicts;
 mod converge;
 mod crash_rounds;
 mod offline;
+mod priority;
 mod restart;
 mod support;
 mod tls;
