@@ -137,6 +137,8 @@ pub(crate) struct Group {
     conflicts: HashMap<ConflictId, Option<ConflictRecord>>,
     /// The new log entries, in seq order.
     pub(crate) changes: Vec<Change>,
+    /// For each of `changes`, the seq of its document's change before it.
+    previous_seqs: Vec<Seq>,
     /// The documents the changes wrote.
     dirty_documents: BTreeSet<DocKey>,
     /// The results of the operations the group recorded, in order.
@@ -156,6 +158,7 @@ impl Group {
             ops: HashMap::new(),
             conflicts: HashMap::new(),
             changes: Vec::new(),
+            previous_seqs: Vec::new(),
             dirty_documents: BTreeSet::new(),
             results: Vec::new(),
             dirty_conflicts: BTreeSet::new(),
@@ -188,6 +191,14 @@ impl Group {
         self.dirty_documents
             .iter()
             .filter_map(|key| self.documents.get(key)?.as_ref())
+    }
+
+    /// The new log entries, each with the seq of its document's change
+    /// before it (`Seq::ZERO` for a new document): the link a store that
+    /// chains a document's changes writes.
+    #[cfg_attr(not(feature = "sled"), allow(dead_code))]
+    pub(crate) fn chained_changes(&self) -> impl Iterator<Item = (Seq, &Change)> {
+        self.previous_seqs.iter().copied().zip(&self.changes)
     }
 
     /// The conflicts the group creates or resolves, each in its final state.
@@ -238,6 +249,8 @@ impl Group {
             result.version = Some(change.version);
             result.seq = Some(change.seq);
             self.changes.push(change);
+            self.previous_seqs
+                .push(current.as_ref().map_or(Seq::ZERO, |c| c.document.seq));
             self.dirty_documents.insert(write.key.clone());
             self.documents.insert(write.key.clone(), Some(stored));
         } else if let Some(current) = &current {

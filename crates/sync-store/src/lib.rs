@@ -27,8 +27,6 @@
 #[cfg_attr(not(all(feature = "sled", feature = "postgres")), allow(dead_code))]
 mod committed;
 mod error;
-#[cfg(feature = "sled")]
-mod keys;
 #[cfg(feature = "postgres")]
 mod pg_store;
 mod replay;

@@ -1,0 +1,213 @@
+//! What the store keeps in its one sled tree: the keys, each starting with
+//! a byte naming the kind of record, and how records are encoded.
+//!
+//! | key | value |
+//! |---|---|
+//! | `D` namespace 0x00 collection 0x00 id | the document with its field clocks (JSON) |
+//! | `L` seq (8 bytes, big-endian) | the seq of the document's previous change, then the change (JSON) |
+//! | `O` opId | the operation's result (JSON) |
+//! | `C` conflict id | the conflict record (JSON) |
+//! | `M` name | the store's own records: format, log id, counters |
+//!
+//! One tree lets a group commit be one atomic `apply_batch`. A document's
+//! history is the chain of its changes, newest first, each log record
+//! pointing to the one before it: no index record per change. Names never
+//! contain control characters, so `0x00` separates the parts of a document
+//! key and no document's key is a prefix of another collection's.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sync_core::{Change, ConflictId, DocKey, OpId, Seq};
+
+use crate::error::Error;
+
+/// The tree holding every record but the devices.
+pub(crate) const TREE: &str = "store";
+/// The tree holding device records, written outside group commits.
+pub(crate) const DEVICES_TREE: &str = "devices";
+
+const DOCUMENT: u8 = b'D';
+const LOG: u8 = b'L';
+const OP: u8 = b'O';
+const CONFLICT: u8 = b'C';
+
+/// The format this build writes; see `migrate` for the ones before.
+pub(crate) const FORMAT: u64 = 2;
+
+/// `M format` (every record of the store's own starts with `M`): the layout's version; written last by a migration.
+pub(crate) const FORMAT_KEY: &[u8] = b"Mformat";
+/// `M log_id`: the log's id.
+pub(crate) const LOG_ID_KEY: &[u8] = b"Mlog_id";
+/// `M stats`: the counters behind the stats.
+pub(crate) const STATS_KEY: &[u8] = b"Mstats";
+
+/// The key of a document.
+pub(crate) fn document(key: &DocKey) -> Vec<u8> {
+    let mut out = collection_prefix(key.namespace.as_str(), key.collection.as_str());
+    out.extend_from_slice(key.id.as_str().as_bytes());
+    out
+}
+
+/// The prefix of a collection's documents.
+pub(crate) fn collection_prefix(namespace: &str, collection: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(namespace.len() + collection.len() + 40);
+    out.push(DOCUMENT);
+    out.extend_from_slice(namespace.as_bytes());
+    out.push(0);
+    out.extend_from_slice(collection.as_bytes());
+    out.push(0);
+    out
+}
+
+/// The prefix of every document key.
+pub(crate) const DOCUMENTS: &[u8] = &[DOCUMENT];
+/// The prefix of every log key.
+pub(crate) const LOG_ENTRIES: &[u8] = &[LOG];
+/// The prefix of every op result key.
+pub(crate) const OPS: &[u8] = &[OP];
+/// The prefix of every conflict key.
+pub(crate) const CONFLICTS: &[u8] = &[CONFLICT];
+
+/// The collection a document key names, if it is a well-formed one.
+pub(crate) fn collection_of(document_key: &[u8]) -> Option<&str> {
+    let rest = document_key.strip_prefix(DOCUMENTS)?;
+    let name = rest.split(|&b| b == 0).nth(1)?;
+    std::str::from_utf8(name).ok()
+}
+
+/// The key of a log entry: sled's order is log order.
+pub(crate) fn log(seq: Seq) -> [u8; 9] {
+    let mut out = [LOG; 9];
+    out[1..].copy_from_slice(&seq.get().to_be_bytes());
+    out
+}
+
+/// The seq a log key holds.
+pub(crate) fn seq_of_log_key(key: &[u8]) -> Option<Seq> {
+    decode_seq(key.strip_prefix(LOG_ENTRIES)?)
+}
+
+/// The key of an operation's result.
+pub(crate) fn op(op_id: &OpId) -> Vec<u8> {
+    prefixed(OP, op_id.as_str())
+}
+
+/// The op id an op result key holds.
+pub(crate) fn op_id_of_key(key: &[u8]) -> Option<OpId> {
+    let id = std::str::from_utf8(key.strip_prefix(OPS)?).ok()?;
+    OpId::new(id).ok()
+}
+
+/// The key of a conflict record.
+pub(crate) fn conflict(id: &ConflictId) -> Vec<u8> {
+    prefixed(CONFLICT, id.as_str())
+}
+
+fn prefixed(kind: u8, name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + name.len());
+    out.push(kind);
+    out.extend_from_slice(name.as_bytes());
+    out
+}
+
+/// Eight big-endian bytes.
+pub(crate) fn encode_u64(value: u64) -> [u8; 8] {
+    value.to_be_bytes()
+}
+
+/// The seq eight big-endian bytes hold.
+pub(crate) fn decode_seq(bytes: &[u8]) -> Option<Seq> {
+    let array: [u8; 8] = bytes.try_into().ok()?;
+    Some(Seq(u64::from_be_bytes(array)))
+}
+
+/// A JSON record.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Our records are plain data with string keys: encoding cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// A JSON record of the kind `what`.
+pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|error| Error::Corrupt {
+        tree: what,
+        message: error.to_string(),
+    })
+}
+
+/// A log record: the change, and the seq of its document's previous
+/// change (`Seq::ZERO` for none).
+pub(crate) fn encode_log(previous: Seq, change: &Change) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(&encode_u64(previous.get()));
+    // Plain data with string keys: writing to a vector cannot fail.
+    let _ = serde_json::to_writer(&mut out, change);
+    out
+}
+
+/// The previous seq and the change of a log record.
+pub(crate) fn decode_log(bytes: &[u8]) -> Result<(Seq, Change), Error> {
+    let corrupt = |message: String| Error::Corrupt {
+        tree: "log",
+        message,
+    };
+    let (previous, change) = bytes
+        .split_at_checked(8)
+        .ok_or_else(|| corrupt("short record".into()))?;
+    let previous = decode_seq(previous).ok_or_else(|| corrupt("previous seq".into()))?;
+    let change = serde_json::from_slice(change).map_err(|error| corrupt(error.to_string()))?;
+    Ok((previous, change))
+}
+
+/// The link of each change to its document's change before it, for
+/// changes written in log order outside a group commit (a snapshot load, a
+/// migration).
+#[derive(Debug, Default)]
+pub(crate) struct Links {
+    latest: HashMap<DocKey, Seq>,
+}
+
+impl Links {
+    /// The seq of `change`'s document's previous change (`Seq::ZERO` for
+    /// its first), remembering `change` as the latest.
+    pub(crate) fn previous(&mut self, change: &Change) -> Seq {
+        self.latest
+            .insert(change.key(), change.seq)
+            .unwrap_or(Seq::ZERO)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_kinds_do_not_overlap_and_log_keys_sort_by_seq() {
+        let key = DocKey::new(
+            "ns".parse().expect("namespace"),
+            "todos".parse().expect("collection"),
+            "a".parse().expect("id"),
+        );
+        assert!(document(&key).starts_with(&collection_prefix("ns", "todos")));
+        assert!(!collection_prefix("ns", "todos").starts_with(&collection_prefix("ns", "todo")));
+        assert_eq!(collection_of(&document(&key)), Some("todos"));
+        assert!(log(Seq(255)) < log(Seq(256)));
+        assert_eq!(seq_of_log_key(&log(Seq(42))), Some(Seq(42)));
+        let op_id = OpId::new("op-1").expect("op id");
+        assert_eq!(op_id_of_key(&op(&op_id)), Some(op_id));
+        for kind in [DOCUMENTS, LOG_ENTRIES, OPS, CONFLICTS] {
+            assert!(!FORMAT_KEY.starts_with(kind));
+        }
+    }
+
+    #[test]
+    fn a_truncated_log_record_is_corrupt_not_a_panic() {
+        assert!(matches!(decode_log(b"1234"), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            decode_log(b"12345678{"),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,297 @@
+//! Bringing a data directory written by an earlier build to the current
+//! layout when the store opens.
+//!
+//! Format 1 kept six trees (`docs`, `log`, `history`, `ops`, `conflicts`,
+//! `meta`) written in one multi-tree transaction per group, with a history
+//! index record per change. Format 2 keeps one tree (see `layout`), and a
+//! document's history is the chain of its log records.
+//!
+//! The migration copies every record into the new tree, then writes the
+//! format record and flushes, and only then drops the old trees: a crash
+//! before the format record leaves the old trees whole and the migration
+//! starts over on the next open; a crash after it leaves old trees that
+//! the next open drops.
+
+use sync_core::Change;
+
+use super::layout;
+use super::snapshot::BatchWriter;
+use crate::error::Error;
+
+/// The trees of format 1, `devices` aside (its name and records did not
+/// change).
+const FORMAT_1_TREES: [&str; 6] = ["docs", "log", "history", "ops", "conflicts", "meta"];
+
+/// Brings the data in `db` to [`layout::FORMAT`] in `tree`.
+pub(super) fn to_current(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
+    match tree.get(layout::FORMAT_KEY)? {
+        Some(bytes) => {
+            let format = layout::decode_seq(&bytes)
+                .ok_or_else(|| Error::Corrupt {
+                    tree: "meta",
+                    message: "format".into(),
+                })?
+                .get();
+            if format > layout::FORMAT {
+                return Err(Error::SchemaTooNew {
+                    found: i32::try_from(format).unwrap_or(i32::MAX),
+                    known: layout::FORMAT as i32,
+                });
+            }
+        }
+        None => {
+            if has_format_1(db) {
+                copy_format_1(db, tree)?;
+            }
+            tree.insert(layout::FORMAT_KEY, &layout::encode_u64(layout::FORMAT))?;
+            db.flush()?;
+        }
+    }
+    for name in FORMAT_1_TREES {
+        if db
+            .tree_names()
+            .iter()
+            .any(|existing| existing.as_ref() == name.as_bytes())
+        {
+            db.drop_tree(name)?;
+        }
+    }
+    db.flush()?;
+    Ok(())
+}
+
+fn has_format_1(db: &sled::Db) -> bool {
+    db.tree_names().iter().any(|name| name.as_ref() == b"log")
+}
+
+/// Copies format 1's records into `tree`, replacing whatever an earlier,
+/// interrupted copy left there.
+fn copy_format_1(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
+    tree.clear()?;
+    let mut writer = BatchWriter::new(tree);
+    let mut links = layout::Links::default();
+    for entry in db.open_tree("log")?.iter() {
+        let (_, value) = entry?;
+        let change: Change = layout::decode("log", &value)?;
+        let previous = links.previous(&change);
+        writer.insert(
+            layout::log(change.seq).to_vec(),
+            layout::encode_log(previous, &change),
+        )?;
+    }
+    // Document, op and conflict keys were the new ones without their kind.
+    for (name, prefix) in [
+        ("docs", layout::DOCUMENTS),
+        ("ops", layout::OPS),
+        ("conflicts", layout::CONFLICTS),
+    ] {
+        for entry in db.open_tree(name)?.iter() {
+            let (key, value) = entry?;
+            writer.insert([prefix, &key[..]].concat(), value.to_vec())?;
+        }
+    }
+    let meta = db.open_tree("meta")?;
+    for (old, new) in [
+        (&b"stats"[..], layout::STATS_KEY),
+        (b"log_id", layout::LOG_ID_KEY),
+    ] {
+        if let Some(value) = meta.get(old)? {
+            writer.insert(new.to_vec(), value.to_vec())?;
+        }
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use sync_core::store::{
+        ChangeFilter, StoreSnapshot, StoreStats, StoredDocument, Write, WriteEffect,
+    };
+    use sync_core::{
+        Action, ChangeOp, DocKey, Hlc, JsonObject, NodeId, OpId, OpResult, OpStatus, Seq,
+        SyncStore, Version,
+    };
+
+    use super::*;
+    use crate::sled_store::{SledStore, StoreConfig};
+
+    fn key(id: &str) -> DocKey {
+        DocKey::new(
+            "default".parse().expect("namespace"),
+            "notes".parse().expect("collection"),
+            id.parse().expect("id"),
+        )
+    }
+
+    fn object(value: serde_json::Value) -> JsonObject {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn write(op_id: &str, id: &str, version: u64, data: serde_json::Value) -> Write {
+        let data = object(data);
+        let mut result = OpResult::new(Action::Update, OpStatus::Success);
+        result.op_id = op_id.parse().ok();
+        Write {
+            op_id: op_id.parse().expect("op id"),
+            key: key(id),
+            expected_version: Version(version),
+            effect: WriteEffect::Change {
+                op: if version == 0 {
+                    ChangeOp::Insert
+                } else {
+                    ChangeOp::Update
+                },
+                delta: data.clone(),
+                data,
+                field_clocks: Default::default(),
+                timestamp: Hlc::new(1_700_000_000_000 + version, 0, NodeId(1)).expect("hlc"),
+            },
+            device_id: None,
+            user: None,
+            result,
+            conflict: None,
+            resolves: None,
+        }
+    }
+
+    /// Writes `writes` into a data directory the way format 1 laid them
+    /// out, through a store of the current format read back as a snapshot.
+    async fn format_1_directory(writes: Vec<Write>) -> (tempfile::TempDir, StoreSnapshot) {
+        let source = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(source.path(), StoreConfig::default()).expect("open");
+        for write in writes {
+            store.apply(vec![write]).await.expect("apply");
+        }
+        let snapshot = store.snapshot().await.expect("snapshot");
+        store.close().expect("close");
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = sled::open(dir.path()).expect("sled");
+        let trees: Vec<sled::Tree> = FORMAT_1_TREES
+            .iter()
+            .map(|name| db.open_tree(name).expect("tree"))
+            .collect();
+        let [docs, log, history, ops, conflicts, meta] = &trees[..] else {
+            unreachable!("six trees");
+        };
+        for change in &snapshot.changes {
+            log.insert(change.seq.get().to_be_bytes(), layout::encode(change))
+                .expect("log");
+            let mut history_key = layout::document(&change.key())[1..].to_vec();
+            history_key.push(1);
+            history_key.extend_from_slice(&change.version.get().to_be_bytes());
+            history
+                .insert(history_key, &change.seq.get().to_be_bytes())
+                .expect("history");
+        }
+        for stored in &snapshot.documents {
+            docs.insert(
+                &layout::document(&stored.document.key())[1..],
+                layout::encode(stored),
+            )
+            .expect("docs");
+        }
+        for (op_id, result) in &snapshot.op_results {
+            ops.insert(op_id.as_str(), layout::encode(result))
+                .expect("ops");
+        }
+        for record in &snapshot.conflicts {
+            conflicts
+                .insert(record.id.as_str(), layout::encode(record))
+                .expect("conflicts");
+        }
+        meta.insert("stats", layout::encode(&snapshot.stats))
+            .expect("stats");
+        meta.insert("log_id", &snapshot.log_id.0.to_be_bytes())
+            .expect("log id");
+        db.flush().expect("flush");
+        drop(trees);
+        drop(db);
+        (dir, snapshot)
+    }
+
+    #[tokio::test]
+    async fn a_format_1_directory_opens_with_every_record_and_history() {
+        let writes = vec![
+            write("op-1", "a", 0, json!({"text": "one"})),
+            write("op-2", "b", 0, json!({"text": "two"})),
+            write("op-3", "a", 1, json!({"text": "one, edited"})),
+            write("op-4", "a", 2, json!({"text": "one, edited twice"})),
+        ];
+        let (dir, before) = format_1_directory(writes).await;
+
+        let store = Arc::new(SledStore::open(dir.path(), StoreConfig::default()).expect("open"));
+        let after = store.snapshot().await.expect("snapshot");
+        assert_eq!(after.log_id, before.log_id);
+        assert_eq!(after.head, before.head);
+        assert_eq!(after.changes, before.changes);
+        assert_eq!(after.documents, before.documents);
+        assert_eq!(after.op_results, before.op_results);
+        assert_eq!(after.stats, before.stats);
+        let history = store.history(&key("a")).await.expect("history");
+        let versions: Vec<u64> = history.iter().map(|c| c.version.get()).collect();
+        assert_eq!(versions, [1, 2, 3]);
+        let first = store
+            .document_at(&key("a"), Version(1))
+            .await
+            .expect("document at");
+        assert_eq!(first.map(|d| d.data), Some(object(json!({"text": "one"}))));
+        assert!(store.verify_projection().expect("verify").is_empty());
+        assert!(
+            store
+                .lookup_op(&OpId::new("op-3").expect("op id"))
+                .await
+                .expect("lookup")
+                .is_some()
+        );
+        // Writes go on from the migrated head, on the chain of `a`.
+        store
+            .apply(vec![write("op-5", "a", 3, json!({"text": "four"}))])
+            .await
+            .expect("apply");
+        assert_eq!(store.history(&key("a")).await.expect("history").len(), 4);
+        let page = store
+            .changes_after(Seq::ZERO, &ChangeFilter::default(), 100)
+            .await
+            .expect("changes");
+        assert_eq!(page.changes.len(), 5);
+        let stats: StoreStats = store.stats().await.expect("stats");
+        assert_eq!(stats.documents, 2);
+        let _: Option<StoredDocument> = store.get(&key("b")).await.expect("get");
+        match Arc::try_unwrap(store) {
+            Ok(store) => store.close().expect("close"),
+            Err(_) => unreachable!("one handle"),
+        }
+
+        // The old trees are gone, and opening again changes nothing.
+        let db = sled::open(dir.path()).expect("sled");
+        assert!(!has_format_1(&db));
+        drop(db);
+        let store = SledStore::open(dir.path(), StoreConfig::default()).expect("reopen");
+        assert_eq!(store.snapshot().await.expect("snapshot").changes.len(), 5);
+        store.close().expect("close");
+    }
+
+    #[tokio::test]
+    async fn a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let db = sled::open(dir.path()).expect("sled");
+            db.open_tree(layout::TREE)
+                .expect("tree")
+                .insert(layout::FORMAT_KEY, &layout::encode_u64(layout::FORMAT + 1))
+                .expect("format");
+            db.flush().expect("flush");
+        }
+        match SledStore::open(dir.path(), StoreConfig::default()) {
+            Err(Error::SchemaTooNew { found, known }) => {
+                assert_eq!((found, known), (3, 2));
+            }
+            other => panic!("expected SchemaTooNew, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,617 @@
+//! The sled implementation of [`SyncStore`]: every record in one tree (see
+//! [`layout`]), and a single committer thread doing group commit, each
+//! group one atomic batch and one flush.
+
+mod committer;
+mod layout;
+mod migrate;
+mod snapshot;
+
+use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use sled::Tree;
+use sync_core::store::{
+    ChangeFilter, ChangePage, CommitObserver, CommitOutcome, ConflictQuery, DeviceRecord,
+    DocumentPage, RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
+};
+use sync_core::{
+    Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey, Document, Filter,
+    LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId, Version,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use self::committer::{Committer, Request, read};
+use crate::error::Error;
+use crate::replay::{document_at, projection_differences};
+
+/// Whether an acknowledgement waits for the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledge after fsync (the default, which the durability guarantee
+    /// of `docs/protocol.md` needs).
+    #[default]
+    Fsync,
+    /// Acknowledge after handing the writes to the operating system, without
+    /// fsync. **Unsafe**: a power loss or kernel crash can lose acknowledged
+    /// writes. For tests and benchmarks only.
+    Os,
+}
+
+/// Settings of a [`SledStore`].
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// When writes are acknowledged.
+    pub durability: Durability,
+    /// The most writes one group commit takes.
+    pub batch_writes_max: usize,
+    /// The most write requests waiting for the committer.
+    pub queue_depth_max: usize,
+    /// Free bytes kept on the data directory's disk: with less, writes are
+    /// refused ([`Error::StorageFull`]) before sled runs out of space, and
+    /// accepted again once space is free.
+    pub disk_reserve_bytes: u64,
+    /// Told of every group commit.
+    pub commit_observer: Option<Arc<dyn CommitObserver>>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            durability: Durability::Fsync,
+            batch_writes_max: 4_096,
+            queue_depth_max: 8_192,
+            disk_reserve_bytes: 64 * 1024 * 1024,
+            commit_observer: None,
+        }
+    }
+}
+
+/// What the store's handle, its committer and a snapshot share.
+struct Shared {
+    db: sled::Db,
+    /// Documents, the log, op results, conflicts and the store's own records.
+    tree: Tree,
+    devices: Tree,
+    /// The last seq on disk: readers never see past it.
+    durable_head: watch::Sender<Seq>,
+    /// The log's id; replaced once by a snapshot load.
+    log_id: AtomicU64,
+    /// The counters as the last group commit left them.
+    stats: Mutex<StoreStats>,
+    /// Held by the committer for each group commit, and by a snapshot or a
+    /// load for its whole read or write: no commit runs meanwhile.
+    gate: Mutex<()>,
+    /// The data directory and the space kept free on its disk.
+    disk: Disk,
+    /// Why the last group commit failed, until one succeeds.
+    failure: Mutex<Option<Error>>,
+}
+
+impl Shared {
+    fn commit_gate(&self) -> MutexGuard<'_, ()> {
+        self.gate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stats(&self) -> MutexGuard<'_, StoreStats> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn last_failure(&self) -> MutexGuard<'_, Option<Error>> {
+        self.failure.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn head(&self) -> Seq {
+        *self.durable_head.borrow()
+    }
+
+    /// The previous seq and the change of the log entry at `seq`, if it is
+    /// still retained.
+    fn log_entry(&self, seq: Seq) -> Result<Option<(Seq, Change)>, Error> {
+        self.tree
+            .get(layout::log(seq))?
+            .map(|bytes| layout::decode_log(&bytes))
+            .transpose()
+    }
+
+    /// The seqs of a document's retained changes, newest first, from the
+    /// change at `latest` back along the chain.
+    fn chain(&self, latest: Seq) -> Result<Vec<(Seq, Change)>, Error> {
+        let mut entries = Vec::new();
+        let mut seq = latest;
+        while seq != Seq::ZERO {
+            let Some((previous, change)) = self.log_entry(seq)? else {
+                break;
+            };
+            entries.push((seq, change));
+            seq = previous;
+        }
+        Ok(entries)
+    }
+
+    /// A document's retained changes up to the durable head, oldest first.
+    fn history(&self, key: &DocKey) -> Result<Vec<Change>, Error> {
+        let Some(stored) = read::<StoredDocument>(&self.tree, &layout::document(key), "docs")?
+        else {
+            return Ok(Vec::new());
+        };
+        let head = self.head();
+        let mut changes: Vec<Change> = self
+            .chain(stored.document.seq)?
+            .into_iter()
+            .filter(|(seq, _)| *seq <= head)
+            .map(|(_, change)| change)
+            .collect();
+        changes.reverse();
+        Ok(changes)
+    }
+}
+
+/// The embedded store: one sled database in a data directory.
+pub struct SledStore {
+    shared: Arc<Shared>,
+    committer: mpsc::Sender<Request>,
+    committer_thread: std::thread::JoinHandle<()>,
+    flushing: tokio::sync::Mutex<()>,
+}
+
+/// The data directory's disk and the free space the store keeps on it.
+#[derive(Debug, Clone)]
+struct Disk {
+    path: PathBuf,
+    reserve_bytes: u64,
+}
+
+impl Disk {
+    /// Whether more than the reserve is free.
+    fn check(&self) -> Result<(), Error> {
+        let available = fs2::available_space(&self.path).map_err(sled::Error::Io)?;
+        if available < self.reserve_bytes {
+            return Err(Error::StorageFull {
+                available,
+                reserve: self.reserve_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How long `open` waits for a lock a closing store still holds: sled's
+/// background threads release the directory a moment after `close`.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+fn open_db(path: &Path) -> Result<sled::Db, Error> {
+    wait_until_unlocked(path);
+    // High-throughput mode trades disk space (segments are rewritten less
+    // eagerly) for far less CPU per write: the committer is CPU-bound, and
+    // this mode took 64 concurrent durable writers from about 13,000 to
+    // 25,000 acknowledged writes per second.
+    let config = sled::Config::new()
+        .path(path)
+        .mode(sled::Mode::HighThroughput);
+    Ok(config.open()?)
+}
+
+/// Waits up to [`LOCK_WAIT`] until no handle holds the exclusive lock sled
+/// takes on the `db` file in `dir`. A lock still held after that is most
+/// likely another process's, which opening then reports.
+fn wait_until_unlocked(dir: &Path) {
+    let deadline = Instant::now() + LOCK_WAIT;
+    let Ok(file) = File::open(dir.join("db")) else {
+        return;
+    };
+    while let Err(TryLockError::WouldBlock) = file.try_lock() {
+        if Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = file.unlock();
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("log_id", &self.log_id())
+            .field("durable_head", &self.shared.head())
+            .finish()
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`, bringing a data directory
+    /// of an earlier format to this one first. Must be called inside a
+    /// tokio runtime only for the async methods; opening itself is blocking.
+    pub fn open(path: impl AsRef<Path>, config: StoreConfig) -> Result<SledStore, Error> {
+        let db = open_db(path.as_ref())?;
+        let tree = db.open_tree(layout::TREE)?;
+        let devices = db.open_tree(layout::DEVICES_TREE)?;
+        migrate::to_current(&db, &tree)?;
+        let log_id = match tree.get(layout::LOG_ID_KEY)? {
+            Some(bytes) => LogId(
+                layout::decode_seq(&bytes)
+                    .ok_or_else(|| Error::Corrupt {
+                        tree: "meta",
+                        message: "log id".into(),
+                    })?
+                    .get(),
+            ),
+            None => {
+                let log_id = LogId::generate();
+                tree.insert(layout::LOG_ID_KEY, &layout::encode_u64(log_id.0))?;
+                db.flush()?;
+                log_id
+            }
+        };
+        let head = match tree.scan_prefix(layout::LOG_ENTRIES).next_back() {
+            Some(entry) => layout::seq_of_log_key(&entry?.0).unwrap_or_default(),
+            None => Seq::ZERO,
+        };
+        let stats = read(&tree, layout::STATS_KEY, "meta")?.unwrap_or_default();
+        let shared = Arc::new(Shared {
+            db,
+            tree,
+            devices,
+            durable_head: watch::Sender::new(head),
+            log_id: AtomicU64::new(log_id.0),
+            stats: Mutex::new(stats),
+            gate: Mutex::new(()),
+            disk: Disk {
+                path: path.as_ref().to_path_buf(),
+                reserve_bytes: config.disk_reserve_bytes,
+            },
+            failure: Mutex::new(None),
+        });
+        let (sender, receiver) = mpsc::channel(config.queue_depth_max.max(1));
+        let committer = Committer {
+            shared: Arc::clone(&shared),
+            config,
+        };
+        let committer_thread = std::thread::Builder::new()
+            .name("sync-store-committer".into())
+            .spawn(move || committer.run(receiver))
+            .map_err(|error| Error::from(sled::Error::Io(error)))?;
+        Ok(SledStore {
+            shared,
+            committer: sender,
+            committer_thread,
+            flushing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Stops accepting writes, lets the committer finish what is queued,
+    /// flushes and releases the data directory (so it can be opened again).
+    pub fn close(self) -> Result<(), Error> {
+        let SledStore {
+            shared,
+            committer,
+            committer_thread,
+            ..
+        } = self;
+        drop(committer);
+        committer_thread.join().map_err(|_| Error::Closed)?;
+        shared.db.flush()?;
+        Ok(())
+    }
+
+    /// Flushes everything written so far, one caller at a time, on a
+    /// blocking thread. Never sled's `flush_async`: concurrent calls of it
+    /// fill sled's I/O pool with flushes that wait for a log write needing
+    /// a free pool thread, and every writer and reader then hangs (sled
+    /// issues 1241 and 1308; seen here with 64 devices saying hello at
+    /// once).
+    async fn flush_durably(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.flushing.lock().await;
+        let db = self.shared.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|error| StoreError::Backend(format!("flush task: {error}")))?
+            .map_err(Error::from)?;
+        Ok(())
+    }
+
+    /// Recomputes every document from the change log and compares it with
+    /// the stored projection; returns the keys that differ (empty when the
+    /// projection is exactly the log's). Documents are a projection of the
+    /// log: this is the check that they still are.
+    pub fn verify_projection(&self) -> Result<Vec<DocKey>, Error> {
+        let mut by_document: BTreeMap<DocKey, Vec<Change>> = BTreeMap::new();
+        for entry in self.shared.tree.scan_prefix(layout::LOG_ENTRIES) {
+            let (_, value) = entry?;
+            let (_, change) = layout::decode_log(&value)?;
+            by_document.entry(change.key()).or_default().push(change);
+        }
+        let mut stored = BTreeMap::new();
+        for entry in self.shared.tree.scan_prefix(layout::DOCUMENTS) {
+            let (_, value) = entry?;
+            let document = layout::decode::<StoredDocument>("docs", &value)?.document;
+            stored.insert(document.key(), document);
+        }
+        Ok(projection_differences(&by_document, stored))
+    }
+
+    /// Removes the log entries `policy` lets go, one document at a time,
+    /// keeping each document's newest `keep_versions`.
+    fn compact_blocking(shared: &Shared, policy: &RetentionPolicy) -> Result<u64, Error> {
+        let keep = policy.keep_versions.max(1) as usize;
+        let mut removed = 0;
+        for entry in shared.tree.scan_prefix(layout::DOCUMENTS) {
+            let (key, value) = entry?;
+            let in_scope = policy.collections.as_ref().is_none_or(|collections| {
+                layout::collection_of(&key)
+                    .is_some_and(|name| collections.iter().any(|c| c.as_str() == name))
+            });
+            if !in_scope {
+                continue;
+            }
+            let stored: StoredDocument = layout::decode("docs", &value)?;
+            let mut batch = sled::Batch::default();
+            let mut count = 0;
+            for (seq, _) in shared.chain(stored.document.seq)?.into_iter().skip(keep) {
+                if seq <= policy.low_water {
+                    batch.remove(&layout::log(seq));
+                    count += 1;
+                }
+            }
+            if count > 0 {
+                shared.tree.apply_batch(batch)?;
+                removed += count;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl SyncStore for SledStore {
+    fn log_id(&self) -> LogId {
+        LogId(self.shared.log_id.load(Ordering::Acquire))
+    }
+
+    async fn get(&self, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
+        Ok(read(&self.shared.tree, &layout::document(key), "docs")?)
+    }
+
+    async fn list(
+        &self,
+        namespace: &Namespace,
+        collection: &CollectionName,
+        filter: &Filter,
+        after: Option<&DocId>,
+        limit: usize,
+    ) -> Result<DocumentPage, StoreError> {
+        let prefix = layout::collection_prefix(namespace.as_str(), collection.as_str());
+        let mut start = prefix.clone();
+        if let Some(after) = after {
+            start.extend_from_slice(after.as_str().as_bytes());
+            start.push(0);
+        }
+        let mut documents = Vec::new();
+        let mut next = None;
+        for entry in self.shared.tree.range(start..) {
+            let (key, value) = entry.map_err(Error::from)?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let stored: StoredDocument = layout::decode("docs", &value)?;
+            if stored.document.deleted || !filter.matches(&stored.document.data) {
+                continue;
+            }
+            if documents.len() == limit {
+                next = documents.last().map(|d: &Document| d.id.clone());
+                break;
+            }
+            documents.push(stored.document);
+        }
+        Ok(DocumentPage { documents, next })
+    }
+
+    async fn lookup_op(&self, op_id: &OpId) -> Result<Option<OpResult>, StoreError> {
+        Ok(read(&self.shared.tree, &layout::op(op_id), "ops")?)
+    }
+
+    async fn apply(&self, writes: Vec<Write>) -> Result<Vec<CommitOutcome>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.committer
+            .send((writes, reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(answer.await.map_err(|_| StoreError::Closed)??)
+    }
+
+    async fn changes_after(
+        &self,
+        after: Seq,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<ChangePage, StoreError> {
+        let head = self.shared.head();
+        let mut changes = Vec::new();
+        let mut last_seq = after;
+        if after < head {
+            let range = layout::log(after.next())..=layout::log(head);
+            for entry in self.shared.tree.range(range) {
+                let (_, value) = entry.map_err(Error::from)?;
+                let (_, change) = layout::decode_log(&value)?;
+                last_seq = change.seq;
+                if filter.matches(&change) {
+                    changes.push(change);
+                    if changes.len() >= limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(ChangePage {
+            changes,
+            last_seq,
+            has_more: last_seq < head,
+        })
+    }
+
+    async fn head(&self) -> Result<Seq, StoreError> {
+        Ok(self.shared.head())
+    }
+
+    async fn wait_for_head(&self, after: Seq) -> Result<Seq, StoreError> {
+        let mut heads = self.shared.durable_head.subscribe();
+        let head = heads
+            .wait_for(|head| *head > after)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(*head)
+    }
+
+    async fn oldest_retained(&self) -> Result<Seq, StoreError> {
+        let first = self.shared.tree.scan_prefix(layout::LOG_ENTRIES).next();
+        Ok(match first {
+            Some(entry) => {
+                layout::seq_of_log_key(&entry.map_err(Error::from)?.0).unwrap_or_default()
+            }
+            None => self.shared.head().next(),
+        })
+    }
+
+    async fn history(&self, key: &DocKey) -> Result<Vec<Change>, StoreError> {
+        Ok(self.shared.history(key)?)
+    }
+
+    async fn verify_projection(&self) -> Result<Vec<DocKey>, StoreError> {
+        Ok(SledStore::verify_projection(self)?)
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        if self.committer.is_closed() {
+            return Err(StoreError::Closed);
+        }
+        if let Some(failure) = self.shared.last_failure().clone() {
+            return Err(failure.into());
+        }
+        Ok(self.shared.disk.check()?)
+    }
+
+    async fn document_at(
+        &self,
+        key: &DocKey,
+        version: Version,
+    ) -> Result<Option<Document>, StoreError> {
+        Ok(document_at(&self.shared.history(key)?, version))
+    }
+
+    async fn get_conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, StoreError> {
+        Ok(read(&self.shared.tree, &layout::conflict(id), "conflicts")?)
+    }
+
+    async fn list_conflicts(
+        &self,
+        query: &ConflictQuery,
+    ) -> Result<Vec<ConflictRecord>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.shared.tree.scan_prefix(layout::CONFLICTS) {
+            let (_, value) = entry.map_err(Error::from)?;
+            let record: ConflictRecord = layout::decode("conflicts", &value)?;
+            let wanted = query.status.is_none_or(|s| s == record.status)
+                && query
+                    .namespaces
+                    .as_ref()
+                    .is_none_or(|set| set.contains(&record.namespace))
+                && query
+                    .collection
+                    .as_ref()
+                    .is_none_or(|c| *c == record.collection);
+            if wanted {
+                found.push(record);
+            }
+        }
+        found.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        found.truncate(query.limit);
+        Ok(found)
+    }
+
+    async fn put_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
+        self.shared
+            .devices
+            .insert(device.device_id.as_str(), layout::encode(&device))
+            .map_err(Error::from)?;
+        self.flush_durably().await?;
+        Ok(())
+    }
+
+    async fn get_device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
+        Ok(read(
+            &self.shared.devices,
+            id.as_str().as_bytes(),
+            "devices",
+        )?)
+    }
+
+    async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.shared.devices.iter() {
+            let (_, value) = entry.map_err(Error::from)?;
+            let device: DeviceRecord = layout::decode("devices", &value)?;
+            if device.user == *user {
+                found.push(device);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn remove_device(&self, id: &DeviceId) -> Result<bool, StoreError> {
+        let removed = self
+            .shared
+            .devices
+            .remove(id.as_str())
+            .map_err(Error::from)?;
+        self.flush_durably().await?;
+        Ok(removed.is_some())
+    }
+
+    async fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut stats = self.shared.stats().clone();
+        stats.head = self.shared.head();
+        Ok(stats)
+    }
+
+    async fn compact(&self, policy: &RetentionPolicy) -> Result<u64, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        let policy = policy.clone();
+        let removed = tokio::task::spawn_blocking(move || Self::compact_blocking(&shared, &policy))
+            .await
+            .map_err(|error| StoreError::Backend(format!("compaction task: {error}")))??;
+        self.flush_durably().await?;
+        Ok(removed)
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.flush_durably().await
+    }
+
+    async fn snapshot(&self) -> Result<StoreSnapshot, StoreError> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || snapshot::read(&shared))
+            .await
+            .map_err(|error| StoreError::Backend(format!("snapshot task: {error}")))?
+            .map_err(StoreError::from)
+    }
+
+    async fn load_snapshot(&self, snapshot: StoreSnapshot) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || snapshot::write(&shared, &snapshot))
+            .await
+            .map_err(|error| StoreError::Backend(format!("snapshot load task: {error}")))?
+            .map_err(StoreError::from)
+    }
+}

@@ -1,0 +1,151 @@
+//! A whole store read for a backup, and loaded into an empty store for a
+//! restore, both under the commit gate.
+
+use std::sync::atomic::Ordering;
+
+use sync_core::store::StoreSnapshot;
+use sync_core::{LogId, Seq};
+
+use super::{Shared, layout};
+use crate::error::Error;
+
+/// Records written per batch while loading.
+const BATCH: usize = 10_000;
+
+/// Reads everything under the commit gate: no group commit runs meanwhile,
+/// so every record is as the durable head left it.
+pub(super) fn read(shared: &Shared) -> Result<StoreSnapshot, Error> {
+    let _gate = shared.commit_gate();
+    let head = shared.head();
+    let mut snapshot = StoreSnapshot::new(LogId(shared.log_id.load(Ordering::Acquire)), head);
+    for entry in shared.tree.scan_prefix(layout::LOG_ENTRIES) {
+        let (_, value) = entry?;
+        snapshot.changes.push(layout::decode_log(&value)?.1);
+    }
+    for entry in shared.tree.scan_prefix(layout::DOCUMENTS) {
+        let (_, value) = entry?;
+        snapshot.documents.push(layout::decode("docs", &value)?);
+    }
+    for entry in shared.tree.scan_prefix(layout::OPS) {
+        let (key, value) = entry?;
+        let op_id = layout::op_id_of_key(&key).ok_or_else(|| Error::Corrupt {
+            tree: "ops",
+            message: "op id".into(),
+        })?;
+        snapshot
+            .op_results
+            .push((op_id, layout::decode("ops", &value)?));
+    }
+    for entry in shared.tree.scan_prefix(layout::CONFLICTS) {
+        let (_, value) = entry?;
+        snapshot
+            .conflicts
+            .push(layout::decode("conflicts", &value)?);
+    }
+    for entry in shared.devices.iter() {
+        let (_, value) = entry?;
+        snapshot.devices.push(layout::decode("devices", &value)?);
+    }
+    snapshot.stats = shared.stats().clone();
+    snapshot.stats.head = head;
+    Ok(snapshot)
+}
+
+/// Writes `snapshot` into an empty store under the commit gate, flushes,
+/// then takes its log id, head and counters.
+pub(super) fn write(shared: &Shared, snapshot: &StoreSnapshot) -> Result<(), Error> {
+    let _gate = shared.commit_gate();
+    let holds_records = [
+        layout::LOG_ENTRIES,
+        layout::DOCUMENTS,
+        layout::OPS,
+        layout::CONFLICTS,
+    ]
+    .into_iter()
+    .any(|prefix| shared.tree.scan_prefix(prefix).next().is_some());
+    if holds_records || !shared.devices.is_empty() || shared.head() != Seq::ZERO {
+        return Err(Error::NotEmpty);
+    }
+    let mut writer = BatchWriter::new(&shared.tree);
+    let mut links = layout::Links::default();
+    let mut previous = Seq::ZERO;
+    for change in &snapshot.changes {
+        if change.seq <= previous || change.seq > snapshot.head {
+            return Err(Error::Corrupt {
+                tree: "snapshot",
+                message: format!("change {} out of order or past the head", change.seq),
+            });
+        }
+        previous = change.seq;
+        let link = links.previous(change);
+        writer.insert(
+            layout::log(change.seq).to_vec(),
+            layout::encode_log(link, change),
+        )?;
+    }
+    for stored in &snapshot.documents {
+        writer.insert(
+            layout::document(&stored.document.key()),
+            layout::encode(stored),
+        )?;
+    }
+    for (op_id, result) in &snapshot.op_results {
+        writer.insert(layout::op(op_id), layout::encode(result))?;
+    }
+    for record in &snapshot.conflicts {
+        writer.insert(layout::conflict(&record.id), layout::encode(record))?;
+    }
+    let mut stats = snapshot.stats.clone();
+    stats.head = snapshot.head;
+    writer.insert(layout::STATS_KEY.to_vec(), layout::encode(&stats))?;
+    writer.insert(
+        layout::LOG_ID_KEY.to_vec(),
+        layout::encode_u64(snapshot.log_id.0).to_vec(),
+    )?;
+    writer.finish()?;
+    for device in &snapshot.devices {
+        shared
+            .devices
+            .insert(device.device_id.as_str(), layout::encode(device))?;
+    }
+    shared.db.flush()?;
+    *shared.stats() = stats;
+    shared.log_id.store(snapshot.log_id.0, Ordering::Release);
+    shared.durable_head.send_replace(snapshot.head);
+    Ok(())
+}
+
+/// Inserts into a tree in batches of [`BATCH`] records.
+pub(super) struct BatchWriter<'a> {
+    tree: &'a sled::Tree,
+    batch: sled::Batch,
+    pending: usize,
+}
+
+impl<'a> BatchWriter<'a> {
+    pub(super) fn new(tree: &'a sled::Tree) -> BatchWriter<'a> {
+        BatchWriter {
+            tree,
+            batch: sled::Batch::default(),
+            pending: 0,
+        }
+    }
+
+    pub(super) fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), Error> {
+        self.batch.insert(key, value);
+        self.pending += 1;
+        if self.pending == BATCH {
+            self.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Applies what is pending.
+    pub(super) fn finish(&mut self) -> Result<(), Error> {
+        if self.pending > 0 {
+            self.tree.apply_batch(std::mem::take(&mut self.batch))?;
+            self.pending = 0;
+        }
+        Ok(())
+    }
+}
