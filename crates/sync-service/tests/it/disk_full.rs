@@ -55,8 +55,8 @@ impl Drop for Tmpfs {
 }
 
 /// Fills the disk of `dir` with a file until `leave` bytes are free.
-fn fill(dir: &Path, leave: u64) -> PathBuf {
-    let filler = dir.join("filler");
+fn fill(dir: &Path, name: &str, leave: u64) -> PathBuf {
+    let filler = dir.join(name);
     let mut file = std::fs::File::create(&filler).expect("the filler file");
     let chunk = vec![0u8; 256 * 1024];
     while fs2::available_space(dir).expect("free space") > leave + chunk.len() as u64 {
@@ -85,7 +85,7 @@ async fn a_full_disk_refuses_writes_loses_nothing_and_recovers_by_itself() {
     let server =
         TestServer::start_in(data, |config| config.disk_reserve_mb = 4, |builder| builder).await;
     let api = server.session(None);
-    let filler = fill(tmpfs.path(), 8 * 1024 * 1024);
+    let filler = fill(tmpfs.path(), "filler", 8 * 1024 * 1024);
     assert_eq!(ready_status(&server).await.0, 200);
 
     // Writes until the reserve is reached: each one acknowledged or refused
@@ -133,6 +133,11 @@ async fn a_full_disk_refuses_writes_loses_nothing_and_recovers_by_itself() {
         "{body}"
     );
 
+    // Well below the reserve, so that sled's own reclaiming of space in
+    // the background cannot lift the store over it while the refusals are
+    // checked.
+    let deeper = fill(tmpfs.path(), "filler-2", 2 * 1024 * 1024);
+
     // The WebSocket door says the same for a write.
     let mut socket = server.ws_client("device-ws").await;
     let answer = socket
@@ -155,7 +160,9 @@ async fn a_full_disk_refuses_writes_loses_nothing_and_recovers_by_itself() {
     assert_eq!(reply.status, 404, "a refused write was stored");
 
     // Space freed: ready again and writing again, with no restart.
-    std::fs::remove_file(filler).expect("the filler goes");
+    for file in [filler, deeper] {
+        std::fs::remove_file(file).expect("the filler goes");
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     while ready_status(&server).await.0 != 200 {
         assert!(
