@@ -7,8 +7,9 @@
 //! diffs, as operational transform would apply two concurrent operations:
 //! edits of different stretches both apply, the same edit made on both
 //! sides applies once, insertions both sides made at one place are both
-//! kept (the earlier write's first), and where both sides only deleted,
-//! everything either deleted goes. Where both changed the same stretch
+//! kept (the earlier write's first; only the longer, when it repeats the
+//! other), and where both sides only deleted, everything either deleted
+//! goes. Where both changed the same stretch
 //! differently, the later write's version of that stretch is kept, and the
 //! stretch is reported. The result depends only on which edit is the
 //! earlier, never on which side arrived first, so a server that orders the
