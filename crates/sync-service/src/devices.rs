@@ -1,12 +1,14 @@
 //! Devices: ownership checks, registration on first sight, last-seen and
-//! online presence, and the cursor each device last synced to (its lag
-//! behind the log head in the stats).
+//! online presence, the cursor each device last synced to (its lag
+//! behind the log head in the stats), and the bandwidth each device online
+//! declared, which its connections are paced to.
 //!
 //! A device belongs to the user who registered it; any other user naming
 //! its id is refused. Presence is in memory: a device is online while it
 //! holds a WebSocket connection to this node.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use sync_core::store::{DeviceCapabilities, DeviceRecord};
@@ -25,6 +27,9 @@ struct State {
     online: HashMap<DeviceId, usize>,
     cursors: HashMap<DeviceId, Seq>,
     unacknowledged: HashMap<DeviceId, usize>,
+    /// The declared bandwidth of each device online (0 for none), shared
+    /// with its connections' writers.
+    bandwidth: HashMap<DeviceId, Arc<AtomicU64>>,
 }
 
 /// The device registry's live side.
@@ -124,6 +129,10 @@ impl Devices {
         record.last_seen = now;
         self.store.put_device(record.clone()).await?;
         let mut state = self.state();
+        if let Some(cell) = state.bandwidth.get(&record.device_id) {
+            let limit = record.capabilities.bandwidth_limit.unwrap_or(0);
+            cell.store(limit, Ordering::Relaxed);
+        }
         state
             .owners
             .insert(record.device_id.clone(), principal.user.clone());
@@ -143,6 +152,9 @@ impl Devices {
             Some(record) if record.user == principal.user || principal.admin => {
                 self.store.remove_device(device).await?;
                 let mut state = self.state();
+                if let Some(cell) = state.bandwidth.get(device) {
+                    cell.store(0, Ordering::Relaxed);
+                }
                 state.owners.remove(device);
                 state.last_written_ms.remove(device);
                 state.cursors.remove(device);
@@ -168,8 +180,30 @@ impl Devices {
             if *count == 0 {
                 state.online.remove(device);
                 state.unacknowledged.remove(device);
+                state.bandwidth.remove(device);
             }
         }
+    }
+
+    /// The declared bandwidth of `device` (bytes/s, 0 for none), as a cell
+    /// its connections read before each frame; a later registration of the
+    /// device updates it. Read from the store the first time.
+    pub async fn bandwidth(&self, device: &DeviceId) -> Result<Arc<AtomicU64>, ApiError> {
+        if let Some(cell) = self.state().bandwidth.get(device) {
+            return Ok(Arc::clone(cell));
+        }
+        let limit = self
+            .store
+            .get_device(device)
+            .await?
+            .and_then(|record| record.capabilities.bandwidth_limit)
+            .unwrap_or(0);
+        let mut state = self.state();
+        let cell = state
+            .bandwidth
+            .entry(device.clone())
+            .or_insert_with(|| Arc::new(AtomicU64::new(limit)));
+        Ok(Arc::clone(cell))
     }
 
     /// Whether `device` holds a WebSocket connection to this node.

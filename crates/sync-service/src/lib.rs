@@ -30,6 +30,7 @@ mod error;
 pub mod limits;
 mod metrics;
 mod openapi;
+mod pacing;
 mod realtime;
 mod reload;
 mod server;

@@ -12,7 +12,7 @@
 //! silently skipped, and never slowing the other subscribers.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -109,6 +109,10 @@ pub struct Connection {
     queued: AtomicUsize,
     subscriptions: Mutex<HashMap<String, Arc<Subscription>>>,
     connections_by_user: Arc<Mutex<HashMap<UserId, usize>>>,
+    /// The declared bandwidth of the connection's device (bytes/s, 0 for
+    /// none), shared with the device registry so a new registration
+    /// applies at once.
+    bandwidth: Mutex<Option<Arc<AtomicU64>>>,
 }
 
 impl Drop for Connection {
@@ -193,6 +197,20 @@ impl Connection {
     /// How many subscriptions it holds.
     pub fn subscription_count(&self) -> usize {
         lock(&self.subscriptions).len()
+    }
+
+    /// Paces the connection to the bandwidth in `cell` (its device's), or
+    /// not at all.
+    pub fn set_bandwidth(&self, cell: Option<Arc<AtomicU64>>) {
+        *lock(&self.bandwidth) = cell;
+    }
+
+    /// The bytes per second the connection is paced to, if any.
+    pub fn bandwidth_limit(&self) -> Option<u64> {
+        lock(&self.bandwidth)
+            .as_ref()
+            .map(|cell| cell.load(Ordering::Relaxed))
+            .filter(|limit| *limit > 0)
     }
 }
 
@@ -401,6 +419,7 @@ impl Hub {
             queued: AtomicUsize::new(0),
             subscriptions: Mutex::new(HashMap::new()),
             connections_by_user: Arc::clone(&self.connections_by_user),
+            bandwidth: Mutex::new(None),
         });
         Ok((connection, receiver))
     }

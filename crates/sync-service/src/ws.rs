@@ -6,7 +6,8 @@
 //! drains the connection's send queue and writes every frame waiting into
 //! one socket flush, sends heartbeat pings, and closes connections that
 //! stopped answering, whose token expired, or that the server is shutting
-//! down.
+//! down. For a device that declared a `bandwidthLimit` the writer paces
+//! every frame to it (`pacing`): catch-up, live changes and answers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -339,6 +340,13 @@ impl Session {
                     self.state.devices().disconnected(&old);
                 }
                 self.state.devices().connected(&device);
+                match self.state.devices().bandwidth(&device).await {
+                    Ok(cell) => self.connection.set_bandwidth(Some(cell)),
+                    Err(error) => {
+                        self.connection.set_bandwidth(None);
+                        tracing::warn!(%error, "the device's bandwidth could not be read");
+                    }
+                }
                 self.device = Some(device);
             }
         }
@@ -617,11 +625,17 @@ async fn write_loop(
 ) {
     let heartbeat = Duration::from_secs(state.settings().heartbeat_secs.max(1));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    let clock = Arc::clone(state.syncer().clock());
-    // Pings sent since the client was last heard from, and when the last
-    // one went out: the connection closes when a tick finds two unanswered.
-    let mut unanswered = 0u32;
-    let mut last_ping_ms = 0u64;
+    let mut beats = Heartbeat {
+        clock: Arc::clone(state.syncer().clock()),
+        expires_at,
+        last_heard_ms,
+        unanswered: 0,
+        last_ping_ms: 0,
+    };
+    let mut pacing = Pacing {
+        started: tokio::time::Instant::now(),
+        pacer: None,
+    };
     loop {
         let first = tokio::select! {
             outbound = queue.recv() => match outbound {
@@ -630,23 +644,9 @@ async fn write_loop(
             },
             () = connection.resync_ready() => None,
             _ = ticker.tick() => {
-                let now_ms = clock.now_millis();
-                if last_heard_ms.load(Ordering::Relaxed) >= last_ping_ms {
-                    unanswered = 0;
-                }
-                if unanswered >= 2 {
-                    let _ = close(&mut sink, CloseCode::Normal, "missed heartbeats").await;
+                if !beats.tick(&mut sink).await {
                     return;
                 }
-                if expires_at.is_some_and(|exp| exp <= now_ms / 1000) {
-                    let _ = close(&mut sink, CloseCode::PolicyViolation, "token expired").await;
-                    return;
-                }
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    return;
-                }
-                unanswered += 1;
-                last_ping_ms = now_ms;
                 continue;
             }
         };
@@ -656,7 +656,11 @@ async fn write_loop(
             match pending.take() {
                 Some(Outbound::Frame(frame)) => {
                     connection.sent();
-                    if sink.feed(Message::Text(frame)).await.is_err() {
+                    if !pacing
+                        .before(frame.len(), &connection, &mut sink, &mut ticker, &mut beats)
+                        .await
+                        || sink.feed(Message::Text(frame)).await.is_err()
+                    {
                         return;
                     }
                     written += 1;
@@ -683,12 +687,109 @@ async fn write_loop(
         }
         // Resyncs go after every frame queued before them.
         for resync in connection.take_resyncs() {
-            if sink.feed(Message::Text(resync)).await.is_err() {
+            if !pacing
+                .before(
+                    resync.len(),
+                    &connection,
+                    &mut sink,
+                    &mut ticker,
+                    &mut beats,
+                )
+                .await
+                || sink.feed(Message::Text(resync)).await.is_err()
+            {
                 return;
             }
         }
         if sink.flush().await.is_err() {
             return;
+        }
+    }
+}
+
+/// The writer's heartbeat: a ping every tick, and the end of a connection
+/// that left two unanswered or whose token expired.
+struct Heartbeat {
+    clock: Arc<dyn sync_core::Clock>,
+    expires_at: Option<u64>,
+    last_heard_ms: Arc<AtomicU64>,
+    /// Pings sent since the client was last heard from.
+    unanswered: u32,
+    /// When the last one went out.
+    last_ping_ms: u64,
+}
+
+impl Heartbeat {
+    /// One tick; `false` when the connection is to end.
+    async fn tick(&mut self, sink: &mut futures::stream::SplitSink<WebSocket, Message>) -> bool {
+        let now_ms = self.clock.now_millis();
+        if self.last_heard_ms.load(Ordering::Relaxed) >= self.last_ping_ms {
+            self.unanswered = 0;
+        }
+        if self.unanswered >= 2 {
+            let _ = close(sink, CloseCode::Normal, "missed heartbeats").await;
+            return false;
+        }
+        if self.expires_at.is_some_and(|exp| exp <= now_ms / 1000) {
+            let _ = close(sink, CloseCode::PolicyViolation, "token expired").await;
+            return false;
+        }
+        if sink.send(Message::Ping(Default::default())).await.is_err() {
+            return false;
+        }
+        self.unanswered += 1;
+        self.last_ping_ms = now_ms;
+        true
+    }
+}
+
+/// The writer's pacing to the device's declared bandwidth (see `pacing`).
+struct Pacing {
+    /// Pacing runs on the monotonic clock: it measures a link, not a date.
+    started: tokio::time::Instant,
+    pacer: Option<crate::pacing::Pacer>,
+}
+
+impl Pacing {
+    /// Waits until a frame of `bytes` may go to a device that declared a
+    /// bandwidth, sending what is already fed and keeping the heartbeat
+    /// meanwhile; `false` when the connection is to end.
+    async fn before(
+        &mut self,
+        bytes: usize,
+        connection: &Connection,
+        sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+        ticker: &mut tokio::time::Interval,
+        beats: &mut Heartbeat,
+    ) -> bool {
+        let Some(limit) = connection.bandwidth_limit() else {
+            self.pacer = None;
+            return true;
+        };
+        let now_ms = || self.started.elapsed().as_millis() as u64;
+        let rate = limit.max(crate::pacing::RATE_MIN_BYTES_PER_SEC);
+        if self.pacer.as_ref().is_none_or(|pacer| pacer.rate() != rate) {
+            self.pacer = Some(crate::pacing::Pacer::new(rate, now_ms()));
+        }
+        loop {
+            let Some(pacer) = self.pacer.as_mut() else {
+                return true;
+            };
+            let wait_ms = pacer.wait_ms(bytes, now_ms());
+            if wait_ms == 0 {
+                return true;
+            }
+            if sink.flush().await.is_err() {
+                return false;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(wait_ms)) => {}
+                _ = ticker.tick() => {
+                    if !beats.tick(sink).await {
+                        return false;
+                    }
+                }
+            }
         }
     }
 }

@@ -67,6 +67,10 @@ pub(crate) struct DeviceStatsView {
     lag: Option<u64>,
     /// Pushed changes waiting in its send queues on this node.
     unacknowledged_pushes: usize,
+    /// The bandwidth it declared (bytes/s), which pushes to it are paced
+    /// to; absent when it declared none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bandwidth_limit: Option<u64>,
     operations: BTreeMap<OpStatus, u64>,
     conflicts: u64,
 }
@@ -112,6 +116,7 @@ pub(crate) async fn device_stats(
                     .cursor(device)
                     .map(|seq| counters.head.get().saturating_sub(seq.get())),
                 unacknowledged_pushes: state.devices().unacknowledged(device),
+                bandwidth_limit: record.capabilities.bandwidth_limit,
                 last_seen: record.last_seen,
                 last_sync: counts.last_sync,
                 operations: counts.operations,

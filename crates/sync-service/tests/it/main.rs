@@ -4,6 +4,7 @@
 
 mod auth;
 mod bad_input;
+mod bandwidth;
 mod crash_rounds;
 mod disk_full;
 mod documents;

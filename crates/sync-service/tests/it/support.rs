@@ -628,6 +628,22 @@ impl WsClient {
         }
     }
 
+    /// The next text frame as it came (pings skipped), within `wait`;
+    /// `None` at the deadline or when the connection ends.
+    pub(crate) async fn try_next_text(&mut self, wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??;
+            match frame {
+                Ok(Message::Text(text)) => return Some(text.as_str().to_owned()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
     /// Subscribes with `message`, which must be answered `subscribed`.
     pub(crate) async fn subscribe(&mut self, message: Value) -> Value {
         let subscribed = self.request(message).await;
