@@ -12,6 +12,10 @@
 //! console = true                 # the console at / and the demo at /demo
 //! disk_reserve_mb = 64           # free space kept; less refuses writes (507)
 //!
+//! [storage]
+//! compression = "zstd"           # none | zstd
+//! # encryption_key_file = "/etc/sync/storage.key"   # AES-256-GCM at rest
+//!
 //! [auth]
 //! mode = "jwt"                   # none | jwt
 //! algorithm = "HS256"            # HS256 | EdDSA | RS256
@@ -265,6 +269,31 @@ pub struct TlsConfig {
     pub key_file: Option<PathBuf>,
 }
 
+/// Whether the sled store compresses its records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionMode {
+    /// Records as they are.
+    None,
+    /// Records of 512 bytes or more compressed with zstd.
+    #[default]
+    Zstd,
+}
+
+/// How the sled store keeps its records on disk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Compression of records.
+    pub compression: CompressionMode,
+    /// A file holding the AES-256-GCM key (64 hexadecimal digits) records
+    /// are encrypted under; unset: not encrypted.
+    pub encryption_key_file: Option<PathBuf>,
+    /// Files of earlier keys, for records still under them: at start the
+    /// server re-encrypts those under the current key.
+    pub previous_key_files: Vec<PathBuf>,
+}
+
 /// Every setting of the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -308,6 +337,8 @@ pub struct Config {
     /// with less, writes are answered `507 insufficient_storage` and
     /// `/ready` says so, until space is free again.
     pub disk_reserve_mb: u64,
+    /// Compression and encryption at rest (store `sled`).
+    pub storage: StorageConfig,
 }
 
 impl Default for Config {
@@ -331,6 +362,7 @@ impl Default for Config {
             collections: BTreeMap::new(),
             console: true,
             disk_reserve_mb: 64,
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -464,6 +496,19 @@ impl Config {
         }
         if self.node_name.trim().is_empty() {
             return Err(invalid("node_name", "must not be empty"));
+        }
+        if self.store == StoreKind::Postgres && self.storage != StorageConfig::default() {
+            return Err(invalid(
+                "storage",
+                "compression and encryption settings are for store sled; PostgreSQL keeps its own",
+            ));
+        }
+        if self.storage.encryption_key_file.is_none() && !self.storage.previous_key_files.is_empty()
+        {
+            return Err(invalid(
+                "storage.previous_key_files",
+                "earlier keys need the current one (storage.encryption_key_file)",
+            ));
         }
         if self.heartbeat_secs == 0 {
             return Err(invalid("heartbeat_secs", "must be at least 1"));

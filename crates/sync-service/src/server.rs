@@ -10,10 +10,14 @@ use std::time::Duration;
 use sync_conflict::ConflictEngine;
 use sync_core::store::RetentionPolicy;
 use sync_core::{Clock, ConflictResolver, HlcClock, NodeId, SyncStore, SystemClock};
-use sync_store::{Durability, PgConfig, PgStore, SledStore, StoreConfig};
+use sync_store::{
+    Compression, Durability, Encryption, EncryptionKey, PgConfig, PgStore, SledStore, StoreConfig,
+};
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, ConfigError, DurabilityMode, StoreKind};
+use crate::config::{
+    CompressionMode, Config, ConfigError, DurabilityMode, StorageConfig, StoreKind,
+};
 use crate::metrics::Metrics;
 use crate::reload::ConfigSource;
 use crate::state::{AppState, AuditLog, SyncMiddleware};
@@ -212,6 +216,36 @@ impl ServerBuilder {
     }
 }
 
+/// The encryption at rest `storage` configures, its keys read from their
+/// files.
+fn encryption(storage: &StorageConfig) -> Result<Option<Encryption>, ServerError> {
+    let Some(current) = &storage.encryption_key_file else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::PathBuf| {
+        EncryptionKey::from_file(path).map_err(|error| ServerError::Store(error.to_string()))
+    };
+    let previous = storage
+        .previous_key_files
+        .iter()
+        .map(read)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(Encryption::new(read(current)?, previous)))
+}
+
+/// Rewrites the records not yet under the current key (under an earlier
+/// one, or written before encryption was on) under it, beside the server's
+/// work, and logs how many it rewrote.
+fn reencrypt_in_background(store: Arc<SledStore>) {
+    tokio::task::spawn_blocking(move || match store.reencrypt() {
+        Ok(rewritten) => tracing::info!(
+            rewritten,
+            "records re-encrypted under the current key: the earlier keys can be removed"
+        ),
+        Err(error) => tracing::error!(%error, "re-encryption under the current key failed"),
+    });
+}
+
 async fn open_store(
     config: &Config,
     metrics: Arc<Metrics>,
@@ -225,6 +259,11 @@ async fn open_store(
                 },
                 disk_reserve_bytes: config.disk_reserve_mb.saturating_mul(1024 * 1024),
                 commit_observer: Some(metrics),
+                compression: match config.storage.compression {
+                    CompressionMode::None => Compression::None,
+                    CompressionMode::Zstd => Compression::Zstd,
+                },
+                encryption: encryption(&config.storage)?,
                 ..StoreConfig::default()
             };
             let path = config.data_dir.clone();
@@ -238,6 +277,12 @@ async fn open_store(
                     ))
                 })?;
             let store = Arc::new(store);
+            if store
+                .reencryption_pending()
+                .map_err(|error| ServerError::Store(error.to_string()))?
+            {
+                reencrypt_in_background(Arc::clone(&store));
+            }
             Ok((Arc::clone(&store) as Arc<dyn SyncStore>, Some(store)))
         }
         StoreKind::Postgres => {

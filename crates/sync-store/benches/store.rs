@@ -24,13 +24,49 @@ use sync_core::store::{ChangeFilter, Write, WriteEffect};
 use sync_core::{
     Action, ChangeOp, DocKey, Hlc, JsonObject, NodeId, OpResult, OpStatus, Seq, SyncStore, Version,
 };
-use sync_store::{Durability, PgConfig, PgStore, SledStore, StoreConfig};
+use sync_store::{
+    Compression, Durability, Encryption, EncryptionKey, PgConfig, PgStore, SledStore, StoreConfig,
+};
 
-fn insert(op_id: String, id: String) -> Write {
-    let data: JsonObject = json!({"text": "Buy milk", "done": false, "tags": ["home"]})
+/// The 68-byte document most rows write.
+fn todo() -> JsonObject {
+    json!({"text": "Buy milk", "done": false, "tags": ["home"]})
         .as_object()
         .cloned()
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// A 2 KB note: words drawn at random (seeded) from a vocabulary of 64,
+/// so it compresses about as well as prose does.
+fn note() -> JsonObject {
+    let vocabulary: Vec<String> = (0..64u64)
+        .map(|n| {
+            let length = 3 + (n * 7) % 6;
+            (0..length)
+                .map(|i| char::from(b'a' + ((n * 31 + i * 17 + n * i) % 26) as u8))
+                .collect()
+        })
+        .collect();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut text = String::new();
+    while text.len() < 2_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        text.push_str(&vocabulary[(state % 64) as usize]);
+        text.push(if state.is_multiple_of(11) { '\n' } else { ' ' });
+    }
+    json!({"title": "Weekly sync", "text": text, "tags": ["work", "notes"]})
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn insert(op_id: String, id: String) -> Write {
+    insert_document(op_id, id, todo())
+}
+
+fn insert_document(op_id: String, id: String, data: JsonObject) -> Write {
     let key = DocKey::new(
         "default".parse().expect("namespace"),
         "todos".parse().expect("collection"),
@@ -70,11 +106,16 @@ fn record(
 
 /// Acknowledged writes per second of `writers` durable writers, and the
 /// bytes the data directory holds per change afterwards.
-async fn durable_writes(writers: usize, run_for: Duration) -> (f64, f64) {
+async fn durable_writes(
+    writers: usize,
+    run_for: Duration,
+    config: StoreConfig,
+    document: JsonObject,
+) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sled = Arc::new(SledStore::open(dir.path(), StoreConfig::default()).expect("open"));
+    let sled = Arc::new(SledStore::open(dir.path(), config).expect("open"));
     let store: Arc<dyn SyncStore> = sled.clone();
-    let rate = acked_writes(Arc::clone(&store), writers, run_for).await;
+    let rate = acked_writes(Arc::clone(&store), writers, run_for, document).await;
     store.flush().await.expect("flush");
     let changes = store.head().await.expect("head").get().max(1);
     (rate, directory_bytes(dir.path()) as f64 / changes as f64)
@@ -129,19 +170,25 @@ fn raw_sled_ceiling(run_for: Duration) -> f64 {
 
 /// Acknowledged writes per second of `writers` concurrent writers, each
 /// waiting for its write before sending the next.
-async fn acked_writes(store: Arc<dyn SyncStore>, writers: usize, run_for: Duration) -> f64 {
+async fn acked_writes(
+    store: Arc<dyn SyncStore>,
+    writers: usize,
+    run_for: Duration,
+    document: JsonObject,
+) -> f64 {
     let acked = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for writer in 0..writers {
         let store = Arc::clone(&store);
         let acked = Arc::clone(&acked);
+        let document = document.clone();
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while started.elapsed() < run_for {
                 let id = format!("w{writer}-{n}");
                 let outcome = store
-                    .apply(vec![insert(id.clone(), id)])
+                    .apply(vec![insert_document(id.clone(), id, document.clone())])
                     .await
                     .expect("apply");
                 assert_eq!(outcome.len(), 1);
@@ -207,7 +254,7 @@ async fn postgres(url: &str, run_for: Duration, records: &mut Vec<Value>) {
     for writers in [1, 8, 64] {
         let schema = format!("sync_bench_{}_{writers}", std::process::id());
         let store = Arc::new(pg_store(url, &schema).await);
-        let rate = acked_writes(store.clone(), writers, run_for).await;
+        let rate = acked_writes(store.clone(), writers, run_for, todo()).await;
         store
             .drop_schema()
             .await
@@ -250,7 +297,8 @@ async fn main() {
         true,
     ));
     for (writers, budget) in [(1, None), (8, None), (64, Some(20_000.0))] {
-        let (rate, bytes_per_change) = durable_writes(writers, run_for).await;
+        let (rate, bytes_per_change) =
+            durable_writes(writers, run_for, StoreConfig::default(), todo()).await;
         records.push(record(
             &format!("store: durable acked writes, {writers} writer(s)"),
             rate,
@@ -274,6 +322,47 @@ async fn main() {
                 false,
             ));
         }
+    }
+    let key = || EncryptionKey::from_hex(&EncryptionKey::generate_hex()).expect("a key");
+    let sealed = [
+        (
+            "encrypted",
+            "68-byte",
+            Compression::default(),
+            Some(key()),
+            todo(),
+        ),
+        ("uncompressed", "2 KB", Compression::None, None, note()),
+        ("zstd", "2 KB", Compression::Zstd, None, note()),
+        (
+            "zstd, encrypted",
+            "2 KB",
+            Compression::Zstd,
+            Some(key()),
+            note(),
+        ),
+    ];
+    for (name, size, compression, key, document) in sealed {
+        let config = StoreConfig {
+            compression,
+            encryption: key.map(|key| Encryption::new(key, [])),
+            ..StoreConfig::default()
+        };
+        let (rate, bytes_per_change) = durable_writes(64, run_for, config, document).await;
+        records.push(record(
+            &format!("store ({name}): durable acked writes, 64 writers, {size} documents"),
+            rate,
+            "writes/s",
+            None,
+            true,
+        ));
+        records.push(record(
+            &format!("store ({name}): disk per change, {size} documents"),
+            bytes_per_change,
+            "bytes",
+            None,
+            false,
+        ));
     }
     let seconds = catch_up(100_000).await;
     records.push(record(

@@ -37,6 +37,12 @@ pub enum Error {
         /// Bytes the store keeps free.
         reserve: u64,
     },
+    /// A record is encrypted under a key the store was not given.
+    #[error("a record is encrypted under key {key_id:08x}, which is not configured")]
+    MissingKey {
+        /// The id of the key the record needs.
+        key_id: u32,
+    },
     /// The committer is gone (the store is closing).
     #[error("the store is closed")]
     Closed,
@@ -104,6 +110,7 @@ impl From<Error> for StoreError {
             Error::Storage { source, .. } => StoreError::Backend(source.to_string()),
             Error::Corrupt { tree, message } => StoreError::Corrupt(format!("{tree}: {message}")),
             Error::Closed => StoreError::Closed,
+            error @ Error::MissingKey { .. } => StoreError::Corrupt(error.to_string()),
             Error::NotEmpty => StoreError::NotEmpty,
             error @ (Error::Postgres { .. } | Error::Config(_) | Error::SchemaTooNew { .. }) => {
                 StoreError::Backend(error.to_string())

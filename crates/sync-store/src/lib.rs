@@ -23,6 +23,7 @@
 //! told of a change a crash could take back.
 
 // Shared by both stores: with one of them alone, parts of it go unused.
+mod codec;
 #[cfg(any(feature = "sled", feature = "postgres"))]
 #[cfg_attr(not(all(feature = "sled", feature = "postgres")), allow(dead_code))]
 mod committed;
@@ -33,6 +34,7 @@ mod replay;
 #[cfg(feature = "sled")]
 mod sled_store;
 
+pub use codec::{Compression, Encryption, EncryptionKey};
 pub use error::{Error, SourceError};
 #[cfg(feature = "postgres")]
 pub use pg_store::{PgConfig, PgStore};

@@ -26,7 +26,7 @@ use reqwest::Method;
 use serde_json::json;
 use sync_core::store::{ChangeFilter, SnapshotLine, StoreSnapshot};
 use sync_core::{Seq, SyncStore};
-use sync_store::{SledStore, StoreConfig};
+use sync_store::{Encryption, EncryptionKey, SledStore, StoreConfig};
 
 use crate::api::Api;
 use crate::output;
@@ -57,6 +57,10 @@ pub(crate) struct RestoreArgs {
     /// to the server at --url, whose store must be empty.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// With --data-dir: the key to encrypt the restored store under (the
+    /// server's `storage.encryption_key_file`).
+    #[arg(long, requires = "data_dir")]
+    encryption_key_file: Option<PathBuf>,
     #[command(flatten)]
     format: FormatArg,
 }
@@ -70,6 +74,10 @@ pub(crate) struct VerifyArgs {
     /// old changes by design).
     #[arg(long)]
     allow_compacted: bool,
+    /// The key the store is encrypted under, if it is (the server's
+    /// `storage.encryption_key_file`).
+    #[arg(long)]
+    encryption_key_file: Option<PathBuf>,
     #[command(flatten)]
     format: FormatArg,
 }
@@ -184,10 +192,18 @@ pub(crate) async fn backup(target: &Target, args: BackupArgs) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens the sled store in `dir` on a blocking thread.
-async fn open_sled(dir: &Path) -> anyhow::Result<SledStore> {
+/// Opens the sled store in `dir` on a blocking thread, encrypted under the
+/// key in `key_file` if one is given.
+async fn open_sled(dir: &Path, key_file: Option<&Path>) -> anyhow::Result<SledStore> {
     let path = dir.to_owned();
-    tokio::task::spawn_blocking(move || SledStore::open(&path, StoreConfig::default()))
+    let encryption = key_file
+        .map(|file| EncryptionKey::from_file(file).map(|key| Encryption::new(key, [])))
+        .transpose()?;
+    let config = StoreConfig {
+        encryption,
+        ..StoreConfig::default()
+    };
+    tokio::task::spawn_blocking(move || SledStore::open(&path, config))
         .await
         .context("the store's opening failed")?
         .map_err(|error| {
@@ -218,7 +234,7 @@ pub(crate) async fn restore(target: &Target, args: RestoreArgs) -> anyhow::Resul
     let (value, text) = match &args.data_dir {
         Some(data_dir) => {
             check_empty(data_dir, "the data directory")?;
-            let store = open_sled(data_dir).await?;
+            let store = open_sled(data_dir, args.encryption_key_file.as_deref()).await?;
             let loaded = store.load_snapshot(snapshot).await;
             let differing = match loaded {
                 Ok(()) => SyncStore::verify_projection(&store).await,
@@ -285,7 +301,7 @@ pub(crate) async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             args.data_dir.display()
         );
     }
-    let store = open_sled(&args.data_dir).await?;
+    let store = open_sled(&args.data_dir, args.encryption_key_file.as_deref()).await?;
     let checked = check(&store).await;
     close_sled(store).await?;
     let report = checked?;

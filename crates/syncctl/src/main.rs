@@ -15,6 +15,7 @@
 mod api;
 mod backup;
 mod conflicts;
+mod key;
 mod output;
 mod status;
 mod tail;
@@ -68,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         command: token::TokenCommand,
     },
+    /// Keys for the store's encryption at rest.
+    Key {
+        #[command(subcommand)]
+        command: key::KeyCommand,
+    },
     /// Takes an online, consistent backup of the server's store.
     Backup(backup::BackupArgs),
     /// Restores a backup into an empty data directory or an empty server.
@@ -117,6 +123,7 @@ async fn run(command: Command, target: Target) -> anyhow::Result<ExitCode> {
         Command::Import(args) => transfer::import(&target, args).await,
         Command::Conflicts { command } => conflicts::run(&target, command).await,
         Command::Token { command } => token::run(command),
+        Command::Key { command } => key::run(command),
         Command::Backup(args) => backup::backup(&target, args).await,
         Command::Restore(args) => backup::restore(&target, args).await,
         Command::Verify(args) => backup::verify(args).await,

@@ -68,7 +68,21 @@ fn fill(dir: &Path, name: &str, leave: u64) -> PathBuf {
 
 fn document(n: usize) -> Value {
     json!({"action": "create", "collection": "notes", "id": format!("n{n}"),
-           "opId": format!("op-n{n}"), "data": {"n": n, "text": "x".repeat(60_000)}})
+           "opId": format!("op-n{n}"), "data": {"n": n, "text": incompressible(n, 60_000)}})
+}
+
+/// `length` hexadecimal digits no compression shrinks much (the store
+/// compresses records), different for each `seed`.
+fn incompressible(seed: usize, length: usize) -> String {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ seed as u64;
+    (0..length)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from_digit((state % 16) as u32, 16).unwrap_or('0')
+        })
+        .collect()
 }
 
 async fn ready_status(server: &TestServer) -> (u16, Value) {
@@ -143,7 +157,7 @@ async fn a_full_disk_refuses_writes_loses_nothing_and_recovers_by_itself() {
     let answer = socket
         .request(
             json!({"type": "insert", "collection": "notes", "recordId": "ws-1",
-                        "opId": "op-ws-1", "data": {"text": "x".repeat(60_000)}}),
+                        "opId": "op-ws-1", "data": {"text": incompressible(1_000, 60_000)}}),
         )
         .await;
     assert_eq!(answer["type"], "error", "{answer}");

@@ -8,6 +8,7 @@ mod bandwidth;
 mod crash_rounds;
 mod disk_full;
 mod documents;
+mod encryption;
 mod feed;
 mod idempotency;
 mod limits;

@@ -102,9 +102,9 @@ async fn scenario_1_simple_field_conflict_under_each_strategy() {
         ("client_wins", "Senior Manager", "merged", 3),
         // The client's edit (10:30) is later than the server's (10:25).
         ("lww", "Senior Manager", "merged", 3),
-        // Both rewrote the whole title: the text merge overlaps, so the
-        // later write wins.
-        ("merge", "Senior Manager", "merged", 3),
+        // The client added a word before the one the server replaced:
+        // the text merge keeps both edits.
+        ("merge", "Senior Director of Operations", "merged", 3),
         ("manual", "Director of Operations", "conflict", 2),
     ] {
         let id = format!("uuid-456-{strategy}");

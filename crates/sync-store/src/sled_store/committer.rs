@@ -74,7 +74,7 @@ impl Committer {
         let _gate = self.shared.commit_gate();
         let start = *self.shared.durable_head.borrow();
         let source = TreeSource {
-            tree: &self.shared.tree,
+            shared: &self.shared,
         };
         let mut group = Group::new(start);
         let mut all = Vec::with_capacity(requests.len());
@@ -90,7 +90,9 @@ impl Committer {
         }
         let mut stats = self.shared.stats().clone();
         group.tally.add_to(&mut stats, group.head);
-        self.shared.tree.apply_batch(batch_of(&group, &stats))?;
+        self.shared
+            .tree
+            .apply_batch(batch_of(&self.shared, &group, &stats))?;
         if self.config.durability == Durability::Fsync {
             self.shared.db.flush()?;
         }
@@ -101,25 +103,25 @@ impl Committer {
 }
 
 /// Everything `group` stores, and the counters after it.
-fn batch_of(group: &Group, stats: &StoreStats) -> sled::Batch {
+fn batch_of(shared: &Shared, group: &Group, stats: &StoreStats) -> sled::Batch {
     let mut batch = sled::Batch::default();
     for (previous, change) in group.chained_changes() {
-        batch.insert(
-            &layout::log(change.seq),
-            layout::encode_log(previous, change),
-        );
+        batch.insert(&layout::log(change.seq), shared.seal_log(previous, change));
     }
     for stored in group.documents() {
-        batch.insert(
-            layout::document(&stored.document.key()),
-            layout::encode(stored),
-        );
+        let key = layout::document(&stored.document.key());
+        let value = shared.seal(&key, stored);
+        batch.insert(key, value);
     }
     for record in group.conflicts() {
-        batch.insert(layout::conflict(&record.id), layout::encode(record));
+        let key = layout::conflict(&record.id);
+        let value = shared.seal(&key, record);
+        batch.insert(key, value);
     }
     for (op_id, result) in &group.results {
-        batch.insert(layout::op(op_id), layout::encode(result));
+        let key = layout::op(op_id);
+        let value = shared.seal(&key, result);
+        batch.insert(key, value);
     }
     batch.insert(layout::STATS_KEY, layout::encode(stats));
     batch
@@ -128,30 +130,22 @@ fn batch_of(group: &Group, stats: &StoreStats) -> sled::Batch {
 /// The committer's reads: straight from the tree, which only the committer
 /// writes these records of.
 struct TreeSource<'a> {
-    tree: &'a sled::Tree,
+    shared: &'a Shared,
 }
 
 impl Source for TreeSource<'_> {
     fn op_result(&self, op_id: &OpId) -> Result<Option<OpResult>, Error> {
-        read(self.tree, &layout::op(op_id), "ops")
+        let shared = self.shared;
+        shared.read(&shared.tree, &layout::op(op_id), "ops")
     }
 
     fn document(&self, key: &DocKey) -> Result<Option<StoredDocument>, Error> {
-        read(self.tree, &layout::document(key), "docs")
+        let shared = self.shared;
+        shared.read(&shared.tree, &layout::document(key), "docs")
     }
 
     fn conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, Error> {
-        read(self.tree, &layout::conflict(id), "conflicts")
+        let shared = self.shared;
+        shared.read(&shared.tree, &layout::conflict(id), "conflicts")
     }
-}
-
-/// The JSON record at `key`, if any.
-pub(super) fn read<T: serde::de::DeserializeOwned>(
-    tree: &sled::Tree,
-    key: &[u8],
-    what: &'static str,
-) -> Result<Option<T>, Error> {
-    tree.get(key)?
-        .map(|bytes| layout::decode(what, &bytes))
-        .transpose()
 }

@@ -9,6 +9,10 @@
 //! | `C` conflict id | the conflict record (JSON) |
 //! | `M` name | the store's own records: format, log id, counters |
 //!
+//! Every value but the `M` records is sealed (compressed, encrypted) by the
+//! store's codec, with its key as the encryption's additional data; so are
+//! the device records of the `devices` tree, keyed by device id.
+//!
 //! One tree lets a group commit be one atomic `apply_batch`. A document's
 //! history is the chain of its changes, newest first, each log record
 //! pointing to the one before it: no index record per change. Names never
@@ -36,10 +40,13 @@ const CONFLICT: u8 = b'C';
 /// The format this build writes; see `migrate` for the ones before.
 pub(crate) const FORMAT: u64 = 2;
 
-/// `M format` (every record of the store's own starts with `M`): the layout's version; written last by a migration.
+/// `M format`: the layout's version; written last by a migration.
 pub(crate) const FORMAT_KEY: &[u8] = b"Mformat";
 /// `M log_id`: the log's id.
 pub(crate) const LOG_ID_KEY: &[u8] = b"Mlog_id";
+/// `M sealed`: the id of the key every record was last found to be under
+/// (absent: unknown, or not encrypted).
+pub(crate) const SEALED_KEY: &[u8] = b"Msealed";
 /// `M stats`: the counters behind the stats.
 pub(crate) const STATS_KEY: &[u8] = b"Mstats";
 
@@ -60,6 +67,9 @@ pub(crate) fn collection_prefix(namespace: &str, collection: &str) -> Vec<u8> {
     out.push(0);
     out
 }
+
+/// The first byte of the store's own records.
+pub(crate) const META: u8 = b'M';
 
 /// The prefix of every document key.
 pub(crate) const DOCUMENTS: &[u8] = &[DOCUMENT];

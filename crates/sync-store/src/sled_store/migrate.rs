@@ -10,12 +10,15 @@
 //! format record and flushes, and only then drops the old trees: a crash
 //! before the format record leaves the old trees whole and the migration
 //! starts over on the next open; a crash after it leaves old trees that
-//! the next open drops.
+//! the next open drops. Records are sealed (compressed, encrypted) as the
+//! store is configured; format 1's device records, in a tree of the same
+//! name, are sealed in place.
 
 use sync_core::Change;
 
 use super::layout;
 use super::snapshot::BatchWriter;
+use crate::codec::Codec;
 use crate::error::Error;
 
 /// The trees of format 1, `devices` aside (its name and records did not
@@ -23,7 +26,12 @@ use crate::error::Error;
 const FORMAT_1_TREES: [&str; 6] = ["docs", "log", "history", "ops", "conflicts", "meta"];
 
 /// Brings the data in `db` to [`layout::FORMAT`] in `tree`.
-pub(super) fn to_current(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
+pub(super) fn to_current(
+    db: &sled::Db,
+    tree: &sled::Tree,
+    devices: &sled::Tree,
+    codec: &Codec,
+) -> Result<(), Error> {
     match tree.get(layout::FORMAT_KEY)? {
         Some(bytes) => {
             let format = layout::decode_seq(&bytes)
@@ -41,7 +49,7 @@ pub(super) fn to_current(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> 
         }
         None => {
             if has_format_1(db) {
-                copy_format_1(db, tree)?;
+                copy_format_1(db, tree, devices, codec)?;
             }
             tree.insert(layout::FORMAT_KEY, &layout::encode_u64(layout::FORMAT))?;
             db.flush()?;
@@ -66,7 +74,12 @@ fn has_format_1(db: &sled::Db) -> bool {
 
 /// Copies format 1's records into `tree`, replacing whatever an earlier,
 /// interrupted copy left there.
-fn copy_format_1(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
+fn copy_format_1(
+    db: &sled::Db,
+    tree: &sled::Tree,
+    devices: &sled::Tree,
+    codec: &Codec,
+) -> Result<(), Error> {
     tree.clear()?;
     let mut writer = BatchWriter::new(tree);
     let mut links = layout::Links::default();
@@ -74,9 +87,10 @@ fn copy_format_1(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
         let (_, value) = entry?;
         let change: Change = layout::decode("log", &value)?;
         let previous = links.previous(&change);
+        let key = layout::log(change.seq);
         writer.insert(
-            layout::log(change.seq).to_vec(),
-            layout::encode_log(previous, &change),
+            key.to_vec(),
+            codec.seal(&key, &layout::encode_log(previous, &change)),
         )?;
     }
     // Document, op and conflict keys were the new ones without their kind.
@@ -87,7 +101,9 @@ fn copy_format_1(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
     ] {
         for entry in db.open_tree(name)?.iter() {
             let (key, value) = entry?;
-            writer.insert([prefix, &key[..]].concat(), value.to_vec())?;
+            let key = [prefix, &key[..]].concat();
+            let sealed = codec.seal(&key, &value);
+            writer.insert(key, sealed)?;
         }
     }
     let meta = db.open_tree("meta")?;
@@ -100,6 +116,14 @@ fn copy_format_1(db: &sled::Db, tree: &sled::Tree) -> Result<(), Error> {
         }
     }
     writer.finish()?;
+    // A device record of format 1 is a JSON object; a sealed one starts
+    // with its flags, so a copy started over does not seal one twice.
+    for entry in devices.iter() {
+        let (key, value) = entry?;
+        if value.first() == Some(&b'{') {
+            devices.insert(&key, codec.seal(&key, &value))?;
+        }
+    }
     Ok(())
 }
 

@@ -26,7 +26,8 @@ use sync_core::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-use self::committer::{Committer, Request, read};
+use self::committer::{Committer, Request};
+use crate::codec::{Codec, Compression, Encryption};
 use crate::error::Error;
 use crate::replay::{document_at, projection_differences};
 
@@ -58,6 +59,10 @@ pub struct StoreConfig {
     pub disk_reserve_bytes: u64,
     /// Told of every group commit.
     pub commit_observer: Option<Arc<dyn CommitObserver>>,
+    /// Whether records are compressed.
+    pub compression: Compression,
+    /// Encryption at rest: `None` stores records unencrypted.
+    pub encryption: Option<Encryption>,
 }
 
 impl Default for StoreConfig {
@@ -68,6 +73,8 @@ impl Default for StoreConfig {
             queue_depth_max: 8_192,
             disk_reserve_bytes: 64 * 1024 * 1024,
             commit_observer: None,
+            compression: Compression::default(),
+            encryption: None,
         }
     }
 }
@@ -91,6 +98,8 @@ struct Shared {
     disk: Disk,
     /// Why the last group commit failed, until one succeeds.
     failure: Mutex<Option<Error>>,
+    /// Seals and opens every record but the store's own (`M`).
+    codec: Codec,
 }
 
 impl Shared {
@@ -110,12 +119,53 @@ impl Shared {
         *self.durable_head.borrow()
     }
 
+    /// `value` as a sealed JSON record for the place `key`.
+    fn seal<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Vec<u8> {
+        self.codec.seal(key, &layout::encode(value))
+    }
+
+    /// The JSON record of the kind `what` sealed at `key`.
+    fn open<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        key: &[u8],
+        sealed: &[u8],
+    ) -> Result<T, Error> {
+        layout::decode(what, &self.codec.open(what, key, sealed)?)
+    }
+
+    /// The record of the kind `what` at `key` in `tree`, if any.
+    fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &Tree,
+        key: &[u8],
+        what: &'static str,
+    ) -> Result<Option<T>, Error> {
+        tree.get(key)?
+            .map(|sealed| self.open(what, key, &sealed))
+            .transpose()
+    }
+
+    /// A sealed log record.
+    fn seal_log(&self, previous: Seq, change: &Change) -> Vec<u8> {
+        self.codec.seal(
+            &layout::log(change.seq),
+            &layout::encode_log(previous, change),
+        )
+    }
+
+    /// The previous seq and the change of a sealed log record at `key`.
+    fn open_log(&self, key: &[u8], sealed: &[u8]) -> Result<(Seq, Change), Error> {
+        layout::decode_log(&self.codec.open("log", key, sealed)?)
+    }
+
     /// The previous seq and the change of the log entry at `seq`, if it is
     /// still retained.
     fn log_entry(&self, seq: Seq) -> Result<Option<(Seq, Change)>, Error> {
+        let key = layout::log(seq);
         self.tree
-            .get(layout::log(seq))?
-            .map(|bytes| layout::decode_log(&bytes))
+            .get(key)?
+            .map(|sealed| self.open_log(&key, &sealed))
             .transpose()
     }
 
@@ -136,7 +186,8 @@ impl Shared {
 
     /// A document's retained changes up to the durable head, oldest first.
     fn history(&self, key: &DocKey) -> Result<Vec<Change>, Error> {
-        let Some(stored) = read::<StoredDocument>(&self.tree, &layout::document(key), "docs")?
+        let Some(stored) =
+            self.read::<StoredDocument>(&self.tree, &layout::document(key), "docs")?
         else {
             return Ok(Vec::new());
         };
@@ -231,7 +282,8 @@ impl SledStore {
         let db = open_db(path.as_ref())?;
         let tree = db.open_tree(layout::TREE)?;
         let devices = db.open_tree(layout::DEVICES_TREE)?;
-        migrate::to_current(&db, &tree)?;
+        let codec = Codec::new(config.compression, config.encryption.clone());
+        migrate::to_current(&db, &tree, &devices, &codec)?;
         let log_id = match tree.get(layout::LOG_ID_KEY)? {
             Some(bytes) => LogId(
                 layout::decode_seq(&bytes)
@@ -252,7 +304,22 @@ impl SledStore {
             Some(entry) => layout::seq_of_log_key(&entry?.0).unwrap_or_default(),
             None => Seq::ZERO,
         };
-        let stats = read(&tree, layout::STATS_KEY, "meta")?.unwrap_or_default();
+        let stats = match tree.get(layout::STATS_KEY)? {
+            Some(bytes) => layout::decode("meta", &bytes)?,
+            None => StoreStats::default(),
+        };
+        let holds_records = !devices.is_empty()
+            || [
+                layout::DOCUMENTS,
+                layout::LOG_ENTRIES,
+                layout::OPS,
+                layout::CONFLICTS,
+            ]
+            .into_iter()
+            .any(|prefix| tree.scan_prefix(prefix).next().is_some());
+        if let (Some(key_id), false) = (codec.current_key_id(), holds_records) {
+            tree.insert(layout::SEALED_KEY, &key_id.to_be_bytes())?;
+        }
         let shared = Arc::new(Shared {
             db,
             tree,
@@ -266,6 +333,7 @@ impl SledStore {
                 reserve_bytes: config.disk_reserve_bytes,
             },
             failure: Mutex::new(None),
+            codec,
         });
         let (sender, receiver) = mpsc::channel(config.queue_depth_max.max(1));
         let committer = Committer {
@@ -322,17 +390,68 @@ impl SledStore {
     pub fn verify_projection(&self) -> Result<Vec<DocKey>, Error> {
         let mut by_document: BTreeMap<DocKey, Vec<Change>> = BTreeMap::new();
         for entry in self.shared.tree.scan_prefix(layout::LOG_ENTRIES) {
-            let (_, value) = entry?;
-            let (_, change) = layout::decode_log(&value)?;
+            let (key, value) = entry?;
+            let (_, change) = self.shared.open_log(&key, &value)?;
             by_document.entry(change.key()).or_default().push(change);
         }
         let mut stored = BTreeMap::new();
         for entry in self.shared.tree.scan_prefix(layout::DOCUMENTS) {
-            let (_, value) = entry?;
-            let document = layout::decode::<StoredDocument>("docs", &value)?.document;
+            let (key, value) = entry?;
+            let document = self
+                .shared
+                .open::<StoredDocument>("docs", &key, &value)?
+                .document;
             stored.insert(document.key(), document);
         }
         Ok(projection_differences(&by_document, stored))
+    }
+
+    /// Rewrites every record that is not under the current encryption key
+    /// (under an earlier key, or unencrypted) under it, and flushes;
+    /// returns how many were rewritten. Runs beside writes: each record is
+    /// swapped only if it is still the one read, so nothing a writer stored
+    /// meanwhile is overwritten. Blocking. Once it returns, the earlier
+    /// keys can be dropped from the configuration.
+    pub fn reencrypt(&self) -> Result<u64, Error> {
+        let shared = &self.shared;
+        let Some(key_id) = shared.codec.current_key_id() else {
+            return Ok(0);
+        };
+        let mut rewritten = 0;
+        for (tree, what) in [(&shared.tree, "record"), (&shared.devices, "devices")] {
+            for entry in tree.iter() {
+                let (key, sealed) = entry?;
+                if key.first() == Some(&layout::META) || !shared.codec.needs_reencryption(&sealed) {
+                    continue;
+                }
+                let record = shared.codec.open(what, &key, &sealed)?;
+                let resealed = shared.codec.seal(&key, &record);
+                // A record changed meanwhile was written under the current key.
+                if tree
+                    .compare_and_swap(&key, Some(&sealed), Some(resealed))?
+                    .is_ok()
+                {
+                    rewritten += 1;
+                }
+            }
+        }
+        shared
+            .tree
+            .insert(layout::SEALED_KEY, &key_id.to_be_bytes())?;
+        shared.db.flush()?;
+        Ok(rewritten)
+    }
+
+    /// Whether records may be under another key than the current one (or
+    /// unencrypted while a key is set): a store opened under a new key, or
+    /// with encryption newly turned on, until [`SledStore::reencrypt`] ran
+    /// through.
+    pub fn reencryption_pending(&self) -> Result<bool, Error> {
+        let Some(key_id) = self.shared.codec.current_key_id() else {
+            return Ok(false);
+        };
+        let sealed = self.shared.tree.get(layout::SEALED_KEY)?;
+        Ok(sealed.as_deref() != Some(&key_id.to_be_bytes()[..]))
     }
 
     /// Removes the log entries `policy` lets go, one document at a time,
@@ -349,7 +468,7 @@ impl SledStore {
             if !in_scope {
                 continue;
             }
-            let stored: StoredDocument = layout::decode("docs", &value)?;
+            let stored: StoredDocument = shared.open("docs", &key, &value)?;
             let mut batch = sled::Batch::default();
             let mut count = 0;
             for (seq, _) in shared.chain(stored.document.seq)?.into_iter().skip(keep) {
@@ -374,7 +493,9 @@ impl SyncStore for SledStore {
     }
 
     async fn get(&self, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
-        Ok(read(&self.shared.tree, &layout::document(key), "docs")?)
+        Ok(self
+            .shared
+            .read(&self.shared.tree, &layout::document(key), "docs")?)
     }
 
     async fn list(
@@ -398,7 +519,7 @@ impl SyncStore for SledStore {
             if !key.starts_with(&prefix) {
                 break;
             }
-            let stored: StoredDocument = layout::decode("docs", &value)?;
+            let stored: StoredDocument = self.shared.open("docs", &key, &value)?;
             if stored.document.deleted || !filter.matches(&stored.document.data) {
                 continue;
             }
@@ -412,7 +533,9 @@ impl SyncStore for SledStore {
     }
 
     async fn lookup_op(&self, op_id: &OpId) -> Result<Option<OpResult>, StoreError> {
-        Ok(read(&self.shared.tree, &layout::op(op_id), "ops")?)
+        Ok(self
+            .shared
+            .read(&self.shared.tree, &layout::op(op_id), "ops")?)
     }
 
     async fn apply(&self, writes: Vec<Write>) -> Result<Vec<CommitOutcome>, StoreError> {
@@ -439,8 +562,8 @@ impl SyncStore for SledStore {
         if after < head {
             let range = layout::log(after.next())..=layout::log(head);
             for entry in self.shared.tree.range(range) {
-                let (_, value) = entry.map_err(Error::from)?;
-                let (_, change) = layout::decode_log(&value)?;
+                let (key, value) = entry.map_err(Error::from)?;
+                let (_, change) = self.shared.open_log(&key, &value)?;
                 last_seq = change.seq;
                 if filter.matches(&change) {
                     changes.push(change);
@@ -507,7 +630,9 @@ impl SyncStore for SledStore {
     }
 
     async fn get_conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, StoreError> {
-        Ok(read(&self.shared.tree, &layout::conflict(id), "conflicts")?)
+        Ok(self
+            .shared
+            .read(&self.shared.tree, &layout::conflict(id), "conflicts")?)
     }
 
     async fn list_conflicts(
@@ -516,8 +641,8 @@ impl SyncStore for SledStore {
     ) -> Result<Vec<ConflictRecord>, StoreError> {
         let mut found = Vec::new();
         for entry in self.shared.tree.scan_prefix(layout::CONFLICTS) {
-            let (_, value) = entry.map_err(Error::from)?;
-            let record: ConflictRecord = layout::decode("conflicts", &value)?;
+            let (key, value) = entry.map_err(Error::from)?;
+            let record: ConflictRecord = self.shared.open("conflicts", &key, &value)?;
             let wanted = query.status.is_none_or(|s| s == record.status)
                 && query
                     .namespaces
@@ -541,27 +666,26 @@ impl SyncStore for SledStore {
     }
 
     async fn put_device(&self, device: DeviceRecord) -> Result<(), StoreError> {
+        let key = device.device_id.as_str().as_bytes();
         self.shared
             .devices
-            .insert(device.device_id.as_str(), layout::encode(&device))
+            .insert(key, self.shared.seal(key, &device))
             .map_err(Error::from)?;
         self.flush_durably().await?;
         Ok(())
     }
 
     async fn get_device(&self, id: &DeviceId) -> Result<Option<DeviceRecord>, StoreError> {
-        Ok(read(
-            &self.shared.devices,
-            id.as_str().as_bytes(),
-            "devices",
-        )?)
+        Ok(self
+            .shared
+            .read(&self.shared.devices, id.as_str().as_bytes(), "devices")?)
     }
 
     async fn list_devices(&self, user: &UserId) -> Result<Vec<DeviceRecord>, StoreError> {
         let mut found = Vec::new();
         for entry in self.shared.devices.iter() {
-            let (_, value) = entry.map_err(Error::from)?;
-            let device: DeviceRecord = layout::decode("devices", &value)?;
+            let (key, value) = entry.map_err(Error::from)?;
+            let device: DeviceRecord = self.shared.open("devices", &key, &value)?;
             if device.user == *user {
                 found.push(device);
             }

@@ -19,12 +19,12 @@ pub(super) fn read(shared: &Shared) -> Result<StoreSnapshot, Error> {
     let head = shared.head();
     let mut snapshot = StoreSnapshot::new(LogId(shared.log_id.load(Ordering::Acquire)), head);
     for entry in shared.tree.scan_prefix(layout::LOG_ENTRIES) {
-        let (_, value) = entry?;
-        snapshot.changes.push(layout::decode_log(&value)?.1);
+        let (key, value) = entry?;
+        snapshot.changes.push(shared.open_log(&key, &value)?.1);
     }
     for entry in shared.tree.scan_prefix(layout::DOCUMENTS) {
-        let (_, value) = entry?;
-        snapshot.documents.push(layout::decode("docs", &value)?);
+        let (key, value) = entry?;
+        snapshot.documents.push(shared.open("docs", &key, &value)?);
     }
     for entry in shared.tree.scan_prefix(layout::OPS) {
         let (key, value) = entry?;
@@ -34,17 +34,17 @@ pub(super) fn read(shared: &Shared) -> Result<StoreSnapshot, Error> {
         })?;
         snapshot
             .op_results
-            .push((op_id, layout::decode("ops", &value)?));
+            .push((op_id, shared.open("ops", &key, &value)?));
     }
     for entry in shared.tree.scan_prefix(layout::CONFLICTS) {
-        let (_, value) = entry?;
+        let (key, value) = entry?;
         snapshot
             .conflicts
-            .push(layout::decode("conflicts", &value)?);
+            .push(shared.open("conflicts", &key, &value)?);
     }
     for entry in shared.devices.iter() {
-        let (_, value) = entry?;
-        snapshot.devices.push(layout::decode("devices", &value)?);
+        let (key, value) = entry?;
+        snapshot.devices.push(shared.open("devices", &key, &value)?);
     }
     snapshot.stats = shared.stats().clone();
     snapshot.stats.head = head;
@@ -80,20 +80,17 @@ pub(super) fn write(shared: &Shared, snapshot: &StoreSnapshot) -> Result<(), Err
         let link = links.previous(change);
         writer.insert(
             layout::log(change.seq).to_vec(),
-            layout::encode_log(link, change),
+            shared.seal_log(link, change),
         )?;
     }
     for stored in &snapshot.documents {
-        writer.insert(
-            layout::document(&stored.document.key()),
-            layout::encode(stored),
-        )?;
+        writer.insert_sealed(shared, layout::document(&stored.document.key()), stored)?;
     }
     for (op_id, result) in &snapshot.op_results {
-        writer.insert(layout::op(op_id), layout::encode(result))?;
+        writer.insert_sealed(shared, layout::op(op_id), result)?;
     }
     for record in &snapshot.conflicts {
-        writer.insert(layout::conflict(&record.id), layout::encode(record))?;
+        writer.insert_sealed(shared, layout::conflict(&record.id), record)?;
     }
     let mut stats = snapshot.stats.clone();
     stats.head = snapshot.head;
@@ -104,9 +101,8 @@ pub(super) fn write(shared: &Shared, snapshot: &StoreSnapshot) -> Result<(), Err
     )?;
     writer.finish()?;
     for device in &snapshot.devices {
-        shared
-            .devices
-            .insert(device.device_id.as_str(), layout::encode(device))?;
+        let key = device.device_id.as_str().as_bytes();
+        shared.devices.insert(key, shared.seal(key, device))?;
     }
     shared.db.flush()?;
     *shared.stats() = stats;
@@ -138,6 +134,17 @@ impl<'a> BatchWriter<'a> {
             self.finish()?;
         }
         Ok(())
+    }
+
+    /// `value` sealed as a JSON record at `key`.
+    pub(super) fn insert_sealed<T: serde::Serialize>(
+        &mut self,
+        shared: &Shared,
+        key: Vec<u8>,
+        value: &T,
+    ) -> Result<(), Error> {
+        let sealed = shared.seal(&key, value);
+        self.insert(key, sealed)
     }
 
     /// Applies what is pending.

@@ -5,5 +5,6 @@
 mod conformance;
 mod crash;
 mod postgres;
+mod sled_encrypted;
 mod sled_store;
 mod support;

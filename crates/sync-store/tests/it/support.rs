@@ -8,7 +8,7 @@ use sync_core::{
     Action, ChangeOp, DocKey, FieldClocks, Hlc, JsonObject, NodeId, OpResult, OpStatus, SyncStore,
     Version,
 };
-use sync_store::{Durability, SledStore, StoreConfig};
+use sync_store::{Durability, Encryption, EncryptionKey, SledStore, StoreConfig};
 
 pub(crate) fn obj(value: Value) -> JsonObject {
     value.as_object().cloned().unwrap_or_default()
@@ -78,6 +78,26 @@ pub(crate) fn sled_store() -> (Arc<dyn SyncStore>, tempfile::TempDir) {
         dir.path(),
         StoreConfig {
             durability: Durability::Os,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
+    (Arc::new(store), dir)
+}
+
+/// A key for encryption at rest, new each call.
+pub(crate) fn encryption_key() -> EncryptionKey {
+    EncryptionKey::from_hex(&EncryptionKey::generate_hex()).unwrap()
+}
+
+/// A sled store in a temporary directory, encrypted under a new key.
+pub(crate) fn encrypted_sled_store() -> (Arc<dyn SyncStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(
+        dir.path(),
+        StoreConfig {
+            durability: Durability::Os,
+            encryption: Some(Encryption::new(encryption_key(), [])),
             ..StoreConfig::default()
         },
     )

@@ -505,3 +505,83 @@ async fn an_online_restore_takes_a_snapshot_of_several_megabytes() {
         Some(2_500)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_restores_encrypted_under_a_generated_key_and_verifies_with_it() {
+    let mut source = TestServer::start().await;
+    sync(
+        &source.url,
+        None,
+        json!([upsert(
+            "op-1",
+            "default",
+            "todos",
+            "t1",
+            json!({"text": "persimmon jam"})
+        )]),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("storage.key");
+    let key_arg = key_file.to_str().unwrap();
+    let generated = syncctl(
+        &source.url,
+        &["key", "generate", key_arg, "--format", "json"],
+    )
+    .await;
+    assert_exit(&generated, 0);
+    let report: Value = serde_json::from_slice(&generated.stdout).unwrap();
+    assert_eq!(report["keyId"].as_str().map(str::len), Some(8));
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(text.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // An existing key is never overwritten.
+    assert_exit(
+        &syncctl(&source.url, &["key", "generate", key_arg]).await,
+        1,
+    );
+
+    let backup_dir = dir.path().join("backup");
+    let backup_arg = backup_dir.to_str().unwrap();
+    assert_exit(
+        &syncctl(&source.url, &["backup", "--out", backup_arg]).await,
+        0,
+    );
+    let data_dir = dir.path().join("restored");
+    let data_arg = data_dir.to_str().unwrap();
+    let restored = syncctl(
+        &source.url,
+        &[
+            "restore",
+            backup_arg,
+            "--data-dir",
+            data_arg,
+            "--encryption-key-file",
+            key_arg,
+        ],
+    )
+    .await;
+    assert_exit(&restored, 0);
+
+    let verified = syncctl(
+        &source.url,
+        &[
+            "verify",
+            "--data-dir",
+            data_arg,
+            "--encryption-key-file",
+            key_arg,
+        ],
+    )
+    .await;
+    assert_exit(&verified, 0);
+    // Without the key nothing can be read back.
+    let refused = syncctl(&source.url, &["verify", "--data-dir", data_arg]).await;
+    assert_ne!(refused.status.code(), Some(0));
+    source.stop().await;
+}
