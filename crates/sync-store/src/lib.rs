@@ -3,9 +3,9 @@
 //!
 //! [`SledStore`] keeps everything in one sled database in a data directory:
 //! zero set-up. One committer thread owns every write: it takes all writes
-//! queued while the previous flush ran, applies them in one sled transaction
-//! (documents, change log, history index, opId results, conflict records and
-//! counters together), flushes once, then advances the durable head and
+//! queued while the previous flush ran, applies them as one atomic sled batch
+//! (documents, change log, opId results, conflict records and counters
+//! together, in one tree), flushes once, then advances the durable head and
 //! answers the callers. So `seq`s are assigned in one place, gap-free, and a
 //! write is acknowledged only once it is on disk, while concurrent writers
 //! share the cost of each flush (group commit).
