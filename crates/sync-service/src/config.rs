@@ -11,6 +11,7 @@
 //! # database_schema = "sync"                     # shared by every node
 //! console = true                 # the console at / and the demo at /demo
 //! disk_reserve_mb = 64           # free space kept; less refuses writes (507)
+//! cache_mb = 1024                # sled's page cache
 //!
 //! [storage]
 //! compression = "zstd"           # none | zstd
@@ -337,6 +338,9 @@ pub struct Config {
     /// with less, writes are answered `507 insufficient_storage` and
     /// `/ready` says so, until space is free again.
     pub disk_reserve_mb: u64,
+    /// Megabytes of sled's page cache (store `sled`): the bound on the
+    /// memory the store keeps of its data.
+    pub cache_mb: u64,
     /// Compression and encryption at rest (store `sled`).
     pub storage: StorageConfig,
 }
@@ -362,6 +366,7 @@ impl Default for Config {
             collections: BTreeMap::new(),
             console: true,
             disk_reserve_mb: 64,
+            cache_mb: 1024,
             storage: StorageConfig::default(),
         }
     }

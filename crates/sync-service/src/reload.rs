@@ -62,7 +62,7 @@ impl Reloader {
 /// The first setting that differs between `old` and `new` and cannot
 /// change while the server runs.
 fn restart_only_change(old: &Config, new: &Config) -> Option<&'static str> {
-    let fixed: [(&'static str, bool); 15] = [
+    let fixed: [(&'static str, bool); 16] = [
         ("listen", old.listen == new.listen),
         ("data_dir", old.data_dir == new.data_dir),
         ("store", old.store == new.store),
@@ -85,6 +85,7 @@ fn restart_only_change(old: &Config, new: &Config) -> Option<&'static str> {
             "disk_reserve_mb",
             old.disk_reserve_mb == new.disk_reserve_mb,
         ),
+        ("cache_mb", old.cache_mb == new.cache_mb),
         ("storage", old.storage == new.storage),
         (
             "limits.send_queue_frames_max",

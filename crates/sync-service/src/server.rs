@@ -258,6 +258,7 @@ async fn open_store(
                     DurabilityMode::Os => Durability::Os,
                 },
                 disk_reserve_bytes: config.disk_reserve_mb.saturating_mul(1024 * 1024),
+                cache_bytes: config.cache_mb.saturating_mul(1024 * 1024),
                 commit_observer: Some(metrics),
                 compression: match config.storage.compression {
                     CompressionMode::None => Compression::None,
