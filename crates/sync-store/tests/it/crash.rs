@@ -5,7 +5,10 @@
 //! the log's projection.
 //!
 //! The child is this same test binary, re-run with only `crash_child`
-//! selected and the data directory in an environment variable.
+//! selected and the data directory in an environment variable. The store
+//! is encrypted and its documents are long enough to be compressed, so
+//! the crashes also hit records being sealed (the server's crash rounds
+//! run the plain store).
 
 // The child reports to the parent on stdout; the parent logs its seed.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -16,7 +19,7 @@ use std::time::Duration;
 use serde_json::json;
 use sync_core::store::{ChangeFilter, CommitOutcome};
 use sync_core::{OpId, Seq, SyncStore};
-use sync_store::{SledStore, StoreConfig};
+use sync_store::{Compression, Encryption, EncryptionKey, SledStore, StoreConfig};
 use sync_testkit::{ChildTest, Random, seed};
 
 use crate::support::{insert, key};
@@ -24,6 +27,17 @@ use crate::support::{insert, key};
 const CHILD_DIR: &str = "SYNC_STORE_CRASH_CHILD_DIR";
 const CHILD_ROUND: &str = "SYNC_STORE_CRASH_CHILD_ROUND";
 const ROUNDS: u64 = 6;
+
+/// The store as both the child and the parent open it: encrypted under a
+/// fixed test key, compressed.
+fn sealed_config() -> StoreConfig {
+    let key = EncryptionKey::from_hex(&"5e".repeat(32)).unwrap();
+    StoreConfig {
+        encryption: Some(Encryption::new(key, [])),
+        compression: Compression::Zstd,
+        ..StoreConfig::default()
+    }
+}
 
 /// Writes until killed; prints `ACK <opId> <seq>` for each durable write.
 #[test]
@@ -39,7 +53,7 @@ fn crash_child() {
         .unwrap();
     runtime.block_on(async move {
         let store: std::sync::Arc<dyn SyncStore> =
-            std::sync::Arc::new(SledStore::open(&dir, StoreConfig::default()).unwrap());
+            std::sync::Arc::new(SledStore::open(&dir, sealed_config()).unwrap());
         let mut writers = Vec::new();
         for writer in 0..8 {
             let store = std::sync::Arc::clone(&store);
@@ -49,7 +63,11 @@ fn crash_child() {
                     let op_id = format!("r{round}-w{writer}-{n}");
                     let doc = key("default", "crash", &op_id);
                     let outcome = store
-                        .apply(vec![insert(&op_id, &doc, json!({"n": n}))])
+                        .apply(vec![insert(
+                            &op_id,
+                            &doc,
+                            json!({"n": n, "text": "a note long enough to compress ".repeat(20)}),
+                        )])
                         .await
                         .unwrap();
                     if let CommitOutcome::Committed(result) = &outcome[0] {
@@ -96,7 +114,7 @@ fn crash_kill_and_recover() {
         acknowledged.extend(acks);
 
         let verified = runtime.block_on(async {
-            let store = SledStore::open(dir.path(), StoreConfig::default()).unwrap();
+            let store = SledStore::open(dir.path(), sealed_config()).unwrap();
             for (op_id, seq) in &acknowledged {
                 let result = store
                     .lookup_op(&op_id.parse::<OpId>().unwrap())
