@@ -5,6 +5,7 @@
 
 import { isObject, applyMergePatch, deepEqual, type JsonObject, type JsonValue } from './core/json.js';
 import { planEnqueue, retried, type BackoffPolicy, type EnqueuePlan, type NewOp, type QueueEntry } from './core/queue.js';
+import type { Priority } from './core/protocol.js';
 import { isWhereOp, runQuery, type Condition, type Direction, type QuerySpec, type WhereOp } from './core/query.js';
 import { localView, planSave, type ServerDoc } from './core/view.js';
 import { Engine, type EngineHost, type EngineSettings } from './engine.js';
@@ -65,6 +66,7 @@ export async function openClient(options: ClientOptions, run: boolean): Promise<
 
 /** Everything the client runs with, defaults filled in. */
 interface ClientSettings extends EngineSettings {
+  priorities: Record<string, Priority>;
   backgroundDisconnectMs: number;
   fetch: typeof fetch | undefined;
 }
@@ -82,6 +84,16 @@ function resolve(options: ClientOptions): ClientSettings {
   }
   for (const collection of options.collections) {
     if (!isValidName(collection)) throw new SyncArgumentError(`collection name ${JSON.stringify(collection)} is invalid (1-64 of A-Z a-z 0-9 _ -)`);
+  }
+  const priorities: Record<string, Priority> = {};
+  for (const [collection, priority] of Object.entries(options.priorities ?? {})) {
+    if (!options.collections.includes(collection)) throw new SyncArgumentError(`priorities names ${JSON.stringify(collection)}, which is not one of the collections`);
+    if (!isPriority(priority)) throw new SyncArgumentError(`priority ${JSON.stringify(priority)} of ${collection} is unknown (high | normal | low)`);
+    priorities[collection] = priority;
+  }
+  const bandwidthLimit = options.device?.bandwidthLimit;
+  if (bandwidthLimit !== undefined && !(Number.isSafeInteger(bandwidthLimit) && bandwidthLimit > 0)) {
+    throw new SyncArgumentError(`device.bandwidthLimit must be a positive whole number of bytes per second, not ${JSON.stringify(bandwidthLimit)}`);
   }
   const namespace = options.namespace ?? 'default';
   if (!isValidName(namespace)) throw new SyncArgumentError(`namespace ${JSON.stringify(namespace)} is invalid (1-64 of A-Z a-z 0-9 _ -)`);
@@ -107,6 +119,8 @@ function resolve(options: ClientOptions): ClientSettings {
     random: options.random ?? Math.random,
     logger: options.logger ?? console,
     device: options.device ?? {},
+    priorities,
+    metered: options.metered ?? false,
     backgroundDisconnectMs: options.backgroundDisconnectMs ?? 300_000,
     fetch: options.fetch,
   };
@@ -138,6 +152,7 @@ export class SyncClient implements ISyncService {
   private conflictHandlerFn: ConflictHandler | undefined;
   private lastStampMs = 0;
   private closed = false;
+  private metered = false;
   private readonly syncRequests = new Map<string, { resolve(): void; reject(error: Error): void }>();
   private readonly detach: (() => void)[] = [];
   private readonly localListeners = new Set<() => void>();
@@ -153,6 +168,7 @@ export class SyncClient implements ISyncService {
   ) {
     this.replica = new Replica(settings.collections);
     this.http = new HttpApi(settings.serverUrl, settings.token, settings.fetch);
+    this.metered = settings.metered;
   }
 
   /** @internal Loads the stored state into the replica. */
@@ -190,7 +206,7 @@ export class SyncClient implements ISyncService {
   }
 
   private runEngine(): void {
-    this.engine = new Engine(this.engineHost(), this.settings);
+    this.engine = new Engine(this.engineHost(), { ...this.settings, metered: this.metered });
     this.engine.start();
   }
 
@@ -295,6 +311,24 @@ export class SyncClient implements ISyncService {
     await this.changeEntry(opId, async (tx, entry) => tx.removeEntry(entry.seq));
   }
 
+  /**
+   * Marks the link metered or slow (`true`) or not. While it is, writes of
+   * low priority (`priorities` in the options, or `collection.withPriority('low')`)
+   * stay in the durable queue and in the local view as pending writes;
+   * normal and high ones still go. Clearing it sends what was held back.
+   */
+  setMetered(metered: boolean): void {
+    this.assertOpen();
+    this.metered = metered;
+    if (this.engine) this.engine.setMetered(metered);
+    else this.tabs?.post({ kind: 'metered', metered });
+  }
+
+  /** Whether the link is marked metered. */
+  get isMetered(): boolean {
+    return this.metered;
+  }
+
   /** Pushes everything pending and pulls what is new; rejects when the server cannot be reached. */
   async syncNow(): Promise<void> {
     this.assertOpen();
@@ -342,7 +376,7 @@ export class SyncClient implements ISyncService {
    * and the replica takes the stored outcome when it commits, or goes back
    * to what is stored when it fails.
    */
-  async write(collection: string, id: string, decide: Decide): Promise<boolean> {
+  async write(collection: string, id: string, decide: Decide, priority?: Priority): Promise<boolean> {
     this.assertOpen();
     const write: PlannedWrite = {
       collection,
@@ -350,6 +384,7 @@ export class SyncClient implements ISyncService {
       decide,
       opId: uuidv7(this.settings.clock.now(), this.settings.random),
       timestamp: this.stamp(),
+      priority: priority ?? this.settings.priorities[collection] ?? 'normal',
     };
     const shown = this.replica.entriesOf(collection, id);
     const optimistic = planWrite(this.replica.serverDoc(collection, id), shown, write);
@@ -540,6 +575,10 @@ export class SyncClient implements ISyncService {
       case 'wake':
         this.engine?.wake();
         return;
+      case 'metered':
+        this.metered = message.metered;
+        this.engine?.setMetered(message.metered);
+        return;
       case 'state':
         if (this.engine) return;
         this.caughtUp.clear();
@@ -652,6 +691,7 @@ interface PlannedWrite {
   decide: Decide;
   opId: string;
   timestamp: string;
+  priority: Priority;
 }
 
 /** What `write` does to the queue of its document, decided on `server` and `entries`. */
@@ -660,6 +700,7 @@ function planWrite(server: ServerDoc | undefined, entries: readonly QueueEntry[]
   if (!plan) return undefined;
   const op: NewOp = { opId: write.opId, collection: write.collection, id: write.id, action: plan.action, timestamp: write.timestamp };
   if (plan.data !== undefined) op.data = plan.data;
+  if (write.priority !== 'normal') op.priority = write.priority;
   if (plan.action !== 'create' && server && !server.deleted) op.baseVersion = server.version;
   return planEnqueue(entries, op);
 }
@@ -674,6 +715,10 @@ function entriesAfter(entries: readonly QueueEntry[], step: EnqueuePlan): QueueE
     case 'cancel':
       return entries.filter((entry) => entry.seq !== step.seq);
   }
+}
+
+function isPriority(value: unknown): value is Priority {
+  return value === 'high' || value === 'normal' || value === 'low';
 }
 
 /** The Background Sync tag the client registers and the service-worker helper answers. */
@@ -713,7 +758,15 @@ export class Collection<T extends JsonObject = JsonObject> {
     private readonly client: SyncClient,
     /** The collection's name. */
     readonly name: string,
+    /** The priority of this handle's writes; the collection's (from `priorities`) when absent. */
+    readonly priority?: Priority,
   ) {}
+
+  /** The same collection, whose writes carry `priority` (an urgent write to a collection that usually waits). A document's operations keep their order whatever their priorities. */
+  withPriority(priority: Priority): Collection<T> {
+    if (!isPriority(priority)) throw new SyncArgumentError(`priority ${JSON.stringify(priority)} is unknown (high | normal | low)`);
+    return new Collection<T>(this.client, this.name, priority);
+  }
 
   /**
    * Creates or replaces a document (with an `id` field: that id; without:
@@ -725,7 +778,7 @@ export class Collection<T extends JsonObject = JsonObject> {
     const given = data['id'];
     delete data['id'];
     const id = given === undefined ? this.client.newId() : checkId(given);
-    await this.client.write(this.name, id, (current) => planSave(current, data, given === undefined));
+    await this.client.write(this.name, id, (current) => planSave(current, data, given === undefined), this.priority);
     return id;
   }
 
@@ -740,15 +793,18 @@ export class Collection<T extends JsonObject = JsonObject> {
       missing = current === undefined;
       if (current === undefined) return undefined;
       return deepEqual(applyMergePatch(current, data), current) ? undefined : { action: 'update', data };
-    });
+    }, this.priority);
     if (missing) throw new SyncArgumentError(`no document ${JSON.stringify(id)} in ${JSON.stringify(this.name)} to update`);
   }
 
   /** Deletes a document (nothing when the local view has none). */
   async delete(id: string): Promise<void> {
     checkId(id);
-    await this.client.write(this.name, id, (current, server) =>
-      current === undefined && (!server || server.deleted) ? undefined : { action: 'delete' },
+    await this.client.write(
+      this.name,
+      id,
+      (current, server) => (current === undefined && (!server || server.deleted) ? undefined : { action: 'delete' }),
+      this.priority,
     );
   }
 

@@ -16,7 +16,7 @@ import {
   type QueueEntry,
 } from './core/queue.js';
 import { isObject, type JsonObject } from './core/json.js';
-import { isTransient, type Change, type ConflictData, type ErrorBody, type OpResult } from './core/protocol.js';
+import { isTransient, type Change, type ConflictData, type ErrorBody, type OpResult, type Priority } from './core/protocol.js';
 import type { Replica } from './replica.js';
 import type { Storage } from './storage/storage.js';
 import { currentToken, HttpError, type HttpApi } from './transport/http.js';
@@ -40,7 +40,9 @@ export interface EngineSettings {
   clock: Clock;
   random: () => number;
   logger: Pick<Console, 'debug' | 'warn'>;
-  device: { name?: string; platform?: string; appVersion?: string };
+  device: { name?: string; platform?: string; appVersion?: string; bandwidthLimit?: number };
+  /** The link is metered or slow at start: low-priority operations wait. */
+  metered: boolean;
 }
 
 /** What the engine needs from the client that runs it. */
@@ -119,11 +121,26 @@ export class Engine {
   private everConnected = false;
   private lastHeardAt = 0;
   private lastPingAt = 0;
+  private metered: boolean;
 
   constructor(
     private readonly host: EngineHost,
     private readonly settings: EngineSettings,
-  ) {}
+  ) {
+    this.metered = settings.metered;
+  }
+
+  /** Marks the link metered (low-priority operations stay queued) or not (they go at once). */
+  setMetered(metered: boolean): void {
+    const released = this.metered && !metered;
+    this.metered = metered;
+    if (released) this.wake();
+  }
+
+  /** The least urgent priority that goes out now. */
+  private lowest(): Priority {
+    return this.metered ? 'normal' : 'low';
+  }
 
   /** Starts the background loop. */
   start(): void {
@@ -165,7 +182,7 @@ export class Engine {
     const now = this.settings.clock.now();
     if (now < this.pushPausedUntil) return false;
     const busy = new Set([...this.inFlight.values()].map((flight) => flight.entry.seq));
-    return readyEntries(this.host.replica.heads(), busy, now, 1).length > 0;
+    return readyEntries(this.host.replica.entries(), busy, now, 1, this.lowest()).length > 0;
   }
 
   /** How long until a backed-off operation may go again, at most `atMostMs`. */
@@ -258,14 +275,18 @@ export class Engine {
   private async registerDevice(): Promise<void> {
     if (this.registered) return;
     try {
-      const done = await this.host.storage.transaction('readonly', (tx) => tx.getMeta<boolean>('registered'));
-      if (!done) {
-        await this.host.http.registerDevice({
-          deviceId: this.host.deviceId,
-          ...this.settings.device,
-          capabilities: { collections: [...this.settings.collections], supportsRealTime: this.settings.realtime },
-        });
-        await this.host.storage.transaction('readwrite', (tx) => tx.putMeta('registered', true));
+      // Registered again when what it declares changed (a new bandwidth).
+      const { bandwidthLimit, ...device } = this.settings.device;
+      const registration = bandwidthLimit === undefined ? true : `bandwidth=${bandwidthLimit}`;
+      const done = await this.host.storage.transaction('readonly', (tx) => tx.getMeta<boolean | string>('registered'));
+      if (done !== registration) {
+        const capabilities: { collections: string[]; supportsRealTime: boolean; bandwidthLimit?: number } = {
+          collections: [...this.settings.collections],
+          supportsRealTime: this.settings.realtime,
+        };
+        if (bandwidthLimit !== undefined) capabilities.bandwidthLimit = bandwidthLimit;
+        await this.host.http.registerDevice({ deviceId: this.host.deviceId, ...device, capabilities });
+        await this.host.storage.transaction('readwrite', (tx) => tx.putMeta('registered', registration));
       }
       this.registered = true;
     } catch (error) {
@@ -494,7 +515,7 @@ export class Engine {
       const room = SOCKET_IN_FLIGHT_MAX - this.inFlight.size;
       if (room <= 0) return;
       const busy = new Set([...this.inFlight.values()].map((flight) => flight.entry.seq));
-      const ready = readyEntries(this.host.replica.heads(), busy, now, room);
+      const ready = readyEntries(this.host.replica.entries(), busy, now, room, this.lowest());
       if (ready.length === 0) return;
       const sent = await this.markSent(ready);
       if (!connection.open) return;
@@ -771,7 +792,7 @@ export class Engine {
     for (;;) {
       const now = this.settings.clock.now();
       if (this.stopped || now < this.pushPausedUntil) return;
-      const ready = readyEntries(this.host.replica.heads(), new Set(), now, this.httpBatch);
+      const ready = readyEntries(this.host.replica.entries(), new Set(), now, this.httpBatch, this.lowest());
       if (ready.length === 0) return;
       const sent = await this.markSent(ready);
       const operations = sent.map((entry) => outgoing(entry, this.settings.namespace, this.knownVersion(entry)));

@@ -15,7 +15,7 @@ export type { SocketLike, WebSocketConstructor } from './transport/websocket.js'
 export type { QueueEntry } from './core/queue.js';
 export type { ServerDoc } from './core/view.js';
 export type { WhereOp, Direction, Condition, QuerySpec } from './core/query.js';
-export type { Action, OpStatus, Strategy, ErrorCode, ConflictData, ConflictRecord, Change } from './core/protocol.js';
+export type { Action, Priority, OpStatus, Strategy, ErrorCode, ConflictData, ConflictRecord, Change } from './core/protocol.js';
 export type * from './types.js';
 
 /** Seed 003's diff calculator: merge patches, the protocol's delta format. */

@@ -16,6 +16,8 @@ export type TabMessage =
   | { kind: 'state'; state: ConnectionState; caughtUp: string[] }
   /** Events the holder raised, in order. */
   | { kind: 'events'; events: { event: keyof ClientEvents; payload: unknown }[] }
+  /** A tab marked the link metered or not: the holder sends low-priority writes only when not. */
+  | { kind: 'metered'; metered: boolean }
   /** A tab asks the holder to sync now. */
   | { kind: 'syncNow'; request: string }
   /** The holder's answer. */

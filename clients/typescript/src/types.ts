@@ -4,7 +4,7 @@
 
 import type { JsonObject, JsonValue } from './core/json.js';
 import type { QueueEntry } from './core/queue.js';
-import type { ConflictData, ErrorCode, Strategy } from './core/protocol.js';
+import type { ConflictData, ErrorCode, Priority, Strategy } from './core/protocol.js';
 import type { Storage } from './storage/storage.js';
 import type { TokenSource } from './transport/http.js';
 import type { WebSocketConstructor } from './transport/websocket.js';
@@ -66,8 +66,12 @@ export interface ClientOptions {
   longPollSecs?: number;
   /** One connection for every tab of the origin (Web Locks + BroadcastChannel) when available. Default `true`. */
   shareConnectionAcrossTabs?: boolean;
-  /** The device's name and platform for the device registry. */
-  device?: { name?: string; platform?: string; appVersion?: string };
+  /** The device's name and platform for the device registry, and the most bytes per second the server should send it (`bandwidthLimit`: it paces catch-up and live changes to it). */
+  device?: { name?: string; platform?: string; appVersion?: string; bandwidthLimit?: number };
+  /** The priority of each collection's writes (`high`, `normal`, `low`; default normal): high ones go first, and low ones wait while the link is metered. */
+  priorities?: Record<string, Priority>;
+  /** Start with the link marked metered or slow: writes of low priority stay queued until `setMetered(false)`. Default `false`. */
+  metered?: boolean;
   /** A WebSocket implementation where there is no global one (Node 20: the `ws` package). */
   WebSocket?: WebSocketConstructor;
   /** A fetch implementation; default the global one. */

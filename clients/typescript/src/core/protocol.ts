@@ -32,6 +32,9 @@ export interface ErrorBody {
   details?: { retryAfterSecs?: number; limit?: number; [key: string]: unknown };
 }
 
+/** How urgent an operation is: high ones go first, low ones may wait on a metered link; `normal` when absent. */
+export type Priority = 'high' | 'normal' | 'low';
+
 /** An operation as it goes over the wire. */
 export interface WireOperation {
   opId: string;
@@ -42,6 +45,8 @@ export interface WireOperation {
   baseVersion?: number;
   timestamp: string;
   data?: JsonObject;
+  /** Left out when normal. */
+  priority?: Priority;
 }
 
 /** One entry of the change log, as the change feed and bulk sync return it. */

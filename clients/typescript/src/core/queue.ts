@@ -3,10 +3,13 @@
 // a document in flight, unsent updates coalesced into the entry before
 // them, exponential backoff with full jitter after a transient failure,
 // and an entry failed (kept, blocking only its own document) after too
-// many attempts. Storage and timers live elsewhere.
+// many attempts. Entries go out high priority first, a document counting as
+// urgent as its most urgent entry (its entries never change order), and a
+// metered link holds back the documents less urgent than normal. Storage
+// and timers live elsewhere.
 
 import { applyMergePatch, composeMergePatches, isObject, type JsonObject } from './json.js';
-import type { Action, WireOperation } from './protocol.js';
+import type { Action, Priority, WireOperation } from './protocol.js';
 
 /** One queued operation. */
 export interface QueueEntry {
@@ -31,12 +34,32 @@ export interface QueueEntry {
   lastError?: string;
   /** Out of attempts: waits for `retry` or `discard`, blocking its document. */
   failed: boolean;
+  /** How urgent it is; absent means normal. */
+  priority?: Priority;
   /** Shown before its transaction committed (in memory only): not sent, not merged into. */
   unsaved?: boolean;
 }
 
 /** A new local edit, before it is queued: the entry's own fields, without the queue's bookkeeping. */
-export type NewOp = Pick<QueueEntry, 'opId' | 'collection' | 'id' | 'action' | 'data' | 'baseVersion' | 'timestamp'>;
+export type NewOp = Pick<QueueEntry, 'opId' | 'collection' | 'id' | 'action' | 'data' | 'baseVersion' | 'timestamp' | 'priority'>;
+
+const RANK: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
+
+/** The rank of a priority, most urgent first: 0 for high, 2 for low; absent is normal. */
+export function priorityRank(priority: Priority | undefined): number {
+  return RANK[priority ?? 'normal'];
+}
+
+/** The more urgent of two priorities. */
+export function moreUrgent(a: Priority | undefined, b: Priority | undefined): Priority {
+  return priorityRank(a) <= priorityRank(b) ? (a ?? 'normal') : (b ?? 'normal');
+}
+
+/** `entry` with `priority`, the field left out when it is normal. */
+function withPriority<E extends { priority?: Priority }>(entry: E, priority: Priority): E {
+  const { priority: _old, ...rest } = entry;
+  return (priority === 'normal' ? rest : { ...rest, priority }) as E;
+}
 
 /** What queuing an edit does to the entries of its document. */
 export type EnqueuePlan =
@@ -63,9 +86,10 @@ export function planEnqueue(entries: readonly QueueEntry[], op: NewOp): EnqueueP
 
 function coalesce(earlier: QueueEntry, later: NewOp, earlierIsAlone: boolean): EnqueuePlan | undefined {
   if (later.baseVersion !== undefined && later.baseVersion !== earlier.baseVersion) return undefined;
+  // One entry now carries both edits: it is as urgent as the more urgent.
   const merged = (data: JsonObject): EnqueuePlan => ({
     kind: 'put',
-    entry: { ...earlier, data, timestamp: later.timestamp },
+    entry: withPriority({ ...earlier, data, timestamp: later.timestamp }, moreUrgent(earlier.priority, later.priority)),
   });
   if ((earlier.action === 'update' || earlier.action === 'upsert') && later.action === 'update') {
     if (!earlier.data || !later.data) return undefined;
@@ -86,28 +110,38 @@ function coalesce(earlier: QueueEntry, later: NewOp, earlierIsAlone: boolean): E
 }
 
 /**
- * The entries to send now, oldest first, at most `max`: the oldest entry of
- * each document, when it is not failed, not in flight and its backoff has
- * passed. `entries` must be in queue order.
+ * The entries to send now, at most `max`, high before normal before low
+ * and oldest first within a priority: the oldest entry of each document,
+ * when it is not failed, not in flight and its backoff has passed. A
+ * document counts as urgent as its most urgent entry (a high edit behind a
+ * low one takes that one along first); documents less urgent than
+ * `lowest` stay (a metered link passes `normal`). `entries` must be in
+ * queue order; give every entry, not only the heads, for the urgency of
+ * documents to count.
  */
 export function readyEntries(
   entries: Iterable<QueueEntry>,
   inFlight: ReadonlySet<number>,
   nowMs: number,
   max: number,
+  lowest: Priority = 'low',
 ): QueueEntry[] {
-  const seen = new Set<string>();
-  const ready: QueueEntry[] = [];
-  if (max <= 0) return ready;
+  if (max <= 0) return [];
+  const heads = new Map<string, { head: QueueEntry; rank: number }>();
   for (const entry of entries) {
     const doc = docKey(entry.collection, entry.id);
-    if (seen.has(doc)) continue;
-    seen.add(doc);
-    if (entry.failed || entry.unsaved || inFlight.has(entry.seq) || entry.nextAttemptAt > nowMs) continue;
-    ready.push(entry);
-    if (ready.length >= max) break;
+    const known = heads.get(doc);
+    if (known) known.rank = Math.min(known.rank, priorityRank(entry.priority));
+    else heads.set(doc, { head: entry, rank: priorityRank(entry.priority) });
   }
-  return ready;
+  const byRank: QueueEntry[][] = [[], [], []];
+  const limit = priorityRank(lowest);
+  for (const { head, rank } of heads.values()) {
+    if (rank > limit) continue;
+    if (head.failed || head.unsaved || inFlight.has(head.seq) || head.nextAttemptAt > nowMs) continue;
+    byRank[rank]?.push(head);
+  }
+  return byRank.flat().slice(0, max);
 }
 
 /** The earliest time a blocked-by-backoff entry becomes ready, if any. */
@@ -177,6 +211,7 @@ export function outgoing(entry: QueueEntry, namespace: string, knownVersion: num
     timestamp: entry.timestamp,
   };
   if (entry.data !== undefined) op.data = entry.data;
+  if (entry.priority !== undefined && entry.priority !== 'normal') op.priority = entry.priority;
   const base =
     entry.baseVersion ?? (entry.action === 'update' || entry.action === 'delete' ? knownVersion : undefined);
   if (base !== undefined) op.baseVersion = base;

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { type JsonObject, type JsonValue } from '../../src/core/json.js';
-import { errorBodyOf, isTransient, type Action } from '../../src/core/protocol.js';
+import { errorBodyOf, isTransient, type Action, type Priority } from '../../src/core/protocol.js';
 import {
   afterFailure,
   backoffDelay,
@@ -23,7 +23,7 @@ import { localView, type ServerDoc } from '../../src/core/view.js';
 import { canon } from './canon.js';
 
 
-type OpFields = { action: Action; id?: string; collection?: string; opId?: string; timestamp?: string; data?: JsonObject; baseVersion?: number };
+type OpFields = { action: Action; id?: string; collection?: string; opId?: string; timestamp?: string; data?: JsonObject; baseVersion?: number; priority?: Priority };
 
 function newOp(fields: OpFields): NewOp {
   const op: NewOp = {
@@ -35,6 +35,7 @@ function newOp(fields: OpFields): NewOp {
   };
   if (fields.data !== undefined) op.data = fields.data;
   if (fields.baseVersion !== undefined) op.baseVersion = fields.baseVersion;
+  if (fields.priority !== undefined) op.priority = fields.priority;
   return op;
 }
 
@@ -183,6 +184,24 @@ describe('readyEntries', () => {
     expect(seqs(readyEntries(entries, new Set(), 10, 10))).toEqual([1, 3, 4]);
     expect(seqs(readyEntries(entries, new Set(), 10, 1))).toEqual([1]);
     expect(readyEntries([], new Set(), 0, 10)).toEqual([]);
+  });
+
+  it('hands out high before normal before low, never past an older entry of a document (the Rust case)', () => {
+    const at = (seq: number, id: string, priority: Priority) => entry({ action: 'update', seq, id, data: {}, priority });
+    const entries = [at(1, 'a', 'low'), at(2, 'b', 'low'), at(3, 'c', 'normal'), at(4, 'd', 'high'), at(5, 'b', 'high'), at(6, 'e', 'low')];
+    // b's head is low, but a high edit waits behind it: it goes with the high ones, and entry 5 only after it.
+    expect(seqs(readyEntries(entries, new Set(), 0, 10))).toEqual([2, 4, 3, 1, 6]);
+    expect(seqs(readyEntries(entries, new Set(), 0, 2))).toEqual([2, 4]);
+    expect(seqs(readyEntries(entries, new Set(), 0, 10, 'normal'))).toEqual([2, 4, 3]);
+    expect(seqs(readyEntries(entries, new Set(), 0, 10, 'high'))).toEqual([2, 4]);
+    const rest = entries.filter((e) => e.seq !== 2 && e.seq !== 4);
+    expect(seqs(readyEntries(rest, new Set(), 0, 10, 'high'))).toEqual([5]);
+  });
+
+  it('sends the priority on the wire only when it is not normal', () => {
+    expect(outgoing(entry({ action: 'update', data: {}, priority: 'low' }), 'default', 1).priority).toBe('low');
+    expect('priority' in outgoing(entry({ action: 'update', data: {}, priority: 'normal' }), 'default', 1)).toBe(false);
+    expect('priority' in outgoing(entry({ action: 'update', data: {} }), 'default', 1)).toBe(false);
   });
 
   // "At most `max`", as the Rust queue's `take(max)`: the check comes after the first push.
@@ -483,5 +502,18 @@ describe('the queue against a model', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('priority of coalesced entries', () => {
+  it('a merged entry is as urgent as the more urgent edit', () => {
+    const low = entry({ action: 'update', data: { x: 1 }, priority: 'low' });
+    const plan = planEnqueue([low], newOp({ action: 'update', data: { y: 2 }, priority: 'high' }));
+    expect(plan.kind).toBe('put');
+    if (plan.kind === 'put') expect(plan.entry.priority).toBe('high');
+    const normal = entry({ action: 'update', data: { x: 1 } });
+    const kept = planEnqueue([normal], newOp({ action: 'update', data: { y: 2 }, priority: 'low' }));
+    if (kept.kind === 'put') expect('priority' in kept.entry).toBe(false);
+    expect(kept.kind).toBe('put');
   });
 });
