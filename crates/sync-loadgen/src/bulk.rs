@@ -30,6 +30,9 @@ pub struct BulkConfig {
     pub collection: Option<String>,
     /// Stop after this many operations (`None`: run for `seconds`).
     pub operations: Option<u64>,
+    /// Bytes of filler in each document (a `pad` string field; 0: none),
+    /// to write documents of a given size.
+    pub pad_bytes: usize,
     /// The server's pid, to report its CPU time.
     pub server_pid: Option<u32>,
 }
@@ -44,6 +47,7 @@ impl BulkConfig {
             seconds,
             collection: None,
             operations: None,
+            pad_bytes: 0,
             server_pid: None,
         }
     }
@@ -72,9 +76,18 @@ pub struct BulkResult {
     pub cpu: CpuUse,
 }
 
+/// The data of document `n`, with `pad` bytes of filler.
+pub fn document(n: u64, pad: &str) -> String {
+    if pad.is_empty() {
+        format!(r#"{{"n":{n},"text":"bulk load","done":false}}"#)
+    } else {
+        format!(r#"{{"n":{n},"text":"bulk load","done":false,"pad":"{pad}"}}"#)
+    }
+}
+
 /// The body of one request: `batch` creates with ids `b{client}-{first + i}`.
-fn body(collection: &str, tag: &str, client: usize, first: u64, batch: usize) -> String {
-    let mut body = String::with_capacity(batch * 160 + 32);
+fn body(collection: &str, tag: &str, client: usize, first: u64, batch: usize, pad: &str) -> String {
+    let mut body = String::with_capacity(batch * (160 + pad.len()) + 32);
     body.push_str(r#"{"operations":["#);
     for i in 0..batch as u64 {
         let n = first + i;
@@ -83,7 +96,8 @@ fn body(collection: &str, tag: &str, client: usize, first: u64, batch: usize) ->
         }
         let _ = write!(
             body,
-            r#"{{"opId":"lg-{tag}-{client}-{n}","action":"create","collection":"{collection}","id":"b{client}-{n}","data":{{"n":{n},"text":"bulk load","done":false}}}}"#
+            r#"{{"opId":"lg-{tag}-{client}-{n}","action":"create","collection":"{collection}","id":"b{client}-{n}","data":{}}}"#,
+            document(n, pad)
         );
     }
     body.push_str("]}");
@@ -123,6 +137,7 @@ pub async fn run(config: &BulkConfig) -> Result<BulkResult> {
         let collection = collection.clone();
         let tag = tag.clone();
         let batch = config.batch;
+        let pad = "x".repeat(config.pad_bytes);
         tasks.push(tokio::spawn(async move {
             let mut histogram = stats::micros_histogram();
             let (mut requests, mut applied, mut failed) = (0u64, 0u64, 0u64);
@@ -134,7 +149,7 @@ pub async fn run(config: &BulkConfig) -> Result<BulkResult> {
                     None if started.elapsed() >= run_for => break,
                     None => batch,
                 };
-                let text = body(&collection, &tag, client, next, this_batch);
+                let text = body(&collection, &tag, client, next, this_batch, &pad);
                 next += this_batch as u64;
                 let sent = Instant::now();
                 let response = http
@@ -193,12 +208,16 @@ mod tests {
 
     #[test]
     fn a_body_is_valid_json_with_the_operations_asked_for() {
-        let text = body("todos", "t", 2, 10, 3);
+        let text = body("todos", "t", 2, 10, 3, "");
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         let operations = value["operations"].as_array().unwrap();
         assert_eq!(operations.len(), 3);
         assert_eq!(operations[2]["id"], "b2-12");
         assert_eq!(operations[2]["data"]["n"], 12);
         assert_eq!(operations[0]["action"], "create");
+        let padded = body("todos", "t", 0, 0, 1, "xxxx");
+        let value: serde_json::Value = serde_json::from_str(&padded).unwrap();
+        assert_eq!(value["operations"][0]["data"]["pad"], "xxxx");
+        assert_eq!(document(7, "xxxx").len(), document(7, "").len() + 4 + 9);
     }
 }

@@ -10,6 +10,12 @@
 //! - [`bulk`]: batches of creates through `POST /v1/sync`.
 //! - [`idle`]: `N` idle connections and the server's resident memory.
 //! - [`catchup`]: a subscriber `N` changes behind, time to be in sync.
+//! - [`latency`]: one writer at a modest rate, one other subscribed
+//!   client; time from each send to the other client's receipt.
+//! - [`memory`]: `N` documents written; the server's resident memory per
+//!   document.
+//! - [`reconnect`]: `N` subscribed clients drop and reconnect at once,
+//!   each resuming from its cursor; time until the last has caught up.
 //!
 //! Fan-out and idle connections also run against the peer, the Node.js
 //! relay of `bench/peer-relay` ([`ws::Protocol::Relay`]); [`chart`] draws
@@ -35,7 +41,10 @@ pub mod chart;
 pub mod error;
 pub mod fanout;
 pub mod idle;
+pub mod latency;
+pub mod memory;
 pub mod raw;
+pub mod reconnect;
 pub mod stats;
 pub mod writes;
 pub mod ws;

@@ -7,6 +7,9 @@
 //! sync-loadgen bulk --url http://127.0.0.1:7700 --batch 500 --seconds 10
 //! sync-loadgen idle --url ws://127.0.0.1:7700/ws --connections 10000 --server-pid 1234
 //! sync-loadgen catchup --url ws://127.0.0.1:7700/ws --changes 100000
+//! sync-loadgen latency --url ws://127.0.0.1:7700/ws --rate 50 --seconds 5
+//! sync-loadgen memory --url http://127.0.0.1:7700 --documents 100000 --server-pid 1234
+//! sync-loadgen reconnect --url ws://127.0.0.1:7700/ws --clients 10000 --writes 5
 //! ```
 //!
 //! The server's default limits allow 1,000 connections per user (and with
@@ -21,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sync_loadgen::ws::Protocol;
-use sync_loadgen::{bulk, catchup, fanout, idle, writes};
+use sync_loadgen::{bulk, catchup, fanout, idle, latency, memory, reconnect, writes};
 
 /// Load generator for the sync server.
 #[derive(Debug, Parser)]
@@ -133,6 +136,58 @@ enum Scenario {
         #[arg(long, default_value_t = 100_000)]
         changes: u64,
     },
+    /// One writer, one other subscribed client: send-to-receipt latency.
+    Latency {
+        /// The server's WebSocket URL.
+        #[arg(long, default_value = "ws://127.0.0.1:7700/ws")]
+        url: String,
+        /// Changes per second.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        /// Seconds of writing.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// The server's pid, to report its CPU time.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// Documents written: the server's resident memory per document.
+    Memory {
+        /// The server's HTTP URL.
+        #[arg(long, default_value = "http://127.0.0.1:7700")]
+        url: String,
+        /// Documents to write.
+        #[arg(long, default_value_t = 100_000)]
+        documents: u64,
+        /// JSON bytes per document.
+        #[arg(long, default_value_t = 100)]
+        document_bytes: usize,
+        /// The server's pid (its /proc/<pid>/status is read).
+        #[arg(long)]
+        server_pid: u32,
+        /// Seconds to wait after the writes before reading the memory.
+        #[arg(long, default_value_t = 2.0)]
+        settle: f64,
+    },
+    /// Subscribed clients drop and reconnect at once: time until the last
+    /// has caught up.
+    Reconnect {
+        /// The server's WebSocket URL.
+        #[arg(long, default_value = "ws://127.0.0.1:7700/ws")]
+        url: String,
+        /// Clients.
+        #[arg(long, default_value_t = 10_000)]
+        clients: usize,
+        /// Changes written while they are away.
+        #[arg(long, default_value_t = 5)]
+        writes: u64,
+        /// Seconds to wait for the last client.
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+        /// The server's pid, to report its CPU time.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
 }
 
 fn parse_stage(text: &str) -> Result<idle::Stage, String> {
@@ -233,6 +288,49 @@ async fn main() -> anyhow::Result<()> {
                 timeout: Duration::from_secs(120),
             };
             print(&catchup::run(&config).await.context("catch-up")?)
+        }
+        Scenario::Latency {
+            url,
+            rate,
+            seconds,
+            server_pid,
+        } => {
+            let config = latency::LatencyConfig {
+                server_pid,
+                ..latency::LatencyConfig::new(url, rate, seconds)
+            };
+            print(&latency::run(&config).await.context("latency")?)
+        }
+        Scenario::Memory {
+            url,
+            documents,
+            document_bytes,
+            server_pid,
+            settle,
+        } => {
+            let config = memory::MemoryConfig {
+                url,
+                documents,
+                document_bytes,
+                server_pid,
+                settle: Duration::from_secs_f64(settle),
+            };
+            print(&memory::run(&config).await.context("memory")?)
+        }
+        Scenario::Reconnect {
+            url,
+            clients,
+            writes,
+            timeout,
+            server_pid,
+        } => {
+            let config = reconnect::ReconnectConfig {
+                writes,
+                timeout: Duration::from_secs_f64(timeout),
+                server_pid,
+                ..reconnect::ReconnectConfig::new(url, clients)
+            };
+            print(&reconnect::run(&config).await.context("reconnect")?)
         }
     }
 }

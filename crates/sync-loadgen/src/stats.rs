@@ -61,6 +61,18 @@ pub fn resident_kib(pid: u32) -> std::io::Result<u64> {
         .ok_or_else(|| std::io::Error::other("no VmRSS in /proc/<pid>/status"))
 }
 
+/// This process's soft limit of open files (`Max open files` of
+/// `/proc/self/limits`); `None` when unlimited.
+pub fn open_files_limit() -> std::io::Result<Option<u64>> {
+    let limits = std::fs::read_to_string("/proc/self/limits")?;
+    let soft = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .ok_or_else(|| std::io::Error::other("no open-files limit in /proc/self/limits"))?;
+    Ok(soft.parse().ok())
+}
+
 /// CPU seconds (user + system) process `pid` has used, from
 /// `/proc/<pid>/stat` (clock ticks of 1/100 s, Linux's `USER_HZ`).
 pub fn cpu_seconds(pid: u32) -> std::io::Result<f64> {
@@ -144,5 +156,6 @@ mod tests {
     fn this_process_has_memory_and_cpu_time() {
         assert!(resident_kib(std::process::id()).unwrap() > 0);
         assert!(cpu_seconds(std::process::id()).unwrap() >= 0.0);
+        assert!(open_files_limit().unwrap().is_none_or(|limit| limit > 0));
     }
 }

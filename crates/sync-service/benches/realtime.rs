@@ -3,7 +3,10 @@
 //! subscribers at 100 and 1,000 changes/s, durable acknowledged writes of
 //! 64 WebSocket writers, bulk sync in batches of 500, the resident memory
 //! of 10,000 idle connections and the catch-up of a client 100,000 changes
-//! behind.
+//! behind; and, with the budgets of the specification where it has one,
+//! the latency of a write to one other subscribed client, the resident
+//! memory per document after 100,000 documents, and a reconnect storm of
+//! 10,000 subscribed clients resuming from their cursors.
 //!
 //! Each scenario gets a fresh `sync-server` child process (release build,
 //! sled store in a temporary directory, fsync durability, `RUST_LOG=warn`)
@@ -33,7 +36,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sync_loadgen::chart::{self, Series};
 use sync_loadgen::ws::Protocol;
-use sync_loadgen::{bulk, catchup, fanout, idle, writes};
+use sync_loadgen::{bulk, catchup, fanout, idle, latency, memory, reconnect, writes};
 use sync_testkit::ChildServer;
 
 /// The server's settings for the benchmark: defaults, except the limits a
@@ -243,6 +246,9 @@ struct Plan {
     seconds: f64,
     idle_connections: usize,
     catch_up_changes: u64,
+    latency_seconds: f64,
+    memory_documents: u64,
+    storm_clients: usize,
 }
 
 /// The prefix of the peer's figures.
@@ -508,6 +514,106 @@ async fn catch_up(plan: &Plan, records: &mut Vec<Value>) {
     ));
 }
 
+/// The rate of the write-to-other-client run: modest, so the figure is
+/// one change's path through the server rather than a queue.
+const LATENCY_RATE: u32 = 50;
+
+async fn write_to_other_client(plan: &Plan, records: &mut Vec<Value>) {
+    let server = ServerProcess::start().await;
+    let config = latency::LatencyConfig {
+        server_pid: Some(server.pid()),
+        ..latency::LatencyConfig::new(server.ws_url(), LATENCY_RATE, plan.latency_seconds)
+    };
+    let result = latency::run(&config).await.expect("latency run");
+    show("write to another client", &result);
+    assert_eq!(
+        result.changes_received, result.changes_sent,
+        "every change arrives"
+    );
+    let label =
+        format!("realtime: write to another client, 1 subscriber, {LATENCY_RATE} changes/s");
+    records.push(record(
+        &format!("{label}: p50"),
+        result.latency.p50_ms,
+        "ms",
+        Some(1.0),
+        false,
+    ));
+    records.push(record(
+        &format!("{label}: p99"),
+        result.latency.p99_ms,
+        "ms",
+        Some(2.5),
+        false,
+    ));
+}
+
+/// The JSON size of each document of the memory run.
+const DOCUMENT_BYTES: usize = 100;
+
+async fn resident_per_document(plan: &Plan, records: &mut Vec<Value>) {
+    let server = ServerProcess::start().await;
+    let config = memory::MemoryConfig {
+        url: server.http_url(),
+        documents: plan.memory_documents,
+        document_bytes: DOCUMENT_BYTES,
+        server_pid: server.pid(),
+        settle: Duration::from_secs(2),
+    };
+    let result = memory::run(&config).await.expect("memory run");
+    show("resident memory per document", &result);
+    let documents = thousands(result.documents);
+    records.push(record(
+        &format!("realtime: {documents} documents of {DOCUMENT_BYTES} bytes, server resident"),
+        result.rss_after_mb,
+        "MB",
+        None,
+        false,
+    ));
+    records.push(record(
+        &format!("realtime: {documents} documents of {DOCUMENT_BYTES} bytes, server resident per document"),
+        result.bytes_per_document,
+        "bytes",
+        None,
+        false,
+    ));
+}
+
+async fn reconnect_storm(plan: &Plan, records: &mut Vec<Value>) {
+    let server = ServerProcess::start().await;
+    let config = reconnect::ReconnectConfig {
+        server_pid: Some(server.pid()),
+        ..reconnect::ReconnectConfig::new(server.ws_url(), plan.storm_clients)
+    };
+    let result = reconnect::run(&config).await.expect("reconnect run");
+    show("reconnect storm", &result);
+    let label = format!(
+        "realtime: reconnect storm, {} clients resuming from their cursors",
+        thousands(result.clients as u64)
+    );
+    records.push(record(
+        &format!("{label}: last client resubscribed and caught up"),
+        result.storm_s,
+        "s",
+        None,
+        false,
+    ));
+    records.push(record(
+        &format!("{label}: one client's reconnect to caught up, p99"),
+        result.client_latency.p99_ms,
+        "ms",
+        None,
+        false,
+    ));
+    records.push(record(
+        &format!("{label}: clients caught up"),
+        100.0 * result.caught_up as f64 / result.clients.max(1) as f64,
+        "%",
+        None,
+        true,
+    ));
+}
+
 fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::new();
@@ -529,12 +635,18 @@ async fn main() {
             seconds: 2.0,
             idle_connections: 2_000,
             catch_up_changes: 20_000,
+            latency_seconds: 2.0,
+            memory_documents: 20_000,
+            storm_clients: 2_000,
         }
     } else {
         Plan {
             seconds: 10.0,
             idle_connections: 10_000,
             catch_up_changes: 100_000,
+            latency_seconds: 5.0,
+            memory_documents: 100_000,
+            storm_clients: 10_000,
         }
     };
     println!("realtime: load average before: {}", load_average());
@@ -567,6 +679,9 @@ async fn main() {
     bulk_sync(&plan, &mut records).await;
     idle_connections(&plan, &mut records).await;
     catch_up(&plan, &mut records).await;
+    write_to_other_client(&plan, &mut records).await;
+    resident_per_document(&plan, &mut records).await;
+    reconnect_storm(&plan, &mut records).await;
     // The same fan-out and writes with the PostgreSQL store, when there is
     // a database to measure against.
     let database = std::env::var("SYNC_BENCH_DATABASE_URL")
