@@ -26,6 +26,8 @@
 //! both processes spent) and written as records to
 //! `$SYNC_BENCH_OUT/realtime.json` for `cargo xtask bench`. With
 //! `SYNC_BENCH_QUICK` set the runs are shorter and the counts smaller.
+//! Scenario names after `--` (`fanout`, `writes`, `bulk`, `idle`,
+//! `catchup`, `latency`, `memory`, `reconnect`, `postgres`) run only those.
 
 #![allow(clippy::print_stdout)]
 
@@ -655,38 +657,69 @@ async fn main() {
         PathBuf::from,
     );
     std::fs::create_dir_all(&out).expect("bench output dir");
+    // Scenario names on the command line (`cargo bench -p sync-service
+    // --bench realtime -- --quick reconnect`) run only the scenarios whose
+    // names contain one of them; none runs them all.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    let runs = |scenario: &str| {
+        filters.is_empty()
+            || filters
+                .iter()
+                .any(|filter| scenario.contains(filter.as_str()))
+    };
     let mut records = Vec::new();
-    let mut lines = Vec::new();
-    for rate in [100, 1_000] {
-        let ours = fan_out(&plan, &Backend::Sled, rate).await;
-        records.extend(fan_out_records("realtime", &ours, true));
-        lines.push(series("sync-server", &ours, "#1f77b4"));
-        if let Some(peer) = peer_fan_out(&plan, rate).await {
-            records.extend(fan_out_records(PEER, &peer, false));
-            records.extend(ratio_records(&ours, &peer));
-            lines.push(series("peer relay", &peer, "#d62728"));
+    if runs("fanout") {
+        let mut lines = Vec::new();
+        for rate in [100, 1_000] {
+            let ours = fan_out(&plan, &Backend::Sled, rate).await;
+            records.extend(fan_out_records("realtime", &ours, true));
+            lines.push(series("sync-server", &ours, "#1f77b4"));
+            if let Some(peer) = peer_fan_out(&plan, rate).await {
+                records.extend(fan_out_records(PEER, &peer, false));
+                records.extend(ratio_records(&ours, &peer));
+                lines.push(series("peer relay", &peer, "#d62728"));
+            }
         }
+        std::fs::write(
+            out.join("fanout-latency.svg"),
+            chart::latency_svg(
+                "Fan-out to 1,000 subscribers: latency to the last subscriber",
+                &lines,
+            ),
+        )
+        .expect("write the chart");
     }
-    std::fs::write(
-        out.join("fanout-latency.svg"),
-        chart::latency_svg(
-            "Fan-out to 1,000 subscribers: latency to the last subscriber",
-            &lines,
-        ),
-    )
-    .expect("write the chart");
-    acked_writes(&plan, &Backend::Sled, &mut records).await;
-    bulk_sync(&plan, &mut records).await;
-    idle_connections(&plan, &mut records).await;
-    catch_up(&plan, &mut records).await;
-    write_to_other_client(&plan, &mut records).await;
-    resident_per_document(&plan, &mut records).await;
-    reconnect_storm(&plan, &mut records).await;
+    if runs("writes") {
+        acked_writes(&plan, &Backend::Sled, &mut records).await;
+    }
+    if runs("bulk") {
+        bulk_sync(&plan, &mut records).await;
+    }
+    if runs("idle") {
+        idle_connections(&plan, &mut records).await;
+    }
+    if runs("catchup") {
+        catch_up(&plan, &mut records).await;
+    }
+    if runs("latency") {
+        write_to_other_client(&plan, &mut records).await;
+    }
+    if runs("memory") {
+        resident_per_document(&plan, &mut records).await;
+    }
+    if runs("reconnect") {
+        reconnect_storm(&plan, &mut records).await;
+    }
     // The same fan-out and writes with the PostgreSQL store, when there is
     // a database to measure against.
     let database = std::env::var("SYNC_BENCH_DATABASE_URL")
         .or_else(|_| std::env::var("SYNC_TEST_DATABASE_URL"));
-    if let Ok(url) = database {
+    if let Ok(url) = database
+        && runs("postgres")
+    {
         let postgres = Backend::Postgres(url);
         let result = fan_out(&plan, &postgres, 100).await;
         records.extend(fan_out_records(postgres.label(), &result, true));
