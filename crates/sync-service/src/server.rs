@@ -156,12 +156,10 @@ impl ServerBuilder {
             metrics,
             self.config_source,
         );
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener = listen(config.listen).map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let addr = listener.local_addr()?;
         let app = crate::app(state.clone(), &config.cors.allowed_origins, config.console);
         let serve_state = state.clone();
@@ -214,6 +212,25 @@ impl ServerBuilder {
             sled,
         })
     }
+}
+
+/// Connections the kernel queues for the server before it accepts them:
+/// tokio's default, 1,024, dropped part of 10,000 clients reconnecting at
+/// once, each then retrying only after a second (capped by the kernel's
+/// `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 8_192;
+
+/// A listening socket on `addr` with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The encryption at rest `storage` configures, its keys read from their
