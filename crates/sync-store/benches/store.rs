@@ -139,16 +139,22 @@ fn directory_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// Durable records per second of sled alone: batches of 100 records the
-/// size of a stored change, each applied and flushed (fsync), on the same
-/// settings as the store.
-fn raw_sled_ceiling(run_for: Duration) -> f64 {
+/// sled by itself in a temporary directory, on the store's settings.
+fn raw_sled() -> (tempfile::TempDir, sled::Db) {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = sled::Config::new()
         .path(dir.path())
         .mode(sled::Mode::HighThroughput)
         .open()
         .expect("open sled");
+    (dir, db)
+}
+
+/// Durable records per second of sled alone: batches of 100 records the
+/// size of a stored change, each applied and flushed (fsync), on the same
+/// settings as the store.
+fn raw_sled_ceiling(run_for: Duration) -> f64 {
+    let (_dir, db) = raw_sled();
     let tree = db.open_tree("log").expect("tree");
     let document = json!({"text": "Buy milk", "done": false, "tags": ["home"]});
     let value = serde_json::to_vec(&json!({
@@ -177,12 +183,7 @@ fn raw_sled_ceiling(run_for: Duration) -> f64 {
 /// (random keys), in batches of 64 writes with one flush each, after a
 /// read of the document and the op id as the store decides a write.
 fn raw_sled_store_layout(run_for: Duration) -> f64 {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = sled::Config::new()
-        .path(dir.path())
-        .mode(sled::Mode::HighThroughput)
-        .open()
-        .expect("open sled");
+    let (_dir, db) = raw_sled();
     let tree = db.open_tree("store").expect("tree");
     let document = serde_json::to_vec(&json!({"document": {"id": "w0-0", "namespace": "default",
         "collection": "todos", "data": {"text": "Buy milk", "done": false, "tags": ["home"]},
