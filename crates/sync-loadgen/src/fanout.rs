@@ -354,14 +354,9 @@ async fn receive(
                 tally.resyncs += std::mem::take(&mut resyncs);
                 let mut counted = 0;
                 for change in changes.drain(..) {
-                    let Some(sent) = sent_at.get(change as usize) else {
+                    let Some(micros) = stats::micros_since_sent(sent_at, change, now_ns) else {
                         continue;
                     };
-                    let sent_ns = sent.load(Ordering::Acquire);
-                    if sent_ns == 0 {
-                        continue;
-                    }
-                    let micros = now_ns.saturating_sub(sent_ns - 1) / 1_000;
                     let slot = change as usize;
                     stats::record(&mut tally.histogram, micros);
                     tally.max_us[slot] = tally.max_us[slot].max(micros);
@@ -491,7 +486,7 @@ async fn write_paced(
         let text = format!(
             r#"{{"type":"insert","collection":"{collection}","recordId":"f-{change}","opId":"lg-{tag}-{change}","data":{{"n":{change},"text":"fan-out load"}}}}"#
         );
-        slot.store(started.elapsed().as_nanos() as u64 + 1, Ordering::Release);
+        stats::mark_sent(slot, started.elapsed().as_nanos() as u64);
         socket.send_text(text.as_bytes()).await?;
     }
     Ok(WriteOutcome {

@@ -15,7 +15,7 @@
 //! of one change through the server, not a queue.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -110,7 +110,7 @@ pub async fn run(config: &LatencyConfig) -> Result<LatencyResult> {
         let text = format!(
             r#"{{"type":"insert","collection":"{collection}","recordId":"l-{change}","opId":"lg-{tag}-{change}","data":{{"n":{change},"text":"latency"}}}}"#
         );
-        slot.store(started.elapsed().as_nanos() as u64 + 1, Ordering::Release);
+        stats::mark_sent(slot, started.elapsed().as_nanos() as u64);
         writer.send_text(text.as_bytes()).await?;
     }
     // The last acks and deliveries, or the grace period.
@@ -170,14 +170,10 @@ impl Acks {
             self.errors += 1;
             return;
         }
-        let sent_ns = ws::find_u64(frame, &self.op_prefix)
-            .and_then(|change| sent_at.get(change as usize))
-            .map_or(0, |sent| sent.load(Ordering::Relaxed));
-        if sent_ns > 0 {
-            stats::record(
-                &mut self.histogram,
-                now_ns.saturating_sub(sent_ns - 1) / 1_000,
-            );
+        if let Some(micros) = ws::find_u64(frame, &self.op_prefix)
+            .and_then(|change| stats::micros_since_sent(sent_at, change, now_ns))
+        {
+            stats::record(&mut self.histogram, micros);
         }
     }
 
@@ -232,15 +228,10 @@ async fn receive(
             }
             let now_ns = started.elapsed().as_nanos() as u64;
             for change in changes.drain(..) {
-                let Some(sent) = sent_at.get(change as usize) else {
-                    continue;
-                };
-                let sent_ns = sent.load(Ordering::Acquire);
-                if sent_ns == 0 {
-                    continue;
+                if let Some(micros) = stats::micros_since_sent(&sent_at, change, now_ns) {
+                    stats::record(&mut histogram, micros);
+                    received += 1;
                 }
-                stats::record(&mut histogram, now_ns.saturating_sub(sent_ns - 1) / 1_000);
-                received += 1;
             }
         }
     };

@@ -1,6 +1,8 @@
 //! Percentiles from HDR histograms, and what `/proc` says about a process
 //! (resident memory, CPU time), so a run can tell whose CPU it spent.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
@@ -48,6 +50,21 @@ pub fn micros_histogram() -> Histogram<u64> {
 /// Records `micros` (at least 1) into `histogram`, saturating at its top.
 pub fn record(histogram: &mut Histogram<u64>, micros: u64) {
     histogram.saturating_record(micros.max(1));
+}
+
+/// Marks change `slot` sent at `now_ns` (nanoseconds since the run
+/// started): stored plus one, so that 0 means "not sent yet".
+pub fn mark_sent(slot: &AtomicU64, now_ns: u64) {
+    slot.store(now_ns + 1, Ordering::Release);
+}
+
+/// Microseconds from the send of `change` (see [`mark_sent`]) to `now_ns`;
+/// `None` for a change out of range or not sent yet.
+pub fn micros_since_sent(sent_at: &[AtomicU64], change: u64, now_ns: u64) -> Option<u64> {
+    let sent_ns = sent_at
+        .get(usize::try_from(change).ok()?)?
+        .load(Ordering::Acquire);
+    (sent_ns != 0).then(|| now_ns.saturating_sub(sent_ns - 1) / 1_000)
 }
 
 /// The resident memory of process `pid` (`VmRSS` of `/proc/<pid>/status`),
