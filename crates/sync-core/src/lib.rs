@@ -70,7 +70,8 @@ pub use document::{DocKey, Document, FieldClocks};
 pub use entity::SyncEntity;
 pub use error::{CloseCode, CoreError, ErrorBody, ErrorCode};
 pub use names::{
-    CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId, Seq, UserId, Version,
+    BRANCH_SEPARATOR, BranchName, CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId,
+    Seq, UserId, Version,
 };
 pub use operation::{Action, Operation, Priority};
 pub use query::Filter;

@@ -22,6 +22,31 @@ fn is_collection_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-')
 }
 
+/// The separator of a branch address: `notes@draft` is the branch `draft`
+/// of documents of `notes` (`docs/protocol.md`, "Branches").
+pub const BRANCH_SEPARATOR: char = '@';
+
+/// A collection name, or a branch address: a plain name, then optionally
+/// the separator and a branch name, each part by the collection rule.
+fn check_collection(
+    kind: &'static str,
+    value: &str,
+    max_chars: usize,
+    allowed: fn(char) -> bool,
+    rule: &'static str,
+) -> Result<(), CoreError> {
+    match value.split_once(BRANCH_SEPARATOR) {
+        None => check(kind, value, max_chars, allowed, rule),
+        Some((base, branch)) => check(kind, base, max_chars, allowed, rule)
+            .and_then(|()| check(kind, branch, max_chars, allowed, rule))
+            .map_err(|_| CoreError::InvalidName {
+                kind,
+                value: excerpt(value),
+                reason: rule,
+            }),
+    }
+}
+
 fn is_namespace_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')
 }
@@ -60,19 +85,31 @@ macro_rules! name_type {
         $name:ident, kind = $kind:literal, max = $max:literal, allowed = $allowed:ident, rule = $rule:literal,
         pattern = $pattern:literal
     ) => {
+        name_type! {
+            $(#[$meta])*
+            $name, kind = $kind, max = $max, allowed = $allowed, check = check, rule = $rule,
+            pattern = $pattern
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $name:ident, kind = $kind:literal, max = $max:literal, allowed = $allowed:ident,
+        check = $check:ident, rule = $rule:literal, pattern = $pattern:literal
+    ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
         impl $name {
-            /// The longest value accepted, in characters.
+            /// The longest value accepted, in characters (of each part, for
+            /// a branch address).
             pub const MAX_CHARS: usize = $max;
 
             #[doc = concat!("Validates `value` as a ", $kind, ": ", $rule, ".")]
             pub fn new(value: impl Into<String>) -> Result<Self, CoreError> {
                 let value = value.into();
-                check($kind, &value, $max, $allowed, $rule)?;
+                $check($kind, &value, $max, $allowed, $rule)?;
                 Ok($name(value))
             }
 
@@ -165,8 +202,17 @@ name_type! {
 }
 
 name_type! {
-    /// A named set of documents inside a namespace (`todos`).
+    /// A named set of documents inside a namespace (`todos`), or a branch
+    /// address (`todos@draft`): the branch `draft` of documents of `todos`.
     CollectionName, kind = "collection", max = 64, allowed = is_collection_char,
+    check = check_collection,
+    rule = "1-64 characters of A-Z a-z 0-9 _ -, optionally followed by @ and a branch name by the same rule",
+    pattern = "^[A-Za-z0-9_-]{1,64}(@[A-Za-z0-9_-]{1,64})?$"
+}
+
+name_type! {
+    /// The name of a branch of a document (`draft`).
+    BranchName, kind = "branch", max = 64, allowed = is_collection_char,
     rule = "1-64 characters of A-Z a-z 0-9 _ -",
     pattern = "^[A-Za-z0-9_-]{1,64}$"
 }
@@ -222,6 +268,41 @@ impl Namespace {
 impl Default for Namespace {
     fn default() -> Self {
         Namespace::default_namespace()
+    }
+}
+
+impl CollectionName {
+    /// The collection a branch address belongs to; a plain name itself.
+    pub fn base(&self) -> CollectionName {
+        match self.0.split_once(BRANCH_SEPARATOR) {
+            Some((base, _)) => CollectionName(base.to_owned()),
+            None => self.clone(),
+        }
+    }
+
+    /// The base collection's name, without copying.
+    pub fn base_str(&self) -> &str {
+        self.0
+            .split_once(BRANCH_SEPARATOR)
+            .map_or(self.as_str(), |(base, _)| base)
+    }
+
+    /// The branch this address names; `None` for a plain collection.
+    pub fn branch(&self) -> Option<BranchName> {
+        self.0
+            .split_once(BRANCH_SEPARATOR)
+            .map(|(_, branch)| BranchName(branch.to_owned()))
+    }
+
+    /// Whether this is a branch address rather than a plain collection.
+    pub fn is_branch(&self) -> bool {
+        self.0.contains(BRANCH_SEPARATOR)
+    }
+
+    /// The address of branch `branch` of this collection's documents (of
+    /// the base collection's, for a branch address).
+    pub fn with_branch(&self, branch: &BranchName) -> CollectionName {
+        CollectionName(format!("{}{BRANCH_SEPARATOR}{branch}", self.base_str()))
     }
 }
 
@@ -343,9 +424,34 @@ mod tests {
             ("todos/1", false),
             ("tödös", false),
             ("a.b", false),
+            ("todos@draft", true),
+            (&format!("{}@{}", "a".repeat(64), "b".repeat(64)), true),
+            (&format!("todos@{}", "b".repeat(65)), false),
+            ("todos@", false),
+            ("@draft", false),
+            ("todos@draft@2", false),
+            ("todos@dr aft", false),
         ] {
             check_name::<CollectionName>(input, ok);
         }
+    }
+
+    #[test]
+    fn branch_addresses() {
+        let todos = CollectionName::new("todos").unwrap();
+        assert!(!todos.is_branch());
+        assert_eq!(todos.branch(), None);
+        assert_eq!(todos.base(), todos);
+        let draft = BranchName::new("draft").unwrap();
+        let address = todos.with_branch(&draft);
+        assert_eq!(address, "todos@draft");
+        assert!(address.is_branch());
+        assert_eq!(address.branch(), Some(draft));
+        assert_eq!(address.base(), todos);
+        assert_eq!(address.base_str(), "todos");
+        let other = BranchName::new("other").unwrap();
+        assert_eq!(address.with_branch(&other), "todos@other");
+        assert!(BranchName::new("a@b").is_err());
     }
 
     #[test]

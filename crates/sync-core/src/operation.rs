@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::JsonObject;
 use crate::error::CoreError;
-use crate::names::{CollectionName, DocId, Namespace, OpId, Version};
+use crate::names::{BranchName, CollectionName, DocId, Namespace, OpId, Version};
 use crate::timestamp::Timestamp;
 
 /// What an operation does.
@@ -146,6 +146,11 @@ pub struct Operation {
     /// The collection; may be omitted where the endpoint names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<CollectionName>,
+    /// The branch of the document to write instead of the document itself
+    /// (`docs/protocol.md`, "Branches"): the same as the collection's
+    /// branch address `collection@branch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<BranchName>,
     /// The namespace; `default` when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<Namespace>,
@@ -183,6 +188,7 @@ impl Operation {
             op_id: None,
             action,
             collection: None,
+            branch: None,
             namespace: None,
             id: None,
             local_id: None,

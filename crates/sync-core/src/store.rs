@@ -2,8 +2,8 @@
 //!
 //! The store holds the documents (with their field clocks), the append-only
 //! change log, the version history, the result of every applied `opId`,
-//! conflict records, the device registry and the counters behind the stats
-//! endpoint. The embedded implementation runs on sled; a PostgreSQL one lets
+//! conflict records, the device registry, the registry of document branches
+//! and the counters behind the stats endpoint. The embedded implementation runs on sled; a PostgreSQL one lets
 //! several server nodes share one database. Both are driven the same way:
 //!
 //! 1. The server reads a document ([`SyncStore::get`]) and decides, in pure
@@ -32,7 +32,7 @@ use crate::cursor::LogId;
 use crate::document::{DocKey, Document, FieldClocks};
 use crate::error::ErrorCode;
 use crate::names::{
-    CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId, Seq, UserId, Version,
+    BranchName, CollectionName, ConflictId, DeviceId, DocId, Namespace, OpId, Seq, UserId, Version,
 };
 use crate::query::Filter;
 use crate::result::{OpResult, OpStatus};
@@ -119,7 +119,9 @@ pub enum CommitOutcome {
 pub struct ChangeFilter {
     /// Only these namespaces; `None` for all.
     pub namespaces: Option<BTreeSet<Namespace>>,
-    /// Only these collections; `None` for all.
+    /// Only these collections (branch addresses included); `None` for
+    /// every plain collection: a branch's changes reach only readers that
+    /// name its address.
     pub collections: Option<BTreeSet<CollectionName>>,
 }
 
@@ -129,10 +131,54 @@ impl ChangeFilter {
         self.namespaces
             .as_ref()
             .is_none_or(|set| set.contains(&change.namespace))
-            && self
-                .collections
-                .as_ref()
-                .is_none_or(|set| set.contains(&change.collection))
+            && match &self.collections {
+                Some(set) => set.contains(&change.collection),
+                None => !change.collection.is_branch(),
+            }
+    }
+}
+
+/// A branch of a document: a copy forked at one of its versions that is
+/// edited on its own, under the branch address `collection@name` with the
+/// document's id, and merged back with the conflict engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BranchRecord {
+    /// The namespace of the document.
+    pub namespace: Namespace,
+    /// The document's collection (a plain collection).
+    pub collection: CollectionName,
+    /// The document's id.
+    pub id: DocId,
+    /// The branch's name.
+    pub name: BranchName,
+    /// The document's version the branch last took in: where it was forked,
+    /// moved to the merged version by a merge. A merge's base.
+    pub fork_version: Version,
+    /// When it was forked.
+    pub created_at: Timestamp,
+    /// Who forked it.
+    pub created_by: UserId,
+}
+
+impl BranchRecord {
+    /// The document the branch belongs to.
+    pub fn key(&self) -> DocKey {
+        DocKey::new(
+            self.namespace.clone(),
+            self.collection.clone(),
+            self.id.clone(),
+        )
+    }
+
+    /// Where the branch's own document lives: the branch address.
+    pub fn branch_key(&self) -> DocKey {
+        DocKey::new(
+            self.namespace.clone(),
+            self.collection.with_branch(&self.name),
+            self.id.clone(),
+        )
     }
 }
 
@@ -283,6 +329,8 @@ pub struct StoreSnapshot {
     pub conflicts: Vec<ConflictRecord>,
     /// Every registered device.
     pub devices: Vec<DeviceRecord>,
+    /// Every branch of a document.
+    pub branches: Vec<BranchRecord>,
     /// The counters (its `head` is the snapshot's).
     pub stats: StoreStats,
 }
@@ -323,6 +371,8 @@ pub enum SnapshotLine {
     Conflict(Box<ConflictRecord>),
     /// A registered device.
     Device(Box<DeviceRecord>),
+    /// A branch of a document.
+    Branch(Box<BranchRecord>),
     /// The last line: how many records came between.
     End {
         /// The number of record lines.
@@ -341,6 +391,7 @@ impl StoreSnapshot {
             op_results: Vec::new(),
             conflicts: Vec::new(),
             devices: Vec::new(),
+            branches: Vec::new(),
             stats: StoreStats::default(),
         }
     }
@@ -383,6 +434,12 @@ impl StoreSnapshot {
                 .cloned()
                 .map(|d| SnapshotLine::Device(Box::new(d))),
         );
+        lines.extend(
+            self.branches
+                .iter()
+                .cloned()
+                .map(|b| SnapshotLine::Branch(Box::new(b))),
+        );
         lines.push(SnapshotLine::End {
             records: (lines.len() - 1) as u64,
         });
@@ -420,6 +477,7 @@ impl StoreSnapshot {
                 }
                 SnapshotLine::Conflict(record) => snapshot.conflicts.push(*record),
                 SnapshotLine::Device(device) => snapshot.devices.push(*device),
+                SnapshotLine::Branch(branch) => snapshot.branches.push(*branch),
                 SnapshotLine::End { records: expected } if expected == records => {
                     return Ok(snapshot);
                 }
@@ -585,6 +643,24 @@ pub trait SyncStore: Send + Sync {
     /// Removes a device; whether it existed.
     async fn remove_device(&self, id: &DeviceId) -> Result<bool, StoreError>;
 
+    /// Records a branch, replacing the record of the same document and
+    /// name.
+    async fn put_branch(&self, branch: BranchRecord) -> Result<(), StoreError>;
+
+    /// The branch `name` of the document at `key`.
+    async fn get_branch(
+        &self,
+        key: &DocKey,
+        name: &BranchName,
+    ) -> Result<Option<BranchRecord>, StoreError>;
+
+    /// The branches of the document at `key`, by name.
+    async fn list_branches(&self, key: &DocKey) -> Result<Vec<BranchRecord>, StoreError>;
+
+    /// Removes a branch's record; whether it existed. The branch's document
+    /// and history stay under its address.
+    async fn remove_branch(&self, key: &DocKey, name: &BranchName) -> Result<bool, StoreError>;
+
     /// The counters behind the stats endpoint.
     async fn stats(&self) -> Result<StoreStats, StoreError>;
 
@@ -632,5 +708,17 @@ mod tests {
         assert!(only.matches(&change("a", "todos")));
         assert!(!only.matches(&change("b", "todos")));
         assert!(!only.matches(&change("a", "notes")));
+    }
+
+    #[test]
+    fn branch_changes_reach_only_readers_that_name_the_branch() {
+        let branch = change("a", "todos@draft");
+        assert!(!ChangeFilter::default().matches(&branch));
+        let named = ChangeFilter {
+            namespaces: None,
+            collections: Some([CollectionName::new("todos@draft").unwrap()].into()),
+        };
+        assert!(named.matches(&branch));
+        assert!(!named.matches(&change("a", "todos")));
     }
 }

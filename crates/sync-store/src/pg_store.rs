@@ -49,12 +49,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use sync_core::store::{
-    ChangeFilter, ChangePage, CommitObserver, CommitOutcome, ConflictQuery, DeviceRecord,
-    DeviceStats, DocumentPage, RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
+    BranchRecord, ChangeFilter, ChangePage, CommitObserver, CommitOutcome, ConflictQuery,
+    DeviceRecord, DeviceStats, DocumentPage, RetentionPolicy, StoreSnapshot, StoreStats,
+    StoredDocument, Write,
 };
 use sync_core::{
-    Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey, Document, Filter,
-    LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, Timestamp, UserId, Version,
+    BranchName, Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey,
+    Document, Filter, LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, Timestamp,
+    UserId, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -629,7 +631,8 @@ impl SyncStore for PgStore {
                 "SELECT seq, body FROM changes
                  WHERE seq > $1 AND seq <= $2
                    AND ($3::text[] IS NULL OR namespace = ANY($3))
-                   AND ($4::text[] IS NULL OR collection = ANY($4))
+                   AND (collection = ANY($4)
+                        OR $4::text[] IS NULL AND strpos(collection, '@') = 0)
                  ORDER BY seq LIMIT $5",
                 &[
                     &to_db(after.get())?,
@@ -823,6 +826,68 @@ impl SyncStore for PgStore {
     async fn remove_device(&self, id: &DeviceId) -> Result<bool, StoreError> {
         let removed = self
             .execute("DELETE FROM devices WHERE device_id = $1", &[&id.as_str()])
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn put_branch(&self, branch: BranchRecord) -> Result<(), StoreError> {
+        let body = encode("branches", &branch)?;
+        self.execute(
+            "INSERT INTO branches (namespace, collection, id, name, body) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (namespace, collection, id, name) DO UPDATE SET body = EXCLUDED.body",
+            &[
+                &branch.namespace.as_str(),
+                &branch.collection.as_str(),
+                &branch.id.as_str(),
+                &branch.name.as_str(),
+                &body,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_branch(
+        &self,
+        key: &DocKey,
+        name: &BranchName,
+    ) -> Result<Option<BranchRecord>, StoreError> {
+        let [namespace, collection, id] = key_params(key);
+        let rows = self
+            .query(
+                "SELECT body FROM branches
+                 WHERE namespace = $1 AND collection = $2 AND id = $3 AND name = $4",
+                &[&namespace, &collection, &id, &name.as_str()],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .map(|row| decode("branches", get(row, "branches", 0)?))
+            .transpose()?)
+    }
+
+    async fn list_branches(&self, key: &DocKey) -> Result<Vec<BranchRecord>, StoreError> {
+        let [namespace, collection, id] = key_params(key);
+        let rows = self
+            .query(
+                "SELECT body FROM branches
+                 WHERE namespace = $1 AND collection = $2 AND id = $3 ORDER BY name",
+                &[&namespace, &collection, &id],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok(decode("branches", get(row, "branches", 0)?)?))
+            .collect()
+    }
+
+    async fn remove_branch(&self, key: &DocKey, name: &BranchName) -> Result<bool, StoreError> {
+        let [namespace, collection, id] = key_params(key);
+        let removed = self
+            .execute(
+                "DELETE FROM branches
+                 WHERE namespace = $1 AND collection = $2 AND id = $3 AND name = $4",
+                &[&namespace, &collection, &id, &name.as_str()],
+            )
             .await?;
         Ok(removed > 0)
     }

@@ -96,8 +96,20 @@ CREATE TABLE device_op_counters (
 );
 "#;
 
+/// The branches of documents.
+const V2: &str = r#"
+CREATE TABLE branches (
+    namespace text COLLATE "C" NOT NULL,
+    collection text COLLATE "C" NOT NULL,
+    id text COLLATE "C" NOT NULL,
+    name text COLLATE "C" NOT NULL,
+    body text NOT NULL,
+    PRIMARY KEY (namespace, collection, id, name)
+);
+"#;
+
 /// Every migration, in order; a new one is appended, never edited.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
 
 /// What the database says about its log once migrated.
 pub(super) struct LogState {

@@ -92,6 +92,18 @@ pub(super) async fn read(client: &mut tokio_postgres::Client) -> Result<StoreSna
             .devices
             .push(decode("devices", get(row, "devices", 0)?)?);
     }
+    for row in &tx
+        .query(
+            "SELECT body FROM branches ORDER BY namespace, collection, id, name",
+            &[],
+        )
+        .await
+        .map_err(pg)?
+    {
+        snapshot
+            .branches
+            .push(decode("branches", get(row, "branches", 0)?)?);
+    }
     tx.commit().await.map_err(pg)?;
     Ok(snapshot)
 }
@@ -106,6 +118,7 @@ async fn is_empty(tx: &Transaction<'_>) -> Result<bool, Error> {
                 AND NOT EXISTS (SELECT 1 FROM op_results)
                 AND NOT EXISTS (SELECT 1 FROM conflicts)
                 AND NOT EXISTS (SELECT 1 FROM devices)
+                AND NOT EXISTS (SELECT 1 FROM branches)
              FROM log_head WHERE id = 1 FOR UPDATE",
             &[],
         )
@@ -215,6 +228,21 @@ pub(super) async fn load(
                 &device.device_id.as_str(),
                 &device.user.as_str(),
                 &encode("devices", device)?,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    for branch in &snapshot.branches {
+        tx.execute(
+            "INSERT INTO branches (namespace, collection, id, name, body)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &branch.namespace.as_str(),
+                &branch.collection.as_str(),
+                &branch.id.as_str(),
+                &branch.name.as_str(),
+                &encode("branches", branch)?,
             ],
         )
         .await

@@ -7,6 +7,7 @@
 //! | `L` seq (8 bytes, big-endian) | the seq of the document's previous change, then the change (JSON) |
 //! | `O` opId | the operation's result (JSON) |
 //! | `C` conflict id | the conflict record (JSON) |
+//! | `B` namespace 0x00 collection 0x00 id 0x00 branch | the branch record (JSON) |
 //! | `M` name | the store's own records: format, log id, counters |
 //!
 //! Every value but the `M` records is sealed (compressed, encrypted) by the
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sync_core::{Change, ConflictId, DocKey, OpId, Seq};
+use sync_core::{BranchName, Change, ConflictId, DocKey, OpId, Seq};
 
 use crate::error::Error;
 
@@ -36,6 +37,7 @@ const DOCUMENT: u8 = b'D';
 const LOG: u8 = b'L';
 const OP: u8 = b'O';
 const CONFLICT: u8 = b'C';
+const BRANCH: u8 = b'B';
 
 /// The format this build writes; see `migrate` for the ones before.
 pub(crate) const FORMAT: u64 = 2;
@@ -79,6 +81,27 @@ pub(crate) const LOG_ENTRIES: &[u8] = &[LOG];
 pub(crate) const OPS: &[u8] = &[OP];
 /// The prefix of every conflict key.
 pub(crate) const CONFLICTS: &[u8] = &[CONFLICT];
+/// The prefix of every branch key.
+pub(crate) const BRANCHES: &[u8] = &[BRANCH];
+
+/// The prefixes of every kind of record but the store's own: a store
+/// holding none of them (and no device) is empty.
+pub(crate) const RECORDS: [&[u8]; 5] = [DOCUMENTS, LOG_ENTRIES, OPS, CONFLICTS, BRANCHES];
+
+/// The prefix of the branch keys of the document at `key`.
+pub(crate) fn branches_of(key: &DocKey) -> Vec<u8> {
+    let mut out = document(key);
+    out[0] = BRANCH;
+    out.push(0);
+    out
+}
+
+/// The key of the branch `name` of the document at `key`.
+pub(crate) fn branch(key: &DocKey, name: &BranchName) -> Vec<u8> {
+    let mut out = branches_of(key);
+    out.extend_from_slice(name.as_str().as_bytes());
+    out
+}
 
 /// The collection a document key names, if it is a well-formed one.
 pub(crate) fn collection_of(document_key: &[u8]) -> Option<&str> {

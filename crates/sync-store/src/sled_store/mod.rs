@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use sled::Tree;
 use sync_core::store::{
-    ChangeFilter, ChangePage, CommitObserver, CommitOutcome, ConflictQuery, DeviceRecord,
-    DocumentPage, RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
+    BranchRecord, ChangeFilter, ChangePage, CommitObserver, CommitOutcome, ConflictQuery,
+    DeviceRecord, DocumentPage, RetentionPolicy, StoreSnapshot, StoreStats, StoredDocument, Write,
 };
 use sync_core::{
-    Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey, Document, Filter,
-    LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId, Version,
+    BranchName, Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey,
+    Document, Filter, LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId,
+    Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -316,14 +317,9 @@ impl SledStore {
             None => StoreStats::default(),
         };
         let holds_records = !devices.is_empty()
-            || [
-                layout::DOCUMENTS,
-                layout::LOG_ENTRIES,
-                layout::OPS,
-                layout::CONFLICTS,
-            ]
-            .into_iter()
-            .any(|prefix| tree.scan_prefix(prefix).next().is_some());
+            || layout::RECORDS
+                .into_iter()
+                .any(|prefix| tree.scan_prefix(prefix).next().is_some());
         if let (Some(key_id), false) = (codec.current_key_id(), holds_records) {
             tree.insert(layout::SEALED_KEY, &key_id.to_be_bytes())?;
         }
@@ -705,6 +701,43 @@ impl SyncStore for SledStore {
             .shared
             .devices
             .remove(id.as_str())
+            .map_err(Error::from)?;
+        self.flush_durably().await?;
+        Ok(removed.is_some())
+    }
+
+    async fn put_branch(&self, branch: BranchRecord) -> Result<(), StoreError> {
+        let key = layout::branch(&branch.key(), &branch.name);
+        let sealed = self.shared.seal(&key, &branch);
+        self.shared.tree.insert(key, sealed).map_err(Error::from)?;
+        self.flush_durably().await?;
+        Ok(())
+    }
+
+    async fn get_branch(
+        &self,
+        key: &DocKey,
+        name: &BranchName,
+    ) -> Result<Option<BranchRecord>, StoreError> {
+        Ok(self
+            .shared
+            .read(&self.shared.tree, &layout::branch(key, name), "branches")?)
+    }
+
+    async fn list_branches(&self, key: &DocKey) -> Result<Vec<BranchRecord>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.shared.tree.scan_prefix(layout::branches_of(key)) {
+            let (key, value) = entry.map_err(Error::from)?;
+            found.push(self.shared.open("branches", &key, &value)?);
+        }
+        Ok(found)
+    }
+
+    async fn remove_branch(&self, key: &DocKey, name: &BranchName) -> Result<bool, StoreError> {
+        let removed = self
+            .shared
+            .tree
+            .remove(layout::branch(key, name))
             .map_err(Error::from)?;
         self.flush_durably().await?;
         Ok(removed.is_some())

@@ -46,6 +46,12 @@ pub(super) fn read(shared: &Shared) -> Result<StoreSnapshot, Error> {
         let (key, value) = entry?;
         snapshot.devices.push(shared.open("devices", &key, &value)?);
     }
+    for entry in shared.tree.scan_prefix(layout::BRANCHES) {
+        let (key, value) = entry?;
+        snapshot
+            .branches
+            .push(shared.open("branches", &key, &value)?);
+    }
     snapshot.stats = shared.stats().clone();
     snapshot.stats.head = head;
     Ok(snapshot)
@@ -55,14 +61,9 @@ pub(super) fn read(shared: &Shared) -> Result<StoreSnapshot, Error> {
 /// then takes its log id, head and counters.
 pub(super) fn write(shared: &Shared, snapshot: &StoreSnapshot) -> Result<(), Error> {
     let _gate = shared.commit_gate();
-    let holds_records = [
-        layout::LOG_ENTRIES,
-        layout::DOCUMENTS,
-        layout::OPS,
-        layout::CONFLICTS,
-    ]
-    .into_iter()
-    .any(|prefix| shared.tree.scan_prefix(prefix).next().is_some());
+    let holds_records = layout::RECORDS
+        .into_iter()
+        .any(|prefix| shared.tree.scan_prefix(prefix).next().is_some());
     if holds_records || !shared.devices.is_empty() || shared.head() != Seq::ZERO {
         return Err(Error::NotEmpty);
     }
@@ -91,6 +92,9 @@ pub(super) fn write(shared: &Shared, snapshot: &StoreSnapshot) -> Result<(), Err
     }
     for record in &snapshot.conflicts {
         writer.insert_sealed(shared, layout::conflict(&record.id), record)?;
+    }
+    for branch in &snapshot.branches {
+        writer.insert_sealed(shared, layout::branch(&branch.key(), &branch.name), branch)?;
     }
     let mut stats = snapshot.stats.clone();
     stats.head = snapshot.head;

@@ -8,8 +8,8 @@
 
 use serde_json::json;
 use sync_core::store::{
-    ChangeFilter, CommitOutcome, ConflictQuery, DeviceCapabilities, DeviceRecord, RetentionPolicy,
-    WriteEffect,
+    BranchRecord, ChangeFilter, CommitOutcome, ConflictQuery, DeviceCapabilities, DeviceRecord,
+    RetentionPolicy, WriteEffect,
 };
 use sync_core::{
     ChangeOp, ConflictData, ConflictRecord, ConflictStatus, Filter, OpStatus, Seq, Strategy,
@@ -545,6 +545,118 @@ pub(crate) async fn devices_belong_to_their_user(store: &dyn SyncStore) {
     );
 }
 
+fn branch(namespace: &str, id: &str, name: &str, fork_version: u64) -> BranchRecord {
+    BranchRecord {
+        namespace: namespace.parse().unwrap(),
+        collection: "todos".parse().unwrap(),
+        id: id.parse().unwrap(),
+        name: name.parse().unwrap(),
+        fork_version: Version(fork_version),
+        created_at: Timestamp::from_millis(1).unwrap(),
+        created_by: "alice".parse().unwrap(),
+    }
+}
+
+pub(crate) async fn branches_are_kept_per_document_and_apart_from_it(store: &dyn SyncStore) {
+    let todo = key("default", "todos", "t1");
+    store
+        .apply(vec![insert("op-1", &todo, json!({"n": 1}))])
+        .await
+        .unwrap();
+    store
+        .put_branch(branch("default", "t1", "draft", 1))
+        .await
+        .unwrap();
+    store
+        .put_branch(branch("default", "t1", "alt", 1))
+        .await
+        .unwrap();
+    store
+        .put_branch(branch("default", "t10", "draft", 3))
+        .await
+        .unwrap();
+    store
+        .put_branch(branch("team", "t1", "draft", 4))
+        .await
+        .unwrap();
+    let names = |list: Vec<BranchRecord>| {
+        list.into_iter()
+            .map(|b| b.name.into_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.list_branches(&todo).await.unwrap()),
+        ["alt", "draft"]
+    );
+    let draft = "draft".parse().unwrap();
+    // Replacing moves the fork point.
+    store
+        .put_branch(branch("default", "t1", "draft", 2))
+        .await
+        .unwrap();
+    let found = store.get_branch(&todo, &draft).await.unwrap().unwrap();
+    assert_eq!(found, branch("default", "t1", "draft", 2));
+    assert_eq!(found.branch_key().collection, "todos@draft");
+
+    // The branch's document lives under its address: not in the
+    // collection's list, and its changes only reach readers that name it.
+    let address = found.branch_key();
+    store
+        .apply(vec![insert("op-b1", &address, json!({"n": 5}))])
+        .await
+        .unwrap();
+    let listed = store
+        .list(
+            &todo.namespace,
+            &todo.collection,
+            &Filter::default(),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.documents.len(), 1);
+    assert_eq!(listed.documents[0].data, obj(json!({"n": 1})));
+    let everything = store
+        .changes_after(Seq::ZERO, &ChangeFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        everything.changes.len(),
+        1,
+        "a branch is not in the plain feed"
+    );
+    assert_eq!(everything.last_seq, Seq(2), "but the reader moves past it");
+    let named = store
+        .changes_after(
+            Seq::ZERO,
+            &ChangeFilter {
+                namespaces: None,
+                collections: Some([address.collection.clone()].into()),
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(named.changes.len(), 1);
+    assert_eq!(named.changes[0].collection, "todos@draft");
+    assert_eq!(store.history(&address).await.unwrap().len(), 1);
+
+    assert!(store.remove_branch(&todo, &draft).await.unwrap());
+    assert!(!store.remove_branch(&todo, &draft).await.unwrap());
+    assert!(store.get_branch(&todo, &draft).await.unwrap().is_none());
+    assert_eq!(names(store.list_branches(&todo).await.unwrap()), ["alt"]);
+    assert_eq!(
+        store
+            .get_branch(&key("team", "todos", "t1"), &draft)
+            .await
+            .unwrap()
+            .unwrap()
+            .fork_version,
+        Version(4)
+    );
+}
+
 pub(crate) async fn counters_follow_the_writes(store: &dyn SyncStore) {
     let todo = key("default", "todos", "t1");
     store
@@ -739,6 +851,10 @@ pub(crate) async fn snapshots_load_into_an_empty_store(
         })
         .await
         .unwrap();
+    source
+        .put_branch(branch("default", "t1", "draft", 1))
+        .await
+        .unwrap();
 
     // Writes racing the snapshot: it holds exactly the state at its head.
     let racing = async {
@@ -778,6 +894,7 @@ pub(crate) async fn snapshots_load_into_an_empty_store(
     assert_eq!(snapshot.stats.head, snapshot.head);
     assert_eq!(snapshot.conflicts.len(), 1);
     assert_eq!(snapshot.devices.len(), 1);
+    assert_eq!(snapshot.branches, [branch("default", "t1", "draft", 1)]);
     assert_eq!(snapshot.op_results.len() as u64, snapshot.head.get() + 1);
     let lines = snapshot.to_lines();
     let read_back = sync_core::store::StoreSnapshot::from_lines(lines.iter().cloned()).unwrap();
@@ -835,6 +952,7 @@ macro_rules! conformance_suite {
             lists_page_through_live_documents,
             conflicts_are_recorded_and_resolved_once,
             devices_belong_to_their_user,
+            branches_are_kept_per_document_and_apart_from_it,
             counters_follow_the_writes,
             compaction_keeps_the_latest_versions_and_resume_converges,
             waiting_for_the_head_wakes_on_a_commit,
