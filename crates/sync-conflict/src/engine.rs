@@ -201,7 +201,9 @@ impl ConflictEngine {
 
     /// Decides what the client's edit does to the server's document.
     pub fn resolve(&self, request: &ResolveRequest<'_>) -> Outcome {
-        let config = self.config(request.key.collection.as_str());
+        // A branch is resolved as its document's collection is.
+        let collection = request.key.collection.base_str();
+        let config = self.config(collection);
         let strategy = request.strategy.unwrap_or(config.strategy);
         match request.edit {
             ClientEdit::Delete => resolve_delete(request, strategy),
@@ -209,7 +211,7 @@ impl ConflictEngine {
                 resolve_update_of_deleted(request, strategy, patch)
             }
             ClientEdit::Update(patch) => {
-                let resolver = self.resolvers.get(request.key.collection.as_str());
+                let resolver = self.resolvers.get(collection);
                 resolve_update(request, config, strategy, patch, resolver.map(Arc::as_ref))
             }
         }

@@ -119,10 +119,12 @@ pub enum CommitOutcome {
 pub struct ChangeFilter {
     /// Only these namespaces; `None` for all.
     pub namespaces: Option<BTreeSet<Namespace>>,
-    /// Only these collections (branch addresses included); `None` for
-    /// every plain collection: a branch's changes reach only readers that
-    /// name its address.
+    /// Only these collections (branch addresses included); `None` for all.
     pub collections: Option<BTreeSet<CollectionName>>,
+    /// With `collections` `None`, leave out the changes of branches: a
+    /// client's feed of every collection carries documents, and a branch's
+    /// changes reach only readers that name its address.
+    pub skip_branches: bool,
 }
 
 impl ChangeFilter {
@@ -133,7 +135,7 @@ impl ChangeFilter {
             .is_none_or(|set| set.contains(&change.namespace))
             && match &self.collections {
                 Some(set) => set.contains(&change.collection),
-                None => !change.collection.is_branch(),
+                None => !(self.skip_branches && change.collection.is_branch()),
             }
     }
 }
@@ -704,6 +706,7 @@ mod tests {
         let only = ChangeFilter {
             namespaces: Some([Namespace::new("a").unwrap()].into()),
             collections: Some([CollectionName::new("todos").unwrap()].into()),
+            skip_branches: false,
         };
         assert!(only.matches(&change("a", "todos")));
         assert!(!only.matches(&change("b", "todos")));
@@ -713,10 +716,17 @@ mod tests {
     #[test]
     fn branch_changes_reach_only_readers_that_name_the_branch() {
         let branch = change("a", "todos@draft");
-        assert!(!ChangeFilter::default().matches(&branch));
+        assert!(ChangeFilter::default().matches(&branch));
+        let plain = ChangeFilter {
+            skip_branches: true,
+            ..ChangeFilter::default()
+        };
+        assert!(!plain.matches(&branch));
+        assert!(plain.matches(&change("a", "todos")));
         let named = ChangeFilter {
-            namespaces: None,
             collections: Some([CollectionName::new("todos@draft").unwrap()].into()),
+            skip_branches: true,
+            ..ChangeFilter::default()
         };
         assert!(named.matches(&branch));
         assert!(!named.matches(&change("a", "todos")));

@@ -13,11 +13,13 @@
 //! use this crate directly.
 
 mod access;
+mod branches;
 mod error;
 mod server_writes;
 mod syncer;
 
 pub use access::{Access, FullAccess};
+pub use branches::MergeReport;
 pub use error::EngineError;
 pub use syncer::{BatchContext, OpReport, SyncPoint, Syncer, derived_op_id};
 

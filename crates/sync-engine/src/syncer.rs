@@ -280,7 +280,14 @@ impl Syncer {
                                 result: first.as_duplicate(),
                                 error: None,
                             })),
-                            None => Slot::Pending(Box::new(prepared)),
+                            None => match self.check_branch(&prepared.key).await? {
+                                Ok(()) => Slot::Pending(Box::new(prepared)),
+                                Err(error) => Slot::Done(Box::new(OpReport::failed(
+                                    index,
+                                    Some(&prepared.op),
+                                    &error,
+                                ))),
+                            },
                         }
                     }
                 },
@@ -327,6 +334,21 @@ impl Syncer {
         Ok(reports)
     }
 
+    /// Whether a write may go to `key`: a branch address needs its branch.
+    /// The outer error is the store's, the inner the operation's.
+    async fn check_branch(&self, key: &DocKey) -> Result<Result<(), EngineError>, EngineError> {
+        let Some(branch) = key.collection.branch() else {
+            return Ok(Ok(()));
+        };
+        let document = DocKey::new(key.namespace.clone(), key.collection.base(), key.id.clone());
+        Ok(match self.store.get_branch(&document, &branch).await? {
+            Some(_) => Ok(()),
+            None => Err(EngineError::NotFound(format!(
+                "no branch {branch:?} of {document}; fork it first"
+            ))),
+        })
+    }
+
     async fn recorded_conflict(
         &self,
         result: &OpResult,
@@ -360,6 +382,16 @@ impl Syncer {
                     "the operation names no collection".into(),
                 ));
             }
+        };
+        let collection = match &op.branch {
+            None => collection,
+            Some(_) if collection.is_branch() => {
+                return Err(EngineError::Invalid(format!(
+                    "operation names branch {:?} of the branch address {collection:?}",
+                    op.branch
+                )));
+            }
+            Some(branch) => collection.with_branch(branch),
         };
         context.caller.check_write(&namespace)?;
         if let Some(data) = &op.data {
@@ -852,6 +884,11 @@ impl Syncer {
         }
     }
 
+    /// The largest document accepted, in bytes of JSON.
+    pub(crate) fn document_bytes_max(&self) -> usize {
+        self.document_bytes_max
+    }
+
     /// Checks a document's size against the limit.
     pub(crate) fn check_document(&self, data: &JsonObject) -> Result<(), EngineError> {
         self.check_size(data)
@@ -915,8 +952,14 @@ pub fn derived_op_id(
         &op.timestamp.map(|t| t.to_string()).unwrap_or_default(),
         &data,
     ];
-    let (high, low) = fnv128(&parts);
-    OpId::new(format!("h-{high:016x}{low:016x}")).unwrap_or_else(|_| OpId::generate())
+    hashed_op_id("h", &parts)
+}
+
+/// An opId derived from `parts`: `prefix-` and 32 hex digits of their hash,
+/// so the same write made again is recognised as a replay.
+pub(crate) fn hashed_op_id(prefix: &str, parts: &[&str]) -> OpId {
+    let (high, low) = fnv128(parts);
+    OpId::new(format!("{prefix}-{high:016x}{low:016x}")).unwrap_or_else(|_| OpId::generate())
 }
 
 /// Two FNV-1a hashes with different offsets over `parts`, each part

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use sync_core::{
-    Action, Change, ChangeOp, CollectionName, ConflictRecord, Cursor, DeviceId, DocId, ErrorBody,
+    Action, BranchName, Change, ChangeOp, CollectionName, ConflictRecord, Cursor, DeviceId, DocId, ErrorBody,
     ErrorCode, Filter, Hlc, JsonObject, LogId, Namespace, OpId, OpStatus, Operation, Priority, Seq,
     Timestamp, Version,
 };
@@ -17,6 +17,9 @@ use sync_core::{
 pub struct WriteMessage {
     /// The collection.
     pub collection: CollectionName,
+    /// The branch of the document to write instead of the document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<BranchName>,
     /// The document (`recordId`, or `id` as some clients write it).
     #[serde(alias = "id")]
     pub record_id: Option<DocId>,
@@ -48,6 +51,7 @@ impl WriteMessage {
         let mut op = Operation::new(action);
         op.op_id = self.op_id.clone();
         op.collection = Some(self.collection.clone());
+        op.branch = self.branch.clone();
         op.namespace = self.namespace.clone();
         op.id = self.record_id.clone();
         op.base_version = self.base_version;
@@ -85,6 +89,9 @@ pub enum ClientMessage {
         id: Option<String>,
         /// The collection.
         collection: CollectionName,
+        /// A branch of the collection's documents instead of the documents.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        branch: Option<BranchName>,
         /// The namespace; `default` when omitted.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         namespace: Option<Namespace>,

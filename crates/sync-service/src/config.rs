@@ -554,6 +554,14 @@ impl Config {
                     format!("{name:?} is not a valid collection name"),
                 ));
             }
+            if name.contains(sync_core::BRANCH_SEPARATOR) {
+                return Err(invalid(
+                    "collections",
+                    format!(
+                        "{name:?} is a branch address; branches take their collection's settings"
+                    ),
+                ));
+            }
             if settings.keep_versions == Some(0) {
                 return Err(invalid(
                     "collections.keep_versions",

@@ -27,6 +27,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
     tags(
         (name = "sync", description = "Bulk sync: operations in, results, conflicts and changes out"),
         (name = "documents", description = "Documents, their history and restore"),
+        (name = "branches", description = "Branches of a document: fork, merge, delete"),
         (name = "changes", description = "The change feed"),
         (name = "conflicts", description = "Recorded conflicts and their resolution"),
         (name = "devices", description = "The device registry"),
@@ -138,6 +139,21 @@ pub(crate) struct DocumentPath {
     collection: CollectionName,
     /// The document's id.
     id: DocId,
+}
+
+/// One branch of a document.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct BranchPath {
+    /// The namespace.
+    ns: Namespace,
+    /// The document's collection.
+    collection: CollectionName,
+    /// The document's id.
+    id: DocId,
+    /// The branch's name.
+    name: sync_core::BranchName,
 }
 
 /// One version of a document.

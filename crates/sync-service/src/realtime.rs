@@ -553,6 +553,7 @@ impl Hub {
         let filter = ChangeFilter {
             namespaces: Some([subscription.namespace.clone()].into()),
             collections: Some([subscription.collection.clone()].into()),
+            skip_branches: true,
         };
         loop {
             let page = self

@@ -282,10 +282,15 @@ impl Session {
             ClientMessage::Subscribe {
                 id,
                 collection,
+                branch,
                 namespace,
                 filter,
                 cursor,
             } => {
+                let collection = match &branch {
+                    Some(branch) => collection.with_branch(branch),
+                    None => collection,
+                };
                 let id = id.unwrap_or_else(|| collection.to_string());
                 let request = SubscribeRequest {
                     id,

@@ -632,7 +632,7 @@ impl SyncStore for PgStore {
                  WHERE seq > $1 AND seq <= $2
                    AND ($3::text[] IS NULL OR namespace = ANY($3))
                    AND (collection = ANY($4)
-                        OR $4::text[] IS NULL AND strpos(collection, '@') = 0)
+                        OR $4::text[] IS NULL AND NOT ($6 AND strpos(collection, '@') > 0))
                  ORDER BY seq LIMIT $5",
                 &[
                     &to_db(after.get())?,
@@ -640,6 +640,7 @@ impl SyncStore for PgStore {
                     &namespaces,
                     &collections,
                     &limit_param(limit),
+                    &filter.skip_branches,
                 ],
             )
             .await?;

@@ -331,6 +331,7 @@ async fn websocket(
                     .send(send(&ClientMessage::Subscribe {
                         id: Some("tail".into()),
                         collection: collection.clone(),
+                        branch: None,
                         namespace: namespace.cloned(),
                         filter: (!filter.is_empty()).then(|| filter.clone()),
                         cursor: Some(from.to_string()),

@@ -747,6 +747,7 @@ fn subscribe_message(sub: &Sub, cursor: Option<Cursor>) -> ClientMessage {
     ClientMessage::Subscribe {
         id: Some(sub.id.clone()),
         collection: request.collection.clone(),
+        branch: None,
         namespace: Some(request.namespace.clone()),
         filter: (!request.filter.is_empty()).then(|| request.filter.clone()),
         cursor: cursor.map(|cursor| cursor.to_string()),
@@ -762,6 +763,7 @@ fn write_message(op: &Operation) -> Result<ClientMessage, TransportError> {
     };
     let write = WriteMessage {
         collection,
+        branch: op.branch.clone(),
         record_id: op.id.clone().or_else(|| op.server_id.clone()),
         data: op.data.clone(),
         op_id: op.op_id.clone(),

@@ -53,7 +53,8 @@ pub(crate) async fn list(
     }))
 }
 
-async fn key_of(
+/// The document a path names, once the caller may read its namespace.
+pub(crate) async fn key_of(
     principal: &crate::auth::Principal,
     namespace: &str,
     collection: &str,

@@ -4,6 +4,7 @@
 //! panics as 500).
 
 mod admin;
+mod branches;
 mod changes;
 mod collections;
 mod conflicts;
@@ -55,6 +56,9 @@ pub(crate) fn router(state: AppState, cors_origins: &[String]) -> Router<AppStat
         .routes(routes!(documents::history))
         .routes(routes!(documents::version))
         .routes(routes!(documents::restore))
+        .routes(routes!(branches::fork, branches::list))
+        .routes(routes!(branches::one, branches::delete))
+        .routes(routes!(branches::merge))
         .routes(routes!(conflicts::list))
         .routes(routes!(conflicts::one))
         .routes(routes!(conflicts::resolve))

@@ -386,12 +386,14 @@ impl PullScope {
             filter: ChangeFilter {
                 namespaces: Some(namespaces),
                 collections: Some(BTreeSet::from([collection.clone()])),
+                skip_branches: true,
             },
         })
     }
 
     /// `/v1/sync` and the change feed: the named namespaces (each must be
-    /// readable) or every readable one, and the named collections or all.
+    /// readable) or every readable one, and the named collections (branch
+    /// addresses included) or every collection, branches left out.
     pub(crate) fn sync(
         principal: &Principal,
         namespaces: Option<Vec<Namespace>>,
@@ -410,6 +412,7 @@ impl PullScope {
             filter: ChangeFilter {
                 namespaces,
                 collections: collections.map(|c| c.into_iter().collect()),
+                skip_branches: true,
             },
         })
     }

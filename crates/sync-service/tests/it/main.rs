@@ -5,6 +5,7 @@
 mod auth;
 mod bad_input;
 mod bandwidth;
+mod branches;
 mod crash_rounds;
 mod disk_full;
 mod documents;

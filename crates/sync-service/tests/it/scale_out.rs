@@ -4,8 +4,8 @@
 //! other keeps serving. Needs `SYNC_TEST_DATABASE_URL`; without it the
 //! tests say loudly that they did not run.
 
+use crate::support::database_url;
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,19 +15,6 @@ use serde_json::{Value, json};
 use sync_testkit::{ChildServer, run_aside};
 use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
-
-fn database_url() -> Option<String> {
-    let url = std::env::var("SYNC_TEST_DATABASE_URL").ok();
-    if url.is_none() {
-        // Straight to stderr: the harness would hide `eprintln!` output.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** scale-out tests NOT RUN: set SYNC_TEST_DATABASE_URL \
-             (postgres://postgres@127.0.0.1:5432/test) to run them ***\n"
-        );
-    }
-    url
-}
 
 /// Starts a `sync-server` node named `name` on `schema` of the database at
 /// `url`.
@@ -77,7 +64,9 @@ async fn sync(
 
 #[tokio::test]
 async fn a_change_through_one_node_reaches_subscribers_of_the_other() {
-    let Some(url) = database_url() else { return };
+    let Some(url) = database_url("scale-out tests") else {
+        return;
+    };
     let schema = fresh_schema(&url);
     let first = start_node(&url, &schema.name, "node-1").await;
     let second = start_node(&url, &schema.name, "node-2").await;
@@ -142,7 +131,9 @@ async fn a_change_through_one_node_reaches_subscribers_of_the_other() {
 
 #[tokio::test]
 async fn a_node_killed_mid_load_loses_no_acknowledged_write() {
-    let Some(url) = database_url() else { return };
+    let Some(url) = database_url("scale-out tests") else {
+        return;
+    };
     let schema = fresh_schema(&url);
     let mut first = start_node(&url, &schema.name, "node-1").await;
     let second = Arc::new(start_node(&url, &schema.name, "node-2").await);

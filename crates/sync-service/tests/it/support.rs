@@ -28,6 +28,22 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// The HS256 secret of the servers in `jwt` mode.
 pub(crate) const SECRET: &str = "integration-test-secret-0123456789";
 
+/// The test database's URL (`SYNC_TEST_DATABASE_URL`), or `None` after
+/// saying loudly that `what` did not run.
+pub(crate) fn database_url(what: &str) -> Option<String> {
+    use std::io::Write as _;
+    let url = std::env::var("SYNC_TEST_DATABASE_URL").ok();
+    if url.is_none() {
+        // Straight to stderr: the harness would hide `eprintln!` output.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** {what} NOT RUN: set SYNC_TEST_DATABASE_URL \
+             (postgres://postgres@127.0.0.1:5432/test) to run them ***\n"
+        );
+    }
+    url
+}
+
 /// A running server and a client for it.
 pub(crate) struct TestServer {
     server: Option<Server>,
