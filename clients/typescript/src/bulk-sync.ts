@@ -6,7 +6,7 @@
 
 import type { JsonObject } from './core/json.js';
 import type { ConflictRecord, OpResult } from './core/protocol.js';
-import { isValidName, uuidv7 } from './ids.js';
+import { isValidCollection, uuidv7 } from './ids.js';
 import { SyncArgumentError } from './client.js';
 import { HttpApi, type TokenSource } from './transport/http.js';
 
@@ -47,7 +47,7 @@ export interface BulkSyncResult {
 
 /** Sends `operations` to the bulk-sync endpoint of `collection` in chunks. */
 export async function bulkSync(collection: string, operations: BulkOperation[], options: BulkSyncOptions): Promise<BulkSyncResult> {
-  if (!isValidName(collection)) throw new SyncArgumentError(`collection name ${JSON.stringify(collection)} is invalid`);
+  if (!isValidCollection(collection)) throw new SyncArgumentError(`collection name ${JSON.stringify(collection)} is invalid`);
   if (!Array.isArray(operations)) throw new SyncArgumentError('operations must be an array');
   const chunkSize = options.chunkSize ?? 50;
   if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new SyncArgumentError(`chunkSize must be a positive whole number, not ${String(chunkSize)}`);

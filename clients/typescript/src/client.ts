@@ -9,7 +9,7 @@ import type { Priority } from './core/protocol.js';
 import { isWhereOp, runQuery, type Condition, type Direction, type QuerySpec, type WhereOp } from './core/query.js';
 import { localView, planSave, type ServerDoc } from './core/view.js';
 import { Engine, type EngineHost, type EngineSettings } from './engine.js';
-import { isValidId, isValidName, uuidv7 } from './ids.js';
+import { isValidCollection, isValidId, isValidName, uuidv7 } from './ids.js';
 import { Replica } from './replica.js';
 import { IndexedDbStorage } from './storage/indexeddb.js';
 import { MemoryStorage } from './storage/memory.js';
@@ -83,7 +83,7 @@ function resolve(options: ClientOptions): ClientSettings {
     throw new SyncArgumentError('collections must name at least one collection');
   }
   for (const collection of options.collections) {
-    if (!isValidName(collection)) throw new SyncArgumentError(`collection name ${JSON.stringify(collection)} is invalid (1-64 of A-Z a-z 0-9 _ -)`);
+    if (!isValidCollection(collection)) throw new SyncArgumentError(`collection name ${JSON.stringify(collection)} is invalid (1-64 of A-Z a-z 0-9 _ -, optionally @ and a branch name)`);
   }
   const priorities: Record<string, Priority> = {};
   for (const [collection, priority] of Object.entries(options.priorities ?? {})) {

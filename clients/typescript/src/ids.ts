@@ -26,6 +26,16 @@ export function isValidName(name: unknown): name is string {
   return typeof name === 'string' && NAME.test(name);
 }
 
+const COLLECTION = /^[A-Za-z0-9_-]{1,64}(@[A-Za-z0-9_-]{1,64})?$/;
+
+/**
+ * Whether `name` is a valid collection name: a plain name, or a branch
+ * address `collection@branch` (the branch of each document of `collection`).
+ */
+export function isValidCollection(name: unknown): name is string {
+  return typeof name === 'string' && COLLECTION.test(name);
+}
+
 /** Whether `id` is a valid document id (1-128 characters). */
 export function isValidId(id: unknown): id is string {
   return typeof id === 'string' && id.length >= 1 && id.length <= 128;
