@@ -17,8 +17,8 @@
 
 use sync_core::store::{BranchRecord, StoredDocument, WriteEffect};
 use sync_core::{
-    Action, BranchName, ChangeOp, ConflictRecord, DocKey, Document, ErrorCode, JsonObject,
-    OpError, OpResult, OpStatus, Operation, Version,
+    Action, BranchName, ChangeOp, ConflictRecord, DocKey, Document, ErrorCode, JsonObject, OpError,
+    OpResult, OpStatus, Operation, Version,
 };
 use sync_diff::merge_patch;
 
@@ -101,21 +101,36 @@ impl Syncer {
             created_at: self.clock().now(),
             created_by: caller.user().clone(),
         };
-        let branch_key = record.branch_key();
-        self.write_branch(caller, &branch_key, "fork", None, forked.data, false)
-            .await?;
+        self.write_branch(
+            caller,
+            &record.branch_key(),
+            "fork",
+            None,
+            forked.data,
+            false,
+        )
+        .await?;
         self.store().put_branch(record.clone()).await?;
-        let document = self
-            .store()
-            .get(&branch_key)
-            .await?
-            .map(|stored| stored.document)
-            .ok_or_else(|| EngineError::Internal(format!("{branch_key} vanished")))?;
+        let document = self.branch_document(&record).await?;
         Ok((record, document))
     }
 
+    /// The branch's own document (a tombstone once deleted).
+    pub async fn branch_document(&self, branch: &BranchRecord) -> Result<Document, EngineError> {
+        let key = branch.branch_key();
+        self.store()
+            .get(&key)
+            .await?
+            .map(|stored| stored.document)
+            .ok_or_else(|| EngineError::NotFound(format!("no document {key}")))
+    }
+
     /// The branch `name` of the document at `key`, or `not_found`.
-    pub async fn branch(&self, key: &DocKey, name: &BranchName) -> Result<BranchRecord, EngineError> {
+    pub async fn branch(
+        &self,
+        key: &DocKey,
+        name: &BranchName,
+    ) -> Result<BranchRecord, EngineError> {
         self.store()
             .get_branch(key, name)
             .await?
@@ -135,12 +150,7 @@ impl Syncer {
         caller.check_write(&key.namespace)?;
         let mut record = self.branch(key, name).await?;
         let branch_key = record.branch_key();
-        let branch = self
-            .store()
-            .get(&branch_key)
-            .await?
-            .ok_or_else(|| EngineError::NotFound(format!("no document {branch_key}")))?
-            .document;
+        let branch = self.branch_document(&record).await?;
         let fork = self
             .store()
             .document_at(key, record.fork_version)

@@ -107,13 +107,7 @@ pub(crate) async fn one(
     let (key, name) = branch_path(&principal, &path).await?;
     let syncer = state.syncer();
     let branch = syncer.branch(&key, &name).await?;
-    let branch_key = branch.branch_key();
-    let document = syncer
-        .store()
-        .get(&branch_key)
-        .await?
-        .map(|stored| stored.document)
-        .ok_or_else(|| ApiError::NotFound(format!("no document {branch_key}")))?;
+    let document = syncer.branch_document(&branch).await?;
     Ok(Json(BranchView { branch, document }))
 }
 

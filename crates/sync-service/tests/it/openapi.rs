@@ -23,7 +23,10 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/v1/ns/{ns}/{collection}/{id}/branches"),
     ("get", "/v1/ns/{ns}/{collection}/{id}/branches/{name}"),
     ("delete", "/v1/ns/{ns}/{collection}/{id}/branches/{name}"),
-    ("post", "/v1/ns/{ns}/{collection}/{id}/branches/{name}/merge"),
+    (
+        "post",
+        "/v1/ns/{ns}/{collection}/{id}/branches/{name}/merge",
+    ),
     ("get", "/v1/conflicts"),
     ("get", "/v1/conflicts/{id}"),
     ("post", "/v1/conflicts/{id}/resolve"),
