@@ -2,6 +2,7 @@
 //! holds them, and reads the server's resident memory (`VmRSS`) before
 //! and after, for the memory one connection costs.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -62,6 +63,35 @@ pub struct IdleResult {
     pub generator_rss_mb: f64,
 }
 
+/// Connections from one source address, below the ~28,000 ports it has
+/// towards one server.
+const CONNECTIONS_PER_SOURCE: usize = 20_000;
+
+/// Where connection `index` of `connections` comes from: towards a server
+/// on the loopback, runs of more than [`CONNECTIONS_PER_SOURCE`] spread
+/// over 127.0.0.1, 127.0.0.2, ...; otherwise the system's choice.
+fn source_for(url: &str, index: usize, connections: usize) -> Option<IpAddr> {
+    let host = ws::authority(url).ok()?.rsplit_once(':')?.0;
+    let loopback = host == "localhost" || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback || connections <= CONNECTIONS_PER_SOURCE {
+        return None;
+    }
+    let last = u8::try_from(1 + index / CONNECTIONS_PER_SOURCE).ok()?;
+    Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+}
+
+/// Raises this process's limit of open files to `wanted` (the hard limit
+/// too, which needs the privilege to), or as far as it may go; returns the
+/// limit now. Children started afterwards inherit it.
+pub fn raise_file_limit(wanted: u64) -> Result<u64> {
+    use rlimit::Resource;
+    let (_, hard) = Resource::NOFILE.get()?;
+    if hard < wanted && Resource::NOFILE.set(wanted, wanted).is_ok() {
+        return Ok(wanted);
+    }
+    Ok(rlimit::increase_nofile_limit(wanted)?)
+}
+
 /// Runs the scenario.
 pub async fn run(config: &IdleConfig) -> Result<IdleResult> {
     if config.connections == 0 {
@@ -73,14 +103,15 @@ pub async fn run(config: &IdleConfig) -> Result<IdleResult> {
     let url = config.url.as_str();
     let collection_ref = collection.as_str();
     let tag_ref = tag.as_str();
-    let (devices, stage) = (config.devices, config.stage);
+    let (devices, stage, connections) = (config.devices, config.stage, config.connections);
     let says_hello = stage != Stage::Upgrade && config.protocol == ws::Protocol::Sync;
     let started = Instant::now();
     let opened: Vec<Result<ws::Socket>> = futures::stream::iter(0..config.connections)
         .map(|index| async move {
             // Idle sockets: a small receive buffer.
             let device = devices.then(|| format!("lg-idle-{tag_ref}-{index}"));
-            let mut socket = ws::connect(url, 4096).await?;
+            let mut socket =
+                ws::connect_from(url, 4096, source_for(url, index, connections)).await?;
             if says_hello {
                 ws::hello(&mut socket, device.as_deref()).await?;
             }
@@ -106,4 +137,35 @@ pub async fn run(config: &IdleConfig) -> Result<IdleResult> {
         open_s,
         generator_rss_mb: generator as f64 / 1024.0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_connections_to_the_loopback_spread_over_source_addresses() {
+        let url = "ws://127.0.0.1:8080/ws";
+        assert_eq!(
+            source_for(url, 19_999, 20_000),
+            None,
+            "few: the system chooses"
+        );
+        let source = |index| source_for(url, index, 50_000).map(|ip| ip.to_string());
+        assert_eq!(source(0).as_deref(), Some("127.0.0.1"));
+        assert_eq!(source(19_999).as_deref(), Some("127.0.0.1"));
+        assert_eq!(source(20_000).as_deref(), Some("127.0.0.2"));
+        assert_eq!(source(49_999).as_deref(), Some("127.0.0.3"));
+        assert_eq!(
+            source_for("ws://localhost:1/ws", 25_000, 50_000)
+                .map(|ip| ip.to_string())
+                .as_deref(),
+            Some("127.0.0.2")
+        );
+        assert_eq!(
+            source_for("ws://10.0.0.5:80/ws", 25_000, 50_000),
+            None,
+            "not the loopback"
+        );
+    }
 }

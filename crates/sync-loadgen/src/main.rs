@@ -208,6 +208,8 @@ fn print(result: &impl serde::Serialize) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Every connection is an open file: as many as this process may have.
+    sync_loadgen::idle::raise_file_limit(u64::MAX)?;
     match Args::parse().scenario {
         Scenario::Fanout {
             url,

@@ -13,8 +13,10 @@
 //! The server never fragments its messages, so continuation frames are
 //! not reassembled; a fragmented message is an error.
 
+use std::net::{IpAddr, SocketAddr};
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::{LoadError, Result};
 
@@ -53,13 +55,33 @@ pub struct RawSocket {
 impl RawSocket {
     /// Connects to `url` (`ws://host:port/path`) and upgrades, with Nagle's
     /// algorithm off and a receive buffer of `buffer` bytes (it grows for
-    /// a frame that does not fit).
-    pub async fn connect(url: &str, buffer: usize) -> Result<RawSocket> {
+    /// a frame that does not fit); from the address `source` when given
+    /// (one source address has about 28,000 ports towards one server).
+    pub async fn connect(url: &str, buffer: usize, source: Option<IpAddr>) -> Result<RawSocket> {
         let rest = url
             .strip_prefix("ws://")
             .ok_or_else(|| LoadError::Invalid(format!("{url}: only ws:// URLs")))?;
         let (authority, path) = rest.find('/').map_or((rest, "/"), |at| rest.split_at(at));
-        let stream = TcpStream::connect(authority).await?;
+        let stream = match source {
+            None => TcpStream::connect(authority).await?,
+            Some(source) => {
+                let target = tokio::net::lookup_host(authority)
+                    .await?
+                    .find(|target| target.is_ipv4() == source.is_ipv4())
+                    .ok_or_else(|| {
+                        LoadError::Invalid(format!(
+                            "{authority}: no address to reach from {source}"
+                        ))
+                    })?;
+                let socket = if source.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                socket.bind(SocketAddr::new(source, 0))?;
+                socket.connect(target).await?
+            }
+        };
         stream.set_nodelay(true)?;
         let mut socket = RawSocket {
             stream,

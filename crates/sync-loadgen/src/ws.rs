@@ -3,6 +3,7 @@
 //! reading of frames the receive paths use instead of parsing every
 //! frame's JSON.
 
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -60,7 +61,13 @@ pub fn authority(url: &str) -> Result<&str> {
 /// of `read_buffer` bytes (small for many idle sockets, large for busy
 /// ones).
 pub async fn connect(url: &str, read_buffer: usize) -> Result<Socket> {
-    tokio::time::timeout(SETUP_TIMEOUT, RawSocket::connect(url, read_buffer))
+    connect_from(url, read_buffer, None).await
+}
+
+/// [`connect`] from the local address `source` (the system's choice when
+/// `None`).
+pub async fn connect_from(url: &str, read_buffer: usize, source: Option<IpAddr>) -> Result<Socket> {
+    tokio::time::timeout(SETUP_TIMEOUT, RawSocket::connect(url, read_buffer, source))
         .await
         .map_err(|_| LoadError::Timeout(format!("WebSocket handshake with {url}")))?
 }

@@ -2,7 +2,8 @@
 //! budgets `docs/benchmarks.md` reports: fan-out latency with 1,000
 //! subscribers at 100 and 1,000 changes/s, durable acknowledged writes of
 //! 64 WebSocket writers, bulk sync in batches of 500, the resident memory
-//! of 10,000 idle connections and the catch-up of a client 100,000 changes
+//! of 10,000 idle connections (and of 50,000 held, the limit of open files
+//! raised) and the catch-up of a client 100,000 changes
 //! behind; and, with the budgets of the specification where it has one,
 //! the latency of a write to one other subscribed client, the resident
 //! memory per document after 100,000 documents, and a reconnect storm of
@@ -26,7 +27,7 @@
 //! both processes spent) and written as records to
 //! `$SYNC_BENCH_OUT/realtime.json` for `cargo xtask bench`. With
 //! `SYNC_BENCH_QUICK` set the runs are shorter and the counts smaller.
-//! Scenario names after `--` (`fanout`, `writes`, `bulk`, `idle`,
+//! Scenario names after `--` (`fanout`, `writes`, `bulk`, `idle`, `held`,
 //! `catchup`, `latency`, `memory`, `reconnect`, `postgres`) run only those.
 
 #![allow(clippy::print_stdout)]
@@ -247,6 +248,7 @@ fn load_average() -> String {
 struct Plan {
     seconds: f64,
     idle_connections: usize,
+    held_connections: usize,
     catch_up_changes: u64,
     latency_seconds: f64,
     memory_documents: u64,
@@ -446,21 +448,75 @@ async fn bulk_sync(plan: &Plan, records: &mut Vec<Value>) {
 
 async fn idle_connections(plan: &Plan, records: &mut Vec<Value>) {
     let server = ServerProcess::start().await;
-    let result = idle(plan, server.ws_url(), server.pid(), Protocol::Sync).await;
+    let result = idle(
+        plan.idle_connections,
+        server.ws_url(),
+        server.pid(),
+        Protocol::Sync,
+    )
+    .await;
     show("idle connections", &result);
     let budget = (plan.idle_connections >= 10_000).then_some(150.0);
     records.extend(idle_records("realtime", &result, budget));
     if let Some(peer) = PeerProcess::start().await {
-        let result = idle(plan, peer.ws_url(), peer.pid(), Protocol::Relay).await;
+        let result = idle(
+            plan.idle_connections,
+            peer.ws_url(),
+            peer.pid(),
+            Protocol::Relay,
+        )
+        .await;
         show(&format!("idle connections ({PEER})"), &result);
         records.extend(idle_records(PEER, &result, None));
     }
 }
 
-async fn idle(plan: &Plan, url: String, pid: u32, protocol: Protocol) -> idle::IdleResult {
+/// Many subscribed connections held at once. Each is an open file on
+/// both sides, so the limit of open files is raised first, for this
+/// process and the server it then starts (raising the hard limit needs the
+/// privilege to; without it the run is left out, loudly).
+async fn held_connections(plan: &Plan, records: &mut Vec<Value>) {
+    let wanted = plan.held_connections as u64 + 10_000;
+    match idle::raise_file_limit(wanted) {
+        Ok(limit) if limit >= wanted => {}
+        outcome => {
+            println!(
+                "realtime: held connections NOT RUN: {} open files needed, the limit is {outcome:?}",
+                wanted
+            );
+            return;
+        }
+    }
+    let server = ServerProcess::start().await;
+    let result = idle(
+        plan.held_connections,
+        server.ws_url(),
+        server.pid(),
+        Protocol::Sync,
+    )
+    .await;
+    show("held connections", &result);
+    let held = thousands(result.connections as u64);
+    records.push(record(
+        &format!("realtime: {held} subscribed connections held, server resident"),
+        result.rss_after_mb,
+        "MB",
+        None,
+        false,
+    ));
+    records.push(record(
+        &format!("realtime: {held} subscribed connections held, time to open them all"),
+        result.open_s,
+        "s",
+        None,
+        false,
+    ));
+}
+
+async fn idle(connections: usize, url: String, pid: u32, protocol: Protocol) -> idle::IdleResult {
     let config = idle::IdleConfig {
         url,
-        connections: plan.idle_connections,
+        connections,
         server_pid: pid,
         settle: Duration::from_secs(2),
         connect_concurrency: 64,
@@ -636,6 +692,7 @@ async fn main() {
         Plan {
             seconds: 2.0,
             idle_connections: 2_000,
+            held_connections: 5_000,
             catch_up_changes: 20_000,
             latency_seconds: 2.0,
             memory_documents: 20_000,
@@ -645,6 +702,7 @@ async fn main() {
         Plan {
             seconds: 10.0,
             idle_connections: 10_000,
+            held_connections: 50_000,
             catch_up_changes: 100_000,
             latency_seconds: 5.0,
             memory_documents: 100_000,
@@ -700,6 +758,9 @@ async fn main() {
     }
     if runs("idle") {
         idle_connections(&plan, &mut records).await;
+    }
+    if runs("held") {
+        held_connections(&plan, &mut records).await;
     }
     if runs("catchup") {
         catch_up(&plan, &mut records).await;

@@ -117,6 +117,16 @@ fn parse_durability(text: &str) -> Result<DurabilityMode, String> {
     }
 }
 
+/// Raises the soft limit of open files to the hard one: every connection
+/// is a file, and the usual soft limit (1,024) is far below what a server
+/// holds.
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open files"),
+        Err(error) => tracing::warn!(%error, "cannot raise the limit of open files"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -165,6 +175,7 @@ async fn main() -> anyhow::Result<()> {
     if config.durability == DurabilityMode::Os {
         tracing::warn!("durability = os: acknowledged writes are not fsynced and can be lost");
     }
+    raise_file_limit();
     let server = ServerBuilder::new(config)
         .config_source(source)
         .start()
