@@ -925,7 +925,9 @@ fn projected(
 /// same whichever door it came through: a hash of who sent it and
 /// everything it says, so the same operation sent again after a lost
 /// response is recognised as a replay. Without a `localId` or a `timestamp`
-/// nothing tells two equal operations apart, and each gets a fresh id.
+/// nothing tells two equal operations apart, and each gets a fresh id. The
+/// operation's `branch` counts as part of its collection, so naming a
+/// branch by the field or by its address is the same operation.
 pub fn derived_op_id(
     user: &UserId,
     device_id: Option<&DeviceId>,
@@ -941,6 +943,10 @@ pub fn derived_op_id(
         .as_ref()
         .map(|data| Value::Object(data.clone()).to_string())
         .unwrap_or_default();
+    let collection = match &op.branch {
+        Some(branch) => collection.with_branch(branch),
+        None => collection.clone(),
+    };
     let parts: [&str; 9] = [
         user.as_str(),
         device_id.map_or("", DeviceId::as_str),
@@ -997,5 +1003,28 @@ pub(crate) fn server_write(
         result,
         conflict: None,
         resolves: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_branch_by_field_or_by_address_derives_one_op_id() {
+        let user = UserId::anonymous();
+        let namespace = Namespace::default();
+        let notes = CollectionName::new("notes").unwrap();
+        let mut op = Operation::new(Action::Update);
+        op.id = Some(DocId::new("n1").unwrap());
+        op.local_id = Some("l1".into());
+        op.data = Some(JsonObject::new());
+        let plain = derived_op_id(&user, None, &namespace, &notes, &op);
+        let draft = sync_core::BranchName::new("draft").unwrap();
+        let address = derived_op_id(&user, None, &namespace, &notes.with_branch(&draft), &op);
+        op.branch = Some(draft);
+        let by_field = derived_op_id(&user, None, &namespace, &notes, &op);
+        assert_eq!(address, by_field);
+        assert_ne!(plain, by_field, "the branch is another document");
     }
 }
