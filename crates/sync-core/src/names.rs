@@ -26,24 +26,31 @@ fn is_collection_char(c: char) -> bool {
 /// of documents of `notes` (`docs/protocol.md`, "Branches").
 pub const BRANCH_SEPARATOR: char = '@';
 
+/// The longest collection or branch name, in characters.
+const COLLECTION_PART_MAX_CHARS: usize = 64;
+
 /// A collection name, or a branch address: a plain name, then optionally
-/// the separator and a branch name, each part by the collection rule.
+/// the separator and a branch name, each part by the collection rule. The
+/// longest address (`_max_chars`) follows: two parts and the separator.
 fn check_collection(
     kind: &'static str,
     value: &str,
-    max_chars: usize,
+    _max_chars: usize,
     allowed: fn(char) -> bool,
     rule: &'static str,
 ) -> Result<(), CoreError> {
+    let part = |text: &str| check(kind, text, COLLECTION_PART_MAX_CHARS, allowed, rule);
     match value.split_once(BRANCH_SEPARATOR) {
-        None => check(kind, value, max_chars, allowed, rule),
-        Some((base, branch)) => check(kind, base, max_chars, allowed, rule)
-            .and_then(|()| check(kind, branch, max_chars, allowed, rule))
-            .map_err(|_| CoreError::InvalidName {
-                kind,
-                value: excerpt(value),
-                reason: rule,
-            }),
+        None => part(value),
+        Some((base, branch)) => {
+            part(base)
+                .and_then(|()| part(branch))
+                .map_err(|_| CoreError::InvalidName {
+                    kind,
+                    value: excerpt(value),
+                    reason: rule,
+                })
+        }
     }
 }
 
@@ -204,7 +211,7 @@ name_type! {
 name_type! {
     /// A named set of documents inside a namespace (`todos`), or a branch
     /// address (`todos@draft`): the branch `draft` of documents of `todos`.
-    CollectionName, kind = "collection", max = 64, allowed = is_collection_char,
+    CollectionName, kind = "collection", max = 129, allowed = is_collection_char,
     check = check_collection,
     rule = "1-64 characters of A-Z a-z 0-9 _ -, optionally followed by @ and a branch name by the same rule",
     pattern = "^[A-Za-z0-9_-]{1,64}(@[A-Za-z0-9_-]{1,64})?$"
