@@ -238,8 +238,9 @@ impl Syncer {
 
     /// Brings the branch's document to the merged document, so the next
     /// merge's base is the merged version. Whether the branch holds it now:
-    /// not when the branch was written since the merge read it (the fork
-    /// point then stays, and the next merge takes in both).
+    /// not when the branch was written since the merge read it, nor when
+    /// the document is deleted (a live branch is not deleted by a merge);
+    /// the fork point then stays, and the next merge takes in both.
     async fn catch_up_branch(
         &self,
         caller: &dyn Access,
@@ -249,6 +250,9 @@ impl Syncer {
     ) -> Result<bool, EngineError> {
         if merged.data == merged_from.data && merged.deleted == merged_from.deleted {
             return Ok(true);
+        }
+        if merged.deleted {
+            return Ok(false);
         }
         let written = self
             .write_branch(

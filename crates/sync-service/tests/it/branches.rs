@@ -399,3 +399,48 @@ async fn bad_branch_requests_are_refused_and_change_nothing() {
     );
     assert_eq!(api.head().await, head, "nothing was written");
 }
+
+#[tokio::test]
+async fn a_merge_into_a_deleted_document_leaves_the_branch_alive() {
+    let server = TestServer::start(|_| {}).await;
+    let api = server.session(None);
+    write(
+        &api,
+        json!({"opId": "d1", "action": "create", "collection": "notes", "id": "n1",
+               "data": {"title": "Plan"}}),
+    )
+    .await;
+    created(
+        api.post_json(
+            "/v1/ns/default/notes/n1/branches",
+            &json!({"name": "draft"}),
+        )
+        .await,
+    );
+    let deleted = write(
+        &api,
+        json!({"opId": "d2", "action": "delete", "collection": "notes", "id": "n1",
+               "baseVersion": 1}),
+    )
+    .await;
+    assert_eq!(deleted["status"], "success", "{deleted}");
+    write(
+        &api,
+        json!({"opId": "d3", "action": "update", "collection": "notes", "branch": "draft",
+               "id": "n1", "baseVersion": 1, "data": {"title": "Plan, kept"}}),
+    )
+    .await;
+    let merged = api
+        .post_json("/v1/ns/default/notes/n1/branches/draft/merge", &json!({}))
+        .await
+        .ok();
+    // Under `merge` the delete stands against a concurrent edit.
+    assert_eq!(merged["document"]["deleted"], true, "{merged}");
+    assert_eq!(merged["branch"]["forkVersion"], 1, "the fork point stays");
+    let branch = api
+        .get_json("/v1/ns/default/notes/n1/branches/draft")
+        .await
+        .ok();
+    assert_eq!(branch["document"]["deleted"], false, "{branch}");
+    assert_eq!(branch["document"]["data"]["title"], "Plan, kept");
+}
