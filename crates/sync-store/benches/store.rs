@@ -12,7 +12,9 @@
 //!
 //! When `SYNC_BENCH_DATABASE_URL` (or `SYNC_TEST_DATABASE_URL`) names a
 //! PostgreSQL database, the same write and catch-up figures are measured
-//! for the PostgreSQL store too, in a fresh schema dropped afterwards.
+//! for the PostgreSQL store too, in a fresh schema dropped afterwards, and
+//! the 64-writer run once more on two nodes (two stores on one schema, 32
+//! writers each).
 //!
 //! Results are printed and written as JSON records to
 //! `$SYNC_BENCH_OUT/store.json` for `cargo xtask bench`.
@@ -227,11 +229,22 @@ async fn acked_writes(
     run_for: Duration,
     document: JsonObject,
 ) -> f64 {
+    acked_writes_on(&[store], writers, run_for, document).await
+}
+
+/// As [`acked_writes`], the writers taking `stores` in turn (writer `w`
+/// writes through `stores[w % stores.len()]`).
+async fn acked_writes_on(
+    stores: &[Arc<dyn SyncStore>],
+    writers: usize,
+    run_for: Duration,
+    document: JsonObject,
+) -> f64 {
     let acked = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for writer in 0..writers {
-        let store = Arc::clone(&store);
+        let store = Arc::clone(&stores[writer % stores.len()]);
         let acked = Arc::clone(&acked);
         let document = document.clone();
         tasks.push(tokio::spawn(async move {
@@ -318,6 +331,24 @@ async fn postgres(url: &str, run_for: Duration, records: &mut Vec<Value>) {
             true,
         ));
     }
+    // Two nodes: two stores (each its own pool and committer) on one
+    // schema, the 64 writers split between them.
+    let schema = format!("sync_bench_{}_two_nodes", std::process::id());
+    let first = Arc::new(pg_store(url, &schema).await);
+    let second: Arc<dyn SyncStore> = Arc::new(pg_store(url, &schema).await);
+    let nodes: [Arc<dyn SyncStore>; 2] = [first.clone(), second];
+    let rate = acked_writes_on(&nodes, 64, run_for, todo()).await;
+    first
+        .drop_schema()
+        .await
+        .expect("drop the benchmark schema");
+    records.push(record(
+        "store (postgres): durable acked writes, 64 writers, 2 nodes",
+        rate,
+        "writes/s",
+        None,
+        true,
+    ));
     let schema = format!("sync_bench_{}_catch_up", std::process::id());
     let store = pg_store(url, &schema).await;
     let seconds = read_back(&store, 100_000).await;

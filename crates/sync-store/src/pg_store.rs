@@ -7,29 +7,35 @@
 //!   created once, in the database, so every node hands out cursors of the
 //!   same log.
 //! - **Writes.** One committer task per node does group commit: it takes
-//!   every `apply` queued while its previous transaction ran and commits
-//!   them in one transaction, which first locks the single `log_head` row.
-//!   That lock orders all writing transactions of all nodes, so seqs are
-//!   assigned in commit order and without gaps (see `commit`).
-//! - **Durability.** `apply` answers after `COMMIT` returns. With
-//!   PostgreSQL's default `synchronous_commit = on` the commit's WAL record
-//!   is flushed to disk (and to synchronous standbys, if configured) before
-//!   that, so [`SyncStore::flush`] has nothing left to do. A database run
-//!   with `synchronous_commit = off` or `fsync = off` gives up the
-//!   durability guarantee of `docs/protocol.md` ("Guarantees").
-//! - **Readers** only see committed rows. Since a transaction that commits
-//!   later always has larger seqs, a reader that has seen up to `c` never
-//!   misses a change committed later with a seq at or below `c`.
-//! - **The head.** Every node keeps the head in a `watch`, fed by its own
-//!   commits, by `LISTEN`/`NOTIFY` (each commit notifies the schema's
-//!   channel with its new head) and by a poll of `log_head` every
-//!   [`PgConfig::head_poll_interval_ms`] as the fallback (see `head`).
+//!   every `apply` queued while its previous group was committed and
+//!   commits them in one transaction, which first locks the single
+//!   `log_head` row. That lock orders all writing transactions of all
+//!   nodes, so seqs are assigned in commit order and without gaps; it is
+//!   released at the commit, before the WAL flush, so the nodes' flushes
+//!   run concurrently (see `commit`).
+//! - **Durability.** `apply` answers after the group's *settle* returns: a
+//!   statement committed with `synchronous_commit = on` after the group's
+//!   commit, durable (flushed to disk, and to synchronous standbys if
+//!   configured) only once the WAL is flushed past the group's commit, so
+//!   [`SyncStore::flush`] has nothing left to do. A database run with
+//!   `synchronous_commit = off` or `fsync = off` gives up the durability
+//!   guarantee of `docs/protocol.md` ("Guarantees").
+//! - **Readers** of the log read up to the settled head only: every seq at
+//!   or below it is committed and durable, so a reader that has seen up to
+//!   `c` never misses a change committed later with a seq at or below `c`,
+//!   and never reads one a crash could take back. Point reads that return
+//!   a row not yet known settled settle before answering.
+//! - **The head.** Every node keeps the settled head in a `watch`, fed by
+//!   its own settles, by `LISTEN`/`NOTIFY` (each settle notifies the
+//!   schema's channel) and by a poll every
+//!   [`PgConfig::head_poll_interval_ms`] as the fallback, which also
+//!   settles a commit left unsettled by a node that died (see `head`).
 //! - **Counters** are rows updated in the writing transaction. Every
 //!   transaction updates the same few rows (the `success` counter, the
-//!   head), which is a hot spot, but writers are serialised by the head lock
-//!   anyway; per-node sharded counters would be the next step if a single
-//!   database ever needs more write throughput than one serial stream of
-//!   group commits gives.
+//!   head), which is a hot spot, but writing transactions are serialised by
+//!   the head lock anyway (only their flushes overlap); per-node sharded
+//!   counters would be the next step if a single database ever needs more
+//!   write throughput than one serial stream of group transactions gives.
 //!
 //! Connections are unencrypted (`NoTls`): run the database on a private
 //! network or over a local socket. No tokio-postgres or deadpool type
@@ -64,7 +70,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use self::commit::{Committer, Request};
-use self::head::{advance, read_head};
+use self::head::{Settler, advance, read_head};
 use self::rows::{
     DOCUMENT_COLUMNS, decode, document_from_row, encode, from_name, get, get_u64, key_params,
     limit_param, pg, pool, to_db,
@@ -172,6 +178,11 @@ fn connection_config(url: &str, schema: &str) -> Result<tokio_postgres::Config, 
     Ok(config)
 }
 
+/// A random id for a row of `log_settled`.
+fn node_id() -> i64 {
+    i64::from_be_bytes(LogId::generate().0.to_be_bytes())
+}
+
 /// The scale-out store: documents, change log and the rest in PostgreSQL
 /// tables, shared by every node connected to the same schema.
 pub struct PgStore {
@@ -180,6 +191,8 @@ pub struct PgStore {
     /// The log's id; replaced once by a snapshot load.
     log_id: AtomicU64,
     heads: Arc<watch::Sender<Seq>>,
+    /// Settles what readers read before it is known settled.
+    settler: Arc<Settler>,
     committer: mpsc::Sender<Request>,
     committer_task: JoinHandle<()>,
     /// The group commit in flight.
@@ -237,18 +250,28 @@ impl PgStore {
                 shutdown_receiver.clone(),
             ));
         }
+        // Random row ids in `log_settled`, one for the committer and one for
+        // everything else, so neither waits for the other's flush.
+        let settler = Arc::new(Settler {
+            pool: pool.clone(),
+            node: node_id(),
+            heads: Arc::clone(&heads),
+            running: tokio::sync::Mutex::new(()),
+        });
         tokio::spawn(head::poll(
-            pool.clone(),
-            Arc::clone(&heads),
+            Arc::clone(&settler),
             Duration::from_millis(config.head_poll_interval_ms.max(1)),
             shutdown_receiver,
         ));
+        let (settled_sender, settled) = watch::channel(state.head);
+        tokio::spawn(head::notify(pool.clone(), channel, settled));
         let (sender, receiver) = mpsc::channel(config.queue_depth_max.max(1));
         let watch = Arc::new(CommitWatch::default());
         let committer = Committer {
             pool: pool.clone(),
             heads: Arc::clone(&heads),
-            channel,
+            node: node_id(),
+            settled: settled_sender,
             batch_writes_max: config.batch_writes_max.max(1),
             observer: config.commit_observer.clone(),
             watch: Arc::clone(&watch),
@@ -259,6 +282,7 @@ impl PgStore {
             schema: config.schema,
             log_id: AtomicU64::new(state.log_id.0),
             heads,
+            settler,
             committer: sender,
             committer_task,
             watch,
@@ -380,11 +404,20 @@ impl PgStore {
         client.execute(&statement, params).await.map_err(pg)
     }
 
-    /// The head from the database, which also raises the known head.
+    /// The settled head from the database, which also raises the known
+    /// head.
     async fn durable_head(&self) -> Result<Seq, Error> {
         let head = read_head(&self.pool).await?;
         advance(&self.heads, head);
         Ok(head)
+    }
+
+    /// Settles the commits that wrote `documents` unless known settled.
+    async fn settle_documents(&self, documents: &[Document]) -> Result<(), Error> {
+        match documents.iter().map(|document| document.seq).max() {
+            Some(seq) => self.settler.settle_past(Some(seq)).await,
+            None => Ok(()),
+        }
     }
 
     async fn changes_of(&self, key: &DocKey) -> Result<Vec<Change>, Error> {
@@ -396,9 +429,14 @@ impl PgStore {
                 &[&namespace, &collection, &id],
             )
             .await?;
-        rows.iter()
+        let changes = rows
+            .iter()
             .map(|row| decode("changes", get(row, "changes", 0)?))
-            .collect()
+            .collect::<Result<Vec<Change>, Error>>()?;
+        self.settler
+            .settle_past(changes.iter().map(|change| change.seq).max())
+            .await?;
+        Ok(changes)
     }
 }
 
@@ -499,7 +537,11 @@ impl SyncStore for PgStore {
                 &[&namespace, &collection, &id],
             )
             .await?;
-        Ok(rows.first().map(document_from_row).transpose()?)
+        let stored = rows.first().map(document_from_row).transpose()?;
+        if let Some(stored) = &stored {
+            self.settler.settle_past(Some(stored.document.seq)).await?;
+        }
+        Ok(stored)
     }
 
     async fn list(
@@ -562,11 +604,13 @@ impl SyncStore for PgStore {
                 }
                 if documents.len() == limit {
                     let next = documents.last().map(|d| d.id.clone());
+                    self.settle_documents(&documents).await?;
                     return Ok(DocumentPage { documents, next });
                 }
                 documents.push(document);
             }
             if rows.len() < chunk {
+                self.settle_documents(&documents).await?;
                 return Ok(DocumentPage {
                     documents,
                     next: None,
@@ -582,10 +626,16 @@ impl SyncStore for PgStore {
                 &[&op_id.as_str()],
             )
             .await?;
-        Ok(rows
+        let result: Option<OpResult> = rows
             .first()
             .map(|row| decode("op_results", get(row, "op_results", 0)?))
-            .transpose()?)
+            .transpose()?;
+        // A recorded result answers a retry as a duplicate: it must be
+        // durable first.
+        if let Some(result) = &result {
+            self.settler.settle_past(result.seq).await?;
+        }
+        Ok(result)
     }
 
     async fn apply(&self, writes: Vec<Write>) -> Result<Vec<CommitOutcome>, StoreError> {
@@ -606,8 +656,9 @@ impl SyncStore for PgStore {
         filter: &ChangeFilter,
         limit: usize,
     ) -> Result<ChangePage, StoreError> {
-        // The head first: every seq at or below it is committed, and the
-        // next statement's snapshot is later, so it sees all of them.
+        // The settled head first: every seq at or below it is committed and
+        // durable, and the next statement's snapshot is later, so it sees
+        // all of them.
         let head = self.durable_head().await?;
         if after >= head {
             return Ok(ChangePage {
@@ -680,7 +731,7 @@ impl SyncStore for PgStore {
         if known > after {
             return Ok(known);
         }
-        // The known head may lag another node's commit (a notification in
+        // The known head may lag another node's settle (a notification in
         // flight): ask the database once before waiting.
         self.durable_head().await?;
         let head = heads
@@ -693,21 +744,25 @@ impl SyncStore for PgStore {
     async fn oldest_retained(&self) -> Result<Seq, StoreError> {
         let rows = self
             .query(
-                "SELECT (SELECT min(seq) FROM changes), head FROM log_head WHERE id = 1",
+                &format!(
+                    "SELECT (SELECT min(seq) FROM changes WHERE seq <= settled.head), settled.head
+                     FROM ({}) AS settled (head)",
+                    head::SETTLED_HEAD
+                ),
                 &[],
             )
             .await?;
         let Some(row) = rows.first() else {
             return Err(Error::Corrupt {
-                tree: "log_head",
-                message: "no head row".into(),
+                tree: "log_settled",
+                message: "no settled head".into(),
             }
             .into());
         };
         let oldest: Option<i64> = get(row, "changes", 0)?;
         match oldest {
             Some(oldest) => Ok(Seq(rows::from_db("changes", oldest)?)),
-            None => Ok(Seq(get_u64(row, "log_head", 1)?).next()),
+            None => Ok(Seq(get_u64(row, "log_settled", 1)?).next()),
         }
     }
 
@@ -904,7 +959,8 @@ impl SyncStore for PgStore {
             .map_err(pg)?;
         let stats = read_stats(&tx).await?;
         tx.commit().await.map_err(pg)?;
-        advance(&self.heads, stats.head);
+        drop(client);
+        self.settler.settle_past(Some(stats.head)).await?;
         Ok(stats)
     }
 
@@ -945,7 +1001,9 @@ impl SyncStore for PgStore {
     async fn snapshot(&self) -> Result<StoreSnapshot, StoreError> {
         let mut client = self.pool.get().await.map_err(pool)?;
         let snapshot = snapshot::read(&mut client).await?;
-        advance(&self.heads, snapshot.head);
+        drop(client);
+        // What the snapshot read may include commits not settled yet.
+        self.settler.settle_past(None).await?;
         Ok(snapshot)
     }
 

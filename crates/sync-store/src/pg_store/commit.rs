@@ -1,35 +1,85 @@
 //! Group commit: one committer task per store takes every `apply` queued
-//! while the previous transaction ran and commits them in one PostgreSQL
-//! transaction.
+//! while the previous group was committed and commits them in one
+//! PostgreSQL transaction; the nodes on one database flush their commits
+//! concurrently, and readers read the log only up to the *settled head*.
 //!
-//! The transaction first locks the single `log_head` row
-//! (`SELECT ... FOR UPDATE`). That lock serialises every writing
-//! transaction of every node on the database, and it is held until the
-//! commit is durable and visible. So:
+//! **Ordering.** The transaction first locks the single `log_head` row
+//! (`SELECT ... FOR UPDATE`), so the writing transactions of every node
+//! run one at a time, and commits with `synchronous_commit = off`: the
+//! lock is released as soon as the commit record is in the WAL buffers,
+//! not held across the WAL flush. Under the lock:
 //!
 //! - the seqs a transaction assigns (`head + 1, head + 2, ...`) follow the
 //!   head the previous transaction committed: no two transactions take the
-//!   same seq, and a rolled-back transaction leaves no gap (its head update
-//!   is rolled back with its changes);
-//! - seqs become visible in commit order: a transaction that commits later
-//!   takes the lock later and so has larger seqs. A reader after cursor `c`
-//!   never misses a change that commits later with a smaller seq, because
-//!   there is none;
+//!   same seq, and a transaction that fails or is killed before its commit
+//!   leaves no gap (its head update rolls back with its changes). Seqs are
+//!   never reserved ahead of a commit, so there are no holes to void;
+//! - a transaction that commits later takes the lock later and so has
+//!   larger seqs, and a later commit record: the WAL holds commits in seq
+//!   order;
 //! - the reads that decide a write (its `opId`, the document's version, the
 //!   pending conflict) run after the lock, so they see every earlier commit
-//!   of every node: compare-and-swap and exactly-once hold across nodes.
+//!   of every node: compare-and-swap and exactly-once hold across nodes
+//!   with no other lock and no retry.
 //!
-//! The reads and the writes are batched per group, in three round trips:
+//! **Durability: the settle.** Right after the commit, on the same
+//! connection and in the same round trip, the committer *settles*: a
+//! statement in a transaction of its own, committed with
+//! `synchronous_commit = on`, raises this node's row of `log_settled` to
+//! the committed head it sees (`log_head.head`). Its commit returns once
+//! the WAL is flushed past its own record, which comes after the group's
+//! commit record and after the commit records of every transaction it
+//! saw: so when it returns, every seq at or below the value it wrote is
+//! durable. Concurrent settles of several nodes
+//! share WAL flushes, and no lock is held across any of them but the
+//! node's own `log_settled` row. Only then are the group's writes
+//! answered, so an acknowledgement still means durable.
 //!
-//! 1. `BEGIN`, the head lock, then one query each for the op results,
-//!    documents and conflicts the group names, pipelined in that order: the
-//!    server runs them in order, so the loads run once the lock is granted;
+//! **Readers.** The settled head is the greatest `up_to` of `log_settled`.
+//! `head`, `changes_after`, `wait_for_head` and catch-up read changes only
+//! up to it: every seq at or below it is committed (the settle saw the
+//! committed head, and `log_head.head` only ever counts committed seqs) and
+//! durable (flushed), so a reader after cursor `c` never finds a change
+//! with a seq it has passed appear later, sees no seq before the ones below
+//! it, and never reads a change a crash of the database could take back.
+//! A commit of a node that dies before its settle is settled by the next
+//! settle of any node, or by a node's poll that finds it unsettled (see
+//! `head`). Point reads (a document, a list, a history, an op result) see
+//! committed rows at once; one that returns something not yet known
+//! settled settles first, so nothing answered can be lost by a crash.
+//!
+//! **Why not seqs reserved ahead.** Taking seqs from a sequence or a
+//! counter in a transaction of their own would let whole transactions of
+//! several nodes run at once, not only their flushes; but a transaction
+//! that dies after taking its seqs leaves holes, which would have to be
+//! voided durably (by whom, after how long?) and would show to clients as
+//! gaps in a log the protocol calls gap-free. Here nothing is taken before
+//! the commit that uses it, so there is nothing to void; the price is that
+//! the transactions themselves (two round trips each) stay serial.
+//!
+//! Nodes of the version before the settle read `log_head.head` as their
+//! head: they must not run beside these ones on one database.
+//!
+//! A group that stores nothing (duplicates and mismatches only) rolls back
+//! and still settles before answering when what it read may not be settled
+//! yet: a duplicate's first result may come from a commit whose node has
+//! not settled it.
+//!
+//! The reads and the writes are batched per group, in two round trips:
+//!
+//! 1. `BEGIN`, `synchronous_commit = off` for the transaction, the head
+//!    lock, then one query each for the op results, documents and
+//!    conflicts the group names, pipelined in that order: the server runs
+//!    them in order, so the loads run once the lock is granted;
 //! 2. (the writes are decided in memory; a later write sees the earlier
 //!    ones) one statement whose data-modifying `WITH` clauses insert the
 //!    changes, documents, op results, conflicts and counters as multi-row
-//!    `unnest`s and advance the head, pipelined with the `pg_notify` for
-//!    the other nodes;
-//! 3. `COMMIT`: one WAL flush for the whole group.
+//!    `unnest`s and advance the head, pipelined with the `COMMIT` and the
+//!    settle: one WAL flush for the whole group, shared with the other
+//!    nodes'.
+//!
+//! The other nodes learn of the settle from a notification sent after it,
+//! off the acknowledgement's path (see `head::notify`).
 //!
 //! A connection whose transaction failed is closed rather than handed back
 //! to the pool, so no later user finds a transaction left open on it.
@@ -44,7 +94,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use super::head::advance;
+use super::head::{SETTLE, advance};
 use super::rows::{
     DOCUMENT_COLUMNS, decode, document_from_row, encode, get, get_u64, name_of, parse_name, pg,
     pool, to_db,
@@ -61,10 +111,13 @@ pub(super) type Request = (Vec<Write>, Reply);
 pub(super) struct Committer {
     /// Where connections come from.
     pub(super) pool: Pool,
-    /// The known head, raised after each commit.
+    /// The known settled head, raised after each settle.
     pub(super) heads: Arc<watch::Sender<Seq>>,
-    /// The `NOTIFY` channel of this schema.
-    pub(super) channel: String,
+    /// This committer's row of `log_settled`.
+    pub(super) node: i64,
+    /// This committer's settles, which the notifier tells the other nodes
+    /// of (see `head::notify`).
+    pub(super) settled: watch::Sender<Seq>,
     /// The most writes one transaction takes.
     pub(super) batch_writes_max: usize,
     /// Told of every group commit.
@@ -166,7 +219,7 @@ impl Committer {
         // `biased`: sent in this order, so the loads queue behind the lock.
         let (_, head_row, op_rows, document_rows, conflict_rows) = tokio::try_join!(
             biased;
-            client.batch_execute("BEGIN"),
+            client.batch_execute(BEGIN),
             client.query_one(&statements.lock, &[]),
             client.query(&statements.load_ops, &op_params),
             client.query(&statements.load_documents, &document_params),
@@ -183,14 +236,53 @@ impl Committer {
             }
             outcomes.push(answers);
         }
+        let settle_params: [&(dyn ToSql + Sync); 1] = [&self.node];
         if group.is_empty() {
-            // Only duplicates and mismatches: nothing to store.
-            client.batch_execute("ROLLBACK").await.map_err(pg)?;
+            // Only duplicates and mismatches: nothing to store. What they
+            // answer is settled when it is at or below the settled head
+            // (every seq up to `start` was committed before the lock),
+            // unless it carries no seq.
+            let settled = start <= *self.heads.borrow()
+                && outcomes.iter().flatten().all(|outcome| match outcome {
+                    CommitOutcome::Duplicate(first) => first.seq.is_some(),
+                    CommitOutcome::ConflictNotPending => false,
+                    _ => true,
+                });
+            if settled {
+                client.batch_execute("ROLLBACK").await.map_err(pg)?;
+            } else {
+                let (_, row) = tokio::try_join!(
+                    biased;
+                    client.batch_execute("ROLLBACK"),
+                    client.query_one(&statements.settle, &settle_params),
+                )
+                .map_err(pg)?;
+                advance(&self.heads, Seq(get_u64(&row, "log_settled", 0)?));
+            }
             return Ok(outcomes);
         }
-        store(&group, client, &statements, start, &self.channel).await?;
-        client.batch_execute("COMMIT").await.map_err(pg)?;
-        advance(&self.heads, group.head);
+        let settled = store(&group, client, &statements, start, &settle_params).await?;
+        let row = settled.map_err(|error| match pg(error) {
+            // Committed but not known durable: of unknown fate, like a
+            // lost connection, and never retried.
+            Error::Postgres { message, .. } => Error::Postgres {
+                message: format!("committed, then the settle failed: {message}"),
+                code: None,
+            },
+            other => other,
+        })?;
+        let settled = Seq(get_u64(&row, "log_settled", 0)?);
+        if settled < group.head {
+            return Err(Error::Corrupt {
+                tree: "log_settled",
+                message: format!(
+                    "settled up to {settled} right after committing up to {}",
+                    group.head
+                ),
+            });
+        }
+        advance(&self.heads, settled);
+        self.settled.send_replace(settled);
         Ok(outcomes)
     }
 }
@@ -203,7 +295,7 @@ struct Statements {
     load_documents: Statement,
     load_conflicts: Statement,
     store: Statement,
-    notify: Statement,
+    settle: Statement,
 }
 
 impl Statements {
@@ -217,7 +309,7 @@ impl Statements {
                 .map_err(pg)?,
             load_conflicts: client.prepare_cached(LOAD_CONFLICTS).await.map_err(pg)?,
             store: client.prepare_cached(STORE).await.map_err(pg)?,
-            notify: client.prepare_cached(NOTIFY).await.map_err(pg)?,
+            settle: client.prepare_cached(SETTLE).await.map_err(pg)?,
         })
     }
 }
@@ -269,7 +361,12 @@ fn answer(requests: Vec<Request>, outcomes: Vec<Vec<CommitOutcome>>) {
     }
 }
 
-/// Taken first by every writing transaction, and held to its commit.
+/// Starts a group's transaction: its commit does not wait for the WAL
+/// flush, which the settle after it waits for.
+const BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit TO off";
+
+/// Taken first by every writing transaction, and held to its commit (not
+/// to its flush).
 const LOCK_HEAD: &str = "SELECT head FROM log_head WHERE id = 1 FOR UPDATE";
 
 const LOAD_OPS: &str = "SELECT op_id, body FROM op_results WHERE op_id = ANY($1::text[])";
@@ -339,8 +436,6 @@ device_op_counts AS (
 UPDATE log_head SET head = $34, live_documents = live_documents + $35
 WHERE id = 1 AND head = $36";
 
-const NOTIFY: &str = "SELECT pg_notify($1, $2)";
-
 /// A group over the rows loaded under the head lock: everything the group
 /// names that has no row does not exist.
 fn loaded_group(
@@ -368,15 +463,17 @@ fn loaded_group(
     Ok(group)
 }
 
-/// Writes the group's effects, the counters and the new head, and
-/// notifies the other nodes, in one round trip.
+/// Writes the group's effects, the counters and the new head in one
+/// statement, commits, and settles (in a transaction of its own), in one
+/// round trip; returns the settle's answer. A statement that fails aborts
+/// the transaction, and the `COMMIT` after it then rolls back.
 async fn store(
     group: &Group,
     client: &Object,
     statements: &Statements,
     start: Seq,
-    channel: &str,
-) -> Result<(), Error> {
+    settle_params: &[&(dyn ToSql + Sync)],
+) -> Result<Result<Row, tokio_postgres::Error>, Error> {
     let mut change_seqs = Vec::with_capacity(group.changes.len());
     let mut change_namespaces = Vec::with_capacity(group.changes.len());
     let mut change_collections = Vec::with_capacity(group.changes.len());
@@ -466,7 +563,6 @@ async fn store(
     }
     let head = to_db(group.head.get())?;
     let start = to_db(start.get())?;
-    let head_text = group.head.get().to_string();
 
     let params: [&(dyn ToSql + Sync); 36] = [
         &change_seqs,
@@ -506,23 +602,19 @@ async fn store(
         &group.tally.live_documents,
         &start,
     ];
-    let notify_params: [&(dyn ToSql + Sync); 2] = [&channel, &head_text];
-    let (advanced, _) = tokio::try_join!(
+    let (advanced, committed, settled) = tokio::join!(
         biased;
         client.execute(&statements.store, &params),
-        async {
-            if head == start {
-                return Ok(0);
-            }
-            client.execute(&statements.notify, &notify_params).await
-        },
-    )
-    .map_err(pg)?;
+        client.batch_execute("COMMIT"),
+        client.query_one(&statements.settle, settle_params),
+    );
+    let advanced = advanced.map_err(pg)?;
+    committed.map_err(pg)?;
     if advanced != 1 {
         return Err(Error::Corrupt {
             tree: "log_head",
             message: format!("the head moved from {start} under the head lock"),
         });
     }
-    Ok(())
+    Ok(settled)
 }

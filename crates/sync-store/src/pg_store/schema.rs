@@ -7,7 +7,8 @@
 //! work done. PostgreSQL's DDL is transactional, so a migration that fails
 //! leaves nothing half-applied. The same transaction creates the single
 //! `log_head` row with a fresh log id, once: every node on the database
-//! then reads the same log id.
+//! then reads the same log id. A database of an earlier schema is upgraded
+//! in place by the same transaction.
 //!
 //! Names (namespaces, collections, ids) are stored `COLLATE "C"`, so the
 //! database orders them by bytes, as the sled store does, whatever the
@@ -15,6 +16,7 @@
 
 use sync_core::{LogId, Seq};
 
+use super::head::SETTLED_HEAD;
 use super::rows::{get, get_u64, pg};
 use crate::error::Error;
 
@@ -108,14 +110,25 @@ CREATE TABLE branches (
 );
 "#;
 
+/// How far the log is durable and visible to readers: each node settles
+/// its own row (see `commit`); the log reads up to the greatest. An
+/// existing log was committed synchronously, so all of it is settled.
+const V3: &str = r#"
+CREATE TABLE log_settled (
+    node bigint PRIMARY KEY,
+    up_to bigint NOT NULL
+);
+INSERT INTO log_settled (node, up_to) SELECT 0, head FROM log_head WHERE id = 1;
+"#;
+
 /// Every migration, in order; a new one is appended, never edited.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 /// What the database says about its log once migrated.
 pub(super) struct LogState {
     /// The log's identity, shared by every node.
     pub(super) log_id: LogId,
-    /// The durable head.
+    /// The settled head (see `commit`).
     pub(super) head: Seq,
 }
 
@@ -175,8 +188,20 @@ pub(super) async fn migrate(
     )
     .await
     .map_err(pg)?;
+    // The rows of nodes that settled less than another are of no use to
+    // readers: dropping them keeps one row per node that ever ran from
+    // piling up. A live node whose row goes writes it again.
+    tx.execute(
+        "DELETE FROM log_settled WHERE up_to < (SELECT max(up_to) FROM log_settled)",
+        &[],
+    )
+    .await
+    .map_err(pg)?;
     let row = tx
-        .query_one("SELECT log_id, head FROM log_head WHERE id = 1", &[])
+        .query_one(
+            &format!("SELECT log_id, ({SETTLED_HEAD}) FROM log_head WHERE id = 1"),
+            &[],
+        )
         .await
         .map_err(pg)?;
     // The log id is a random u64 kept bit for bit in a bigint.

@@ -2,7 +2,8 @@
 //! transaction (so every table is seen as of one commit, and the head read
 //! in it is the head of exactly that state, while other nodes keep
 //! writing), and loaded into an empty schema in one transaction that holds
-//! the `log_head` lock, so no node commits in between.
+//! the `log_head` lock, so no node commits in between. A snapshot read may
+//! hold commits not settled yet: the store settles before handing it out.
 
 use sync_core::store::StoreSnapshot;
 use sync_core::{Change, LogId, OpId, Seq};
@@ -256,6 +257,16 @@ pub(super) async fn load(
             &to_db(snapshot.head.get())?,
             &to_db(snapshot.stats.documents)?,
         ],
+    )
+    .await
+    .map_err(pg)?;
+    // Committed synchronously with the rest: the whole log is settled.
+    tx.execute("DELETE FROM log_settled", &[])
+        .await
+        .map_err(pg)?;
+    tx.execute(
+        "INSERT INTO log_settled (node, up_to) VALUES (0, $1)",
+        &[&to_db(snapshot.head.get())?],
     )
     .await
     .map_err(pg)?;

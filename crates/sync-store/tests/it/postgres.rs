@@ -1,7 +1,9 @@
 //! The PostgreSQL store: the conformance suite, two nodes on one schema
-//! (gap-free seqs in commit order under concurrent commits, one log id,
-//! compare-and-swap across nodes, wake-ups by notification and by polling),
-//! reopen, exact JSON round trips and the projection check.
+//! (gap-free seqs in commit order under concurrent commits, read gap-free
+//! on each node while both commit, one log id, compare-and-swap and
+//! exactly-once across nodes, killed connections, a commit left unsettled,
+//! wake-ups by notification and by polling), reopen, the upgrade of an
+//! earlier schema, exact JSON round trips and the projection check.
 //!
 //! Every test runs against `SYNC_TEST_DATABASE_URL` in a fresh schema of
 //! its own, dropped afterwards. Without that variable each test says
@@ -498,4 +500,437 @@ async fn a_stalled_committer_is_not_ready() {
         "{outcome:?}"
     );
     store.check_writable().await.unwrap();
+}
+
+/// A plain connection to the test database, its driver spawned.
+async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// Reads `node`'s log from after `Seq::ZERO` until `done` is set and the
+/// node's head is `until()`, asserting at every page that no seq is
+/// skipped and none comes before an earlier one; returns the op ids read.
+async fn read_gap_free(
+    node: Arc<dyn SyncStore>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+    until: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Seq> + Send>>,
+) -> Vec<String> {
+    let mut after = Seq::ZERO;
+    let mut op_ids = Vec::new();
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        let page = node
+            .changes_after(after, &ChangeFilter::default(), 5)
+            .await
+            .unwrap();
+        for change in &page.changes {
+            assert_eq!(
+                change.seq,
+                after.next(),
+                "a gap, or a later seq before an earlier one"
+            );
+            after = change.seq;
+            op_ids.push(change.op_id.as_str().to_owned());
+        }
+        assert_eq!(page.last_seq, after);
+        if finished && !page.has_more && after >= until().await {
+            return op_ids;
+        }
+        if !page.has_more {
+            let _ =
+                tokio::time::timeout(Duration::from_millis(50), node.wait_for_head(after)).await;
+        }
+    }
+}
+
+/// The committed head of `schema`, which the settled head must reach.
+fn committed_head(
+    url: String,
+    schema: String,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Seq> + Send>> {
+    move || {
+        let (url, schema) = (url.clone(), schema.clone());
+        Box::pin(async move {
+            let client = raw_client(&url).await;
+            let row = client
+                .query_one(&format!("SELECT head FROM {schema}.log_head"), &[])
+                .await
+                .unwrap();
+            Seq(u64::try_from(row.get::<_, i64>(0)).unwrap())
+        })
+    }
+}
+
+/// Two nodes write at once while a reader on each reads its own node's log:
+/// each reader sees every seq, in order, none before the one below it,
+/// while commits of both nodes are in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_on_each_node_reads_gap_free_while_both_nodes_commit() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let _guard = SchemaGuard::new(&url, &schema);
+    let a: Arc<dyn SyncStore> = Arc::new(PgStore::connect(&url, config(&schema)).await.unwrap());
+    let b: Arc<dyn SyncStore> = Arc::new(PgStore::connect(&url, config(&schema)).await.unwrap());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = [&a, &b]
+        .into_iter()
+        .map(|node| {
+            tokio::spawn(read_gap_free(
+                Arc::clone(node),
+                Arc::clone(&done),
+                committed_head(url.clone(), schema.clone()),
+            ))
+        })
+        .collect();
+    let mut writers = Vec::new();
+    for (n, node) in [&a, &b].into_iter().enumerate() {
+        for w in 0..8 {
+            let node = Arc::clone(node);
+            writers.push(tokio::spawn(async move {
+                for round in 0..20 {
+                    let op = |i: usize| format!("n{n}-w{w}-r{round}-{i}");
+                    let writes = (0..1 + round % 3)
+                        .map(|i| insert(&op(i), &key("default", "todos", &op(i)), json!({"i": i})))
+                        .collect();
+                    let outcomes = node.apply(writes).await.unwrap();
+                    assert!(
+                        outcomes
+                            .iter()
+                            .all(|o| matches!(o, CommitOutcome::Committed(_)))
+                    );
+                }
+            }));
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    done.store(true, Ordering::Release);
+    // Each writer: 7 rounds of one write, 7 of two, 6 of three.
+    let total = 2 * 8 * 39;
+    for reader in readers {
+        let read = tokio::time::timeout(Duration::from_secs(20), reader)
+            .await
+            .expect("the reader catches up")
+            .unwrap();
+        assert_eq!(read.len(), total);
+    }
+    assert_eq!(a.head().await.unwrap(), Seq(total as u64));
+    assert_eq!(b.verify_projection().await.unwrap(), Vec::new());
+}
+
+/// One node's connections are killed (`pg_terminate_backend`) again and
+/// again while both nodes write: the killed transactions leave no gap and
+/// no reader waiting, every acknowledged write is in the log once, and the
+/// node writes again afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_connections_lose_nothing_acknowledged_and_leave_no_reader_stuck() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let _guard = SchemaGuard::new(&url, &schema);
+    let victim_name = format!("victim_{schema}");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let victim_url = format!("{url}{separator}application_name={victim_name}");
+    let fast_poll = PgConfig {
+        head_poll_interval_ms: 100,
+        ..config(&schema)
+    };
+    let a: Arc<dyn SyncStore> = Arc::new(
+        PgStore::connect(&victim_url, fast_poll.clone())
+            .await
+            .unwrap(),
+    );
+    let b: Arc<dyn SyncStore> = Arc::new(PgStore::connect(&url, fast_poll).await.unwrap());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = tokio::spawn(read_gap_free(
+        Arc::clone(&b),
+        Arc::clone(&done),
+        committed_head(url.clone(), schema.clone()),
+    ));
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let (url, stop, victim_name) = (url.clone(), Arc::clone(&stop), victim_name.clone());
+        tokio::spawn(async move {
+            let client = raw_client(&url).await;
+            let mut killed = 0i64;
+            while !stop.load(Ordering::Acquire) {
+                let row = client
+                    .query_one(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                         WHERE application_name = $1",
+                        &[&victim_name],
+                    )
+                    .await
+                    .unwrap();
+                killed += row.get::<_, i64>(0);
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            killed
+        })
+    };
+    let mut writers = Vec::new();
+    for (n, node) in [&a, &b].into_iter().enumerate() {
+        for w in 0..6 {
+            let node = Arc::clone(node);
+            writers.push(tokio::spawn(async move {
+                let (mut acknowledged, mut failed) = (Vec::new(), 0usize);
+                for round in 0..40 {
+                    let op_id = format!("n{n}-w{w}-r{round}");
+                    let doc = key("default", "todos", &op_id);
+                    match node.apply(vec![insert(&op_id, &doc, json!({}))]).await {
+                        Ok(outcomes) => {
+                            assert!(matches!(outcomes[0], CommitOutcome::Committed(_)));
+                            acknowledged.push(op_id);
+                        }
+                        Err(_) => failed += 1,
+                    }
+                }
+                (acknowledged, failed)
+            }));
+        }
+    }
+    let (mut acknowledged, mut failed) = (Vec::new(), 0);
+    for writer in writers {
+        let (acked, lost) = writer.await.unwrap();
+        acknowledged.extend(acked);
+        failed += lost;
+    }
+    stop.store(true, Ordering::Release);
+    let killed = killer.await.unwrap();
+    done.store(true, Ordering::Release);
+    let read = tokio::time::timeout(Duration::from_secs(20), reader)
+        .await
+        .expect("no reader is left waiting for a killed transaction")
+        .unwrap();
+    eprintln!(
+        "killed {killed} connections: {} writes acknowledged, {failed} failed, {} in the log",
+        acknowledged.len(),
+        read.len()
+    );
+    assert!(killed > 0 && failed > 0, "the kills hit writes");
+    let logged: std::collections::BTreeSet<&String> = read.iter().collect();
+    assert_eq!(logged.len(), read.len(), "every op id once");
+    for op_id in &acknowledged {
+        assert!(logged.contains(op_id), "acknowledged {op_id} is in the log");
+    }
+    // The victim writes again, and sees the same log.
+    let outcome = a
+        .apply(vec![insert(
+            "after-kills",
+            &key("default", "todos", "after-kills"),
+            json!({}),
+        )])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome[0], CommitOutcome::Committed(r) if r.seq == Some(Seq(read.len() as u64 + 1)))
+    );
+    assert_eq!(a.verify_projection().await.unwrap(), Vec::new());
+}
+
+/// A node that committed and died before it settled (simulated by taking
+/// the settled head back under a commit) leaves readers waiting for one
+/// poll at most: the poll of any node settles the commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_its_node_never_settled_is_settled_by_a_poll() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let _guard = SchemaGuard::new(&url, &schema);
+    let polling = PgConfig {
+        head_poll_interval_ms: 100,
+        ..config(&schema)
+    };
+    let a = PgStore::connect(&url, polling.clone()).await.unwrap();
+    a.apply(vec![insert(
+        "op-1",
+        &key("default", "todos", "t1"),
+        json!({}),
+    )])
+    .await
+    .unwrap();
+    a.close().await.unwrap();
+    let client = raw_client(&url).await;
+    client
+        .batch_execute(&format!("UPDATE {schema}.log_settled SET up_to = 0"))
+        .await
+        .unwrap();
+
+    // Slow enough to look before the poll settles, which takes two polls:
+    // one that sees the commit, one that finds it still unsettled.
+    let slow_poll = PgConfig {
+        head_poll_interval_ms: 1_000,
+        ..polling
+    };
+    let b = PgStore::connect(&url, slow_poll).await.unwrap();
+    assert_eq!(b.head().await.unwrap(), Seq::ZERO, "committed, not settled");
+    assert!(
+        b.changes_after(Seq::ZERO, &ChangeFilter::default(), 10)
+            .await
+            .unwrap()
+            .changes
+            .is_empty(),
+        "readers read settled changes only"
+    );
+    let woken = tokio::time::timeout(Duration::from_secs(5), b.wait_for_head(Seq::ZERO))
+        .await
+        .expect("settled by a poll")
+        .unwrap();
+    assert_eq!(woken, Seq(1));
+    let page = b
+        .changes_after(Seq::ZERO, &ChangeFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.changes.len(), 1);
+    assert_eq!(page.changes[0].op_id.as_str(), "op-1");
+}
+
+/// Both nodes apply the same operation, and then two updates of the same
+/// document from one version, at the same moment, round after round: one
+/// commit each time, the other node answered with a duplicate or a
+/// version mismatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_and_swap_and_exactly_once_hold_across_two_nodes() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let _guard = SchemaGuard::new(&url, &schema);
+    let a: Arc<dyn SyncStore> = Arc::new(PgStore::connect(&url, config(&schema)).await.unwrap());
+    let b: Arc<dyn SyncStore> = Arc::new(PgStore::connect(&url, config(&schema)).await.unwrap());
+    let rounds = 60usize;
+    let tasks: Vec<_> = (0..rounds)
+        .map(|round| {
+            let (a, b) = (Arc::clone(&a), Arc::clone(&b));
+            tokio::spawn(async move {
+                let doc = key("default", "todos", &format!("d{round}"));
+                let op_id = format!("create-{round}");
+                let create = insert(&op_id, &doc, json!({"n": 0}));
+                let (first, second) =
+                    tokio::join!(a.apply(vec![create.clone()]), b.apply(vec![create]));
+                let outcomes = [first.unwrap().remove(0), second.unwrap().remove(0)];
+                let committed: Vec<_> = outcomes
+                    .iter()
+                    .filter_map(|o| match o {
+                        CommitOutcome::Committed(r) => Some(r.seq),
+                        _ => None,
+                    })
+                    .collect();
+                let duplicates: Vec<_> = outcomes
+                    .iter()
+                    .filter_map(|o| match o {
+                        CommitOutcome::Duplicate(r) => Some(r.seq),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(committed.len(), 1, "{outcomes:?}");
+                assert_eq!(
+                    duplicates, committed,
+                    "the duplicate answers the first result"
+                );
+
+                let update = |node: &str| {
+                    let data = json!({"n": 1, "by": node});
+                    write(
+                        &format!("update-{round}-{node}"),
+                        &doc,
+                        1,
+                        ChangeOp::Update,
+                        data.clone(),
+                        data,
+                    )
+                };
+                let (first, second) =
+                    tokio::join!(a.apply(vec![update("a")]), b.apply(vec![update("b")]));
+                let outcomes = [first.unwrap().remove(0), second.unwrap().remove(0)];
+                let committed = outcomes
+                    .iter()
+                    .filter(|o| matches!(o, CommitOutcome::Committed(_)))
+                    .count();
+                let mismatched = outcomes
+                    .iter()
+                    .filter(|o| {
+                        matches!(o, CommitOutcome::VersionMismatch { current: Some(c) }
+                            if c.document.version == Version(2))
+                    })
+                    .count();
+                assert_eq!((committed, mismatched), (1, 1), "{outcomes:?}");
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let head = a.head().await.unwrap();
+    assert_eq!(head, Seq(2 * rounds as u64));
+    let all = b
+        .changes_after(Seq::ZERO, &ChangeFilter::default(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.changes.iter().map(|c| c.seq.get()).collect::<Vec<_>>(),
+        (1..=head.get()).collect::<Vec<_>>()
+    );
+    for round in 0..rounds {
+        let doc = key("default", "todos", &format!("d{round}"));
+        assert_eq!(a.history(&doc).await.unwrap().len(), 2);
+    }
+    assert_eq!(a.verify_projection().await.unwrap(), Vec::new());
+}
+
+/// A database of the schema before the settled head (no `log_settled`)
+/// upgrades in place when a node connects: its whole log is settled.
+#[tokio::test]
+async fn a_log_of_an_earlier_schema_is_settled_by_the_upgrade() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let _guard = SchemaGuard::new(&url, &schema);
+    let store = PgStore::connect(&url, config(&schema)).await.unwrap();
+    for n in 1..=3 {
+        let op_id = format!("op-{n}");
+        store
+            .apply(vec![insert(
+                &op_id,
+                &key("default", "todos", &op_id),
+                json!({}),
+            )])
+            .await
+            .unwrap();
+    }
+    store.close().await.unwrap();
+    let client = raw_client(&url).await;
+    client
+        .batch_execute(&format!(
+            "DROP TABLE {schema}.log_settled;
+             DELETE FROM {schema}.schema_migrations WHERE version = 3"
+        ))
+        .await
+        .unwrap();
+
+    let store = PgStore::connect(&url, config(&schema)).await.unwrap();
+    assert_eq!(store.head().await.unwrap(), Seq(3));
+    let page = store
+        .changes_after(Seq::ZERO, &ChangeFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(page.changes.len(), 3);
+    let next = store
+        .apply(vec![insert(
+            "op-4",
+            &key("default", "todos", "op-4"),
+            json!({}),
+        )])
+        .await
+        .unwrap();
+    assert!(matches!(&next[0], CommitOutcome::Committed(r) if r.seq == Some(Seq(4))));
+    let row = client
+        .query_one(
+            &format!("SELECT max(version) FROM {schema}.schema_migrations"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<i32>>(0), Some(3));
 }
