@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 use sync_core::{
-    Action, BranchName, Change, ChangeOp, CollectionName, ConflictRecord, Cursor, DeviceId, DocId, ErrorBody,
-    ErrorCode, Filter, Hlc, JsonObject, LogId, Namespace, OpId, OpStatus, Operation, Priority, Seq,
-    Timestamp, Version,
+    Action, BranchName, Change, ChangeOp, CollectionName, ConflictRecord, Cursor, DeviceId, DocId,
+    ErrorBody, ErrorCode, Filter, Hlc, JsonObject, LogId, Namespace, OpId, OpStatus, Operation,
+    Priority, Seq, Timestamp, Version,
 };
 
 /// A client's write: `insert`, `update` or `delete` of one document.

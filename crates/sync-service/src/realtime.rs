@@ -673,20 +673,17 @@ impl Hub {
         }
     }
 
-    /// Tails the log from its current head and fans every change out,
-    /// until `shutdown` resolves.
+    /// Tails the log after `from` and fans every change out, until
+    /// `shutdown` resolves. `from` is the head read before the server
+    /// accepted its first connection, so no change committed meanwhile is
+    /// passed over.
     pub async fn run(
         self: Arc<Self>,
+        from: Seq,
         metrics: Arc<Metrics>,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        let mut position = match self.store.head().await {
-            Ok(head) => head,
-            Err(error) => {
-                tracing::error!(%error, "fan-out cannot read the log head");
-                Seq::ZERO
-            }
-        };
+        let mut position = from;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {

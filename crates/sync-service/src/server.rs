@@ -156,6 +156,12 @@ impl ServerBuilder {
             metrics,
             self.config_source,
         );
+        // The fan-out starts from the head as it is before any connection
+        // can write.
+        let fan_out_from = store
+            .head()
+            .await
+            .map_err(|error| ServerError::Store(error.to_string()))?;
         let listener = listen(config.listen).map_err(|source| ServerError::Bind {
             addr: config.listen,
             source,
@@ -191,6 +197,7 @@ impl ServerBuilder {
         let compaction = compaction_task(&config, state.clone());
         let fan_out_state = state.clone();
         let fan_out = tokio::spawn(Arc::clone(state.realtime()).run(
+            fan_out_from,
             state.metrics_handle(),
             async move {
                 fan_out_state.shutting_down().await;

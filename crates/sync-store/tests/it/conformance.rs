@@ -623,7 +623,11 @@ pub(crate) async fn branches_are_kept_per_document_and_apart_from_it(store: &dyn
         ..ChangeFilter::default()
     };
     let documents = store.changes_after(Seq::ZERO, &plain, 10).await.unwrap();
-    assert_eq!(documents.changes.len(), 1, "a branch is not in a client's feed");
+    assert_eq!(
+        documents.changes.len(),
+        1,
+        "a branch is not in a client's feed"
+    );
     assert_eq!(documents.last_seq, Seq(2), "but the reader moves past it");
     let everything = store
         .changes_after(Seq::ZERO, &ChangeFilter::default(), 10)
