@@ -48,6 +48,15 @@ fn database_url() -> Option<String> {
     }
 }
 
+/// The database and a fresh schema in it, dropped with the guard; `None`
+/// (after saying so) without a database.
+fn fresh_database() -> Option<(String, String, SchemaGuard)> {
+    let url = database_url()?;
+    let schema = fresh_schema();
+    let guard = SchemaGuard::new(&url, &schema);
+    Some((url, schema, guard))
+}
+
 /// A schema name no other test (of this run or an earlier one) uses.
 fn fresh_schema() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -100,18 +109,16 @@ impl Drop for SchemaGuard {
 
 /// The conformance suite's factory: a store in a fresh schema.
 pub(crate) async fn pg_store() -> Option<(Arc<dyn SyncStore>, SchemaGuard)> {
-    let url = database_url()?;
-    let schema = fresh_schema();
-    let guard = SchemaGuard::new(&url, &schema);
+    let (url, schema, guard) = fresh_database()?;
     let store = PgStore::connect(&url, config(&schema)).await.unwrap();
     Some((Arc::new(store), guard))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_assign_gap_free_seqs_in_commit_order() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
+    let Some((url, schema, _guard)) = fresh_database() else {
+        return;
+    };
     // Both nodes start at once on a fresh schema: the migration lock makes
     // one wait for the other, and both end up with the same log.
     let (a, b) = tokio::join!(
@@ -311,9 +318,9 @@ async fn commit_elsewhere_wakes(waiter: &PgStore, writer: &PgStore, op_id: &str)
 
 #[tokio::test]
 async fn a_notification_wakes_waiters_on_another_node() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
+    let Some((url, schema, _guard)) = fresh_database() else {
+        return;
+    };
     // The poll is far too slow to be what wakes the waiter here.
     let slow_poll = PgConfig {
         head_poll_interval_ms: 600_000,
@@ -329,9 +336,9 @@ async fn a_notification_wakes_waiters_on_another_node() {
 
 #[tokio::test]
 async fn without_notifications_the_poll_wakes_waiters() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
+    let Some((url, schema, _guard)) = fresh_database() else {
+        return;
+    };
     let polling = PgConfig {
         listen: false,
         head_poll_interval_ms: 100,
@@ -344,9 +351,9 @@ async fn without_notifications_the_poll_wakes_waiters() {
 
 #[tokio::test]
 async fn acknowledged_writes_and_the_log_id_survive_a_reconnect() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
+    let Some((url, schema, _guard)) = fresh_database() else {
+        return;
+    };
     let log_id;
     {
         let store = PgStore::connect(&url, config(&schema)).await.unwrap();
@@ -446,9 +453,9 @@ async fn json_round_trips_exactly() {
 /// ready again once it goes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_committer_is_not_ready() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
+    let Some((url, schema, _guard)) = fresh_database() else {
+        return;
+    };
     let store = Arc::new(
         PgStore::connect(
             &url,
@@ -570,9 +577,9 @@ fn committed_head(
 /// while commits of both nodes are in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_on_each_node_reads_gap_free_while_both_nodes_commit() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
+    let Some((url, schema, _guard)) = fresh_database() else {
+        return;
+    };
     let a: Arc<dyn SyncStore> = Arc::new(PgStore::connect(&url, config(&schema)).await.unwrap());
     let b: Arc<dyn SyncStore> = Arc::new(PgStore::connect(&url, config(&schema)).await.unwrap());
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -629,9 +636,9 @@ async fn a_reader_on_each_node_reads_gap_free_while_both_nodes_commit() {
 /// node writes again afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connections_lose_nothing_acknowledged_and_leave_no_reader_stuck() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
+    let Some((url, schema, _guard)) = fresh_database() else {
+        return;
+    };
     let victim_name = format!("victim_{schema}");
     let separator = if url.contains('?') { '&' } else { '?' };
     let victim_url = format!("{url}{separator}application_name={victim_name}");
@@ -738,9 +745,9 @@ async fn killed_connections_lose_nothing_acknowledged_and_leave_no_reader_stuck(
 /// poll at most: the poll of any node settles the commit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_its_node_never_settled_is_settled_by_a_poll() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
+    let Some((url, schema, _guard)) = fresh_database() else {
+        return;
+    };
     let polling = PgConfig {
         head_poll_interval_ms: 100,
         ..config(&schema)
@@ -795,9 +802,9 @@ async fn a_commit_its_node_never_settled_is_settled_by_a_poll() {
 /// version mismatch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_and_swap_and_exactly_once_hold_across_two_nodes() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
+    let Some((url, schema, _guard)) = fresh_database() else {
+        return;
+    };
     let a: Arc<dyn SyncStore> = Arc::new(PgStore::connect(&url, config(&schema)).await.unwrap());
     let b: Arc<dyn SyncStore> = Arc::new(PgStore::connect(&url, config(&schema)).await.unwrap());
     let rounds = 60usize;
@@ -884,9 +891,9 @@ async fn compare_and_swap_and_exactly_once_hold_across_two_nodes() {
 /// upgrades in place when a node connects: its whole log is settled.
 #[tokio::test]
 async fn a_log_of_an_earlier_schema_is_settled_by_the_upgrade() {
-    let Some(url) = database_url() else { return };
-    let schema = fresh_schema();
-    let _guard = SchemaGuard::new(&url, &schema);
+    let Some((url, schema, _guard)) = fresh_database() else {
+        return;
+    };
     let store = PgStore::connect(&url, config(&schema)).await.unwrap();
     for n in 1..=3 {
         let op_id = format!("op-{n}");
