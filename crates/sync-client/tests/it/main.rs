@@ -2,6 +2,7 @@
 //! offline edits and crashes, concurrent edits under `merge` and `lww`,
 //! and a server restart mid-sync.
 
+mod branches;
 mod conflicts;
 mod converge;
 mod crash_rounds;
