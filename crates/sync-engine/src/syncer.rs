@@ -12,6 +12,7 @@
 //! the fresh document, together with the later operations of the request on
 //! that document; operations on other documents keep their commit.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -944,8 +945,8 @@ pub fn derived_op_id(
         .map(|data| Value::Object(data.clone()).to_string())
         .unwrap_or_default();
     let collection = match &op.branch {
-        Some(branch) => collection.with_branch(branch),
-        None => collection.clone(),
+        Some(branch) => Cow::Owned(collection.with_branch(branch)),
+        None => Cow::Borrowed(collection),
     };
     let parts: [&str; 9] = [
         user.as_str(),
