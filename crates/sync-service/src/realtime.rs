@@ -392,6 +392,13 @@ impl Hub {
             .sum()
     }
 
+    fn has_no_subscriptions(&self) -> bool {
+        self.subscriptions
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_empty()
+    }
+
     /// Registers a connection of `user` (refused past `per_user_max`) and
     /// returns it with the receiving end of its send queue.
     pub fn connect(
@@ -686,14 +693,22 @@ impl Hub {
         let mut position = from;
         tokio::pin!(shutdown);
         loop {
-            tokio::select! {
-                woken = self.store.wait_for_head(position) => {
-                    if let Err(error) = woken {
+            let head = tokio::select! {
+                woken = self.store.wait_for_head(position) => match woken {
+                    Ok(head) => head,
+                    Err(error) => {
                         tracing::warn!(%error, "fan-out stopped waiting for the log");
                         return;
                     }
-                }
+                },
                 () = &mut shutdown => return,
+            };
+            // With no subscription the changes up to `head` concern no one:
+            // a subscription registered from now on catches up from the
+            // store, which already holds them.
+            if self.has_no_subscriptions() {
+                position = position.max(head);
+                continue;
             }
             loop {
                 let page = match self
