@@ -1,5 +1,5 @@
 //! Diff and apply of 10 KB documents in each format (budget: over
-//! 100 MB/s), and three-way merges of 4 KB of text: edits of different
+//! 300 MB/s), and three-way merges of 4 KB of text: edits of different
 //! lines, and edits of one line.
 
 use std::hint::black_box;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::DiffError;
+use crate::members::with_counterparts;
 use crate::path::FieldPath;
 
 /// The difference of two documents by field. Nested objects recurse, so a
@@ -68,33 +69,45 @@ impl FieldDelta {
 /// The field delta from `old` to `new`.
 pub fn diff(old: &Value, new: &Value) -> FieldDelta {
     let mut delta = FieldDelta::default();
-    diff_at(&FieldPath::root(), old, new, &mut delta);
+    diff_at(&mut Vec::new(), old, new, &mut delta);
     delta
 }
 
-fn diff_at(path: &FieldPath, old: &Value, new: &Value, delta: &mut FieldDelta) {
+/// Records the differences of `old` and `new`, found at `path` (the keys
+/// from the root), into `delta`.
+fn diff_at<'a>(path: &mut Vec<&'a str>, old: &'a Value, new: &'a Value, delta: &mut FieldDelta) {
     match (old, new) {
         (Value::Object(old_map), Value::Object(new_map)) => {
-            for (key, old_value) in old_map {
-                match new_map.get(key) {
+            let mut shared_keys = 0;
+            for (key, old_value, new_value) in with_counterparts(old_map, new_map) {
+                path.push(key);
+                match new_value {
                     Some(new_value) => {
-                        diff_at(&path.child(key.clone()), old_value, new_value, delta);
+                        shared_keys += 1;
+                        diff_at(path, old_value, new_value, delta);
                     }
                     None => {
-                        delta.removed.insert(path.child(key.clone()));
+                        delta.removed.insert(FieldPath::new(path.iter().copied()));
                     }
                 }
+                path.pop();
             }
-            for (key, new_value) in new_map {
-                if !old_map.contains_key(key) {
-                    delta
-                        .added
-                        .insert(path.child(key.clone()), new_value.clone());
+            if shared_keys < new_map.len() {
+                for (key, new_value) in new_map {
+                    if !old_map.contains_key(key) {
+                        path.push(key);
+                        delta
+                            .added
+                            .insert(FieldPath::new(path.iter().copied()), new_value.clone());
+                        path.pop();
+                    }
                 }
             }
         }
         _ if old != new => {
-            delta.modified.insert(path.clone(), new.clone());
+            delta
+                .modified
+                .insert(FieldPath::new(path.iter().copied()), new.clone());
         }
         _ => {}
     }
@@ -104,7 +117,7 @@ fn diff_at(path: &FieldPath, old: &Value, new: &Value, delta: &mut FieldDelta) {
 /// exist yet and its parent must be an object; modified and removed fields
 /// must exist. On error `doc` is untouched (the delta is applied to a copy).
 pub fn apply(doc: &Value, delta: &FieldDelta) -> Result<Value, DiffError> {
-    let mut result = doc.clone();
+    let mut result = clone_leaving_out(doc, 0, &overwritten_paths(delta));
     for path in &delta.removed {
         let (parent, key) = parent_object(&mut result, path)?;
         parent
@@ -130,6 +143,58 @@ pub fn apply(doc: &Value, delta: &FieldDelta) -> Result<Value, DiffError> {
         parent.insert(key.to_owned(), value.clone());
     }
     Ok(result)
+}
+
+/// The removed and modified paths whose old value nothing in `delta` reads:
+/// no other path of the delta lies inside them. Applying the delta only
+/// drops or overwrites what the document holds there, so [`apply`] need not
+/// copy it. Sorted, and none lies inside another.
+fn overwritten_paths(delta: &FieldDelta) -> Vec<&[String]> {
+    let mut paths: Vec<(&[String], bool)> = delta
+        .removed
+        .iter()
+        .chain(delta.modified.keys())
+        .map(|path| (path.segments(), true))
+        .chain(delta.added.keys().map(|path| (path.segments(), false)))
+        .collect();
+    // A path both added and overwritten sorts `true` last, so that entry decides.
+    paths.sort_unstable();
+    paths
+        .iter()
+        .enumerate()
+        .filter(|&(index, &(path, overwritten))| {
+            overwritten
+                && paths
+                    .get(index + 1)
+                    .is_none_or(|&(next, _)| !next.starts_with(path))
+        })
+        .map(|(_, &(path, _))| path)
+        .collect()
+}
+
+/// A copy of `value`, which lies `depth` keys below the root, with `null`
+/// in place of whatever lies at `left_out`: paths sorted, none inside
+/// another, each starting with the keys that lead to `value`.
+fn clone_leaving_out(value: &Value, depth: usize, left_out: &[&[String]]) -> Value {
+    match (value, left_out) {
+        (_, []) => value.clone(),
+        (_, [first, ..]) if first.len() == depth => Value::Null,
+        (Value::Object(map), _) => {
+            let mut remaining = left_out;
+            let copy = map
+                .iter()
+                .map(|(key, member)| {
+                    remaining = &remaining[remaining.partition_point(|path| path[depth] < *key)..];
+                    let (inside, after) =
+                        remaining.split_at(remaining.partition_point(|path| path[depth] == *key));
+                    remaining = after;
+                    (key.clone(), clone_leaving_out(member, depth + 1, inside))
+                })
+                .collect();
+            Value::Object(copy)
+        }
+        _ => value.clone(),
+    }
 }
 
 fn mismatch(path: &FieldPath, reason: &'static str) -> DiffError {

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::DiffError;
-use crate::pointer::{JsonPointer, parse_index};
+use crate::members::with_counterparts;
+use crate::pointer::{JsonPointer, parse_index, resolve_mut};
 
 /// One operation of a JSON Patch, in the RFC's wire shape
 /// (`{"op": "add", "path": "/a", "value": 1}`).
@@ -122,11 +123,11 @@ fn apply_operation(doc: &mut Value, operation: &PatchOperation) -> Result<(), Di
 }
 
 fn add(doc: &mut Value, path: &JsonPointer, value: Value) -> Result<(), DiffError> {
-    let Some((parent_path, token)) = path.split_last() else {
+    let Some((parent_tokens, token)) = path.split_last_token() else {
         *doc = value;
         return Ok(());
     };
-    match parent_path.get_mut(doc)? {
+    match resolve_mut(parent_tokens, doc)? {
         Value::Object(map) => {
             map.insert(token.to_owned(), value);
             Ok(())
@@ -154,8 +155,8 @@ fn add(doc: &mut Value, path: &JsonPointer, value: Value) -> Result<(), DiffErro
 }
 
 fn remove(doc: &mut Value, path: &JsonPointer) -> Result<Value, DiffError> {
-    let (parent_path, token) = path.split_last().ok_or(DiffError::RemoveRoot)?;
-    match parent_path.get_mut(doc)? {
+    let (parent_tokens, token) = path.split_last_token().ok_or(DiffError::RemoveRoot)?;
+    match resolve_mut(parent_tokens, doc)? {
         Value::Object(map) => map.remove(token).ok_or_else(|| DiffError::PathNotFound {
             path: path.to_string(),
         }),
@@ -197,47 +198,98 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
 }
 
 /// A patch that turns `old` into `new`: recursive for objects; for arrays,
-/// the common head and tail are kept and only the middle is patched.
+/// the common head and tail are shared_keys and only the middle is patched.
 pub fn diff(old: &Value, new: &Value) -> Patch {
-    let mut operations = Vec::new();
-    diff_at(&JsonPointer::root(), old, new, &mut operations);
-    Patch(operations)
+    let mut changes = Vec::new();
+    diff_at(&mut Vec::new(), old, new, &mut changes);
+    Patch(changes.into_iter().map(Change::into_operation).collect())
 }
 
-fn diff_at(path: &JsonPointer, old: &Value, new: &Value, out: &mut Vec<PatchOperation>) {
-    if old == new {
-        return;
+/// One step of the path being diffed, shared_keys borrowed until a change needs it
+/// as a pointer.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn pointer(path: &[Step<'_>]) -> JsonPointer {
+    JsonPointer::from_segments(path.iter().map(|step| match *step {
+        Step::Key(key) => key.to_owned(),
+        Step::Index(index) => index.to_string(),
+    }))
+}
+
+/// An operation of the patch being built, borrowing its value from the new
+/// document: smaller than a [`PatchOperation`], so that gathering them
+/// moves less, and the patch itself is allocated once, at its final size.
+enum Change<'a> {
+    Add(JsonPointer, &'a Value),
+    Remove(JsonPointer),
+    Replace(JsonPointer, &'a Value),
+}
+
+impl Change<'_> {
+    fn into_operation(self) -> PatchOperation {
+        match self {
+            Change::Add(path, value) => PatchOperation::Add {
+                path,
+                value: value.clone(),
+            },
+            Change::Remove(path) => PatchOperation::Remove { path },
+            Change::Replace(path, value) => PatchOperation::Replace {
+                path,
+                value: value.clone(),
+            },
+        }
     }
+}
+
+/// Appends the changes that turn `old` into `new`, both found at `path`.
+fn diff_at<'a>(
+    path: &mut Vec<Step<'a>>,
+    old: &'a Value,
+    new: &'a Value,
+    changes: &mut Vec<Change<'a>>,
+) {
     match (old, new) {
         (Value::Object(old_map), Value::Object(new_map)) => {
-            for (key, old_value) in old_map {
-                match new_map.get(key) {
-                    Some(new_value) => diff_at(&path.child(key.clone()), old_value, new_value, out),
-                    None => out.push(PatchOperation::Remove {
-                        path: path.child(key.clone()),
-                    }),
+            let mut shared_keys = 0;
+            for (key, old_value, new_value) in with_counterparts(old_map, new_map) {
+                path.push(Step::Key(key));
+                match new_value {
+                    Some(new_value) => {
+                        shared_keys += 1;
+                        diff_at(path, old_value, new_value, changes);
+                    }
+                    None => changes.push(Change::Remove(pointer(path))),
                 }
+                path.pop();
             }
-            for (key, new_value) in new_map {
-                if !old_map.contains_key(key) {
-                    out.push(PatchOperation::Add {
-                        path: path.child(key.clone()),
-                        value: new_value.clone(),
-                    });
+            if shared_keys < new_map.len() {
+                for (key, new_value) in new_map {
+                    if !old_map.contains_key(key) {
+                        path.push(Step::Key(key));
+                        changes.push(Change::Add(pointer(path), new_value));
+                        path.pop();
+                    }
                 }
             }
         }
         (Value::Array(old_items), Value::Array(new_items)) => {
-            diff_arrays(path, old_items, new_items, out);
+            diff_arrays(path, old_items, new_items, changes);
         }
-        _ => out.push(PatchOperation::Replace {
-            path: path.clone(),
-            value: new.clone(),
-        }),
+        _ if old != new => changes.push(Change::Replace(pointer(path), new)),
+        _ => {}
     }
 }
 
-fn diff_arrays(path: &JsonPointer, old: &[Value], new: &[Value], out: &mut Vec<PatchOperation>) {
+fn diff_arrays<'a>(
+    path: &mut Vec<Step<'a>>,
+    old: &'a [Value],
+    new: &'a [Value],
+    changes: &mut Vec<Change<'a>>,
+) {
     let head = old.iter().zip(new).take_while(|(a, b)| a == b).count();
     let tail = old[head..]
         .iter()
@@ -248,25 +300,23 @@ fn diff_arrays(path: &JsonPointer, old: &[Value], new: &[Value], out: &mut Vec<P
     let old_middle = &old[head..old.len() - tail];
     let new_middle = &new[head..new.len() - tail];
     let paired = old_middle.len().min(new_middle.len());
-    for offset in 0..paired {
-        let index = head + offset;
-        diff_at(
-            &path.child(index.to_string()),
-            &old[index],
-            &new[index],
-            out,
-        );
+    for (offset, (old_item, new_item)) in old_middle.iter().zip(new_middle).enumerate() {
+        if old_item != new_item {
+            path.push(Step::Index(head + offset));
+            diff_at(path, old_item, new_item, changes);
+            path.pop();
+        }
     }
+    // Each removal shifts the next item into the same index.
     for _ in paired..old_middle.len() {
-        out.push(PatchOperation::Remove {
-            path: path.child((head + paired).to_string()),
-        });
+        path.push(Step::Index(head + paired));
+        changes.push(Change::Remove(pointer(path)));
+        path.pop();
     }
     for (offset, value) in new_middle.iter().enumerate().skip(paired) {
-        out.push(PatchOperation::Add {
-            path: path.child((head + offset).to_string()),
-            value: value.clone(),
-        });
+        path.push(Step::Index(head + offset));
+        changes.push(Change::Add(pointer(path), value));
+        path.pop();
     }
 }
 

@@ -49,6 +49,7 @@
 pub mod delta;
 mod error;
 pub mod json_patch;
+mod members;
 pub mod merge_patch;
 pub mod path;
 pub mod pointer;

@@ -9,6 +9,8 @@
 use serde_json::{Map, Value};
 use sync_core::JsonObject;
 
+use crate::members::with_counterparts;
+
 /// The patch that turns `old` into `new`: only changed members, `null` for
 /// removed ones, nested objects as nested patches.
 pub fn diff(old: &Value, new: &Value) -> Value {
@@ -21,20 +23,30 @@ pub fn diff(old: &Value, new: &Value) -> Value {
 /// [`diff`] for two objects.
 pub fn diff_objects(old: &JsonObject, new: &JsonObject) -> JsonObject {
     let mut patch = Map::new();
-    for (key, old_value) in old {
-        match new.get(key) {
-            None => {
+    let mut shared_keys = 0;
+    for (key, old_value, new_value) in with_counterparts(old, new) {
+        shared_keys += usize::from(new_value.is_some());
+        match (old_value, new_value) {
+            (_, None) => {
                 patch.insert(key.clone(), Value::Null);
             }
-            Some(new_value) if new_value != old_value => {
-                patch.insert(key.clone(), diff(old_value, new_value));
+            (Value::Object(old_member), Some(Value::Object(new_member))) => {
+                let member_patch = diff_objects(old_member, new_member);
+                if !member_patch.is_empty() {
+                    patch.insert(key.clone(), Value::Object(member_patch));
+                }
             }
-            Some(_) => {}
+            (_, Some(new_value)) if new_value != old_value => {
+                patch.insert(key.clone(), new_value.clone());
+            }
+            (_, Some(_)) => {}
         }
     }
-    for (key, new_value) in new {
-        if !old.contains_key(key) {
-            patch.insert(key.clone(), new_value.clone());
+    if shared_keys < new.len() {
+        for (key, new_value) in new {
+            if !old.contains_key(key) {
+                patch.insert(key.clone(), new_value.clone());
+            }
         }
     }
     patch

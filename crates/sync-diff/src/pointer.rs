@@ -97,35 +97,47 @@ impl JsonPointer {
 
     /// The value this pointer names in `doc`, mutably.
     pub fn get_mut<'a>(&self, doc: &'a mut Value) -> Result<&'a mut Value, DiffError> {
-        let mut current = doc;
-        for (depth, token) in self.0.iter().enumerate() {
-            let here = || JsonPointer(self.0[..=depth].to_vec());
-            current = match current {
-                Value::Object(map) => {
-                    map.get_mut(token).ok_or_else(|| DiffError::PathNotFound {
-                        path: here().to_string(),
-                    })?
-                }
-                Value::Array(items) => {
-                    let index = parse_index(token, &here())?;
-                    let len = items.len();
-                    items
-                        .get_mut(index)
-                        .ok_or_else(|| DiffError::IndexOutOfRange {
-                            path: here().to_string(),
-                            index,
-                            len,
-                        })?
-                }
-                _ => {
-                    return Err(DiffError::PathNotFound {
-                        path: here().to_string(),
-                    });
-                }
-            };
-        }
-        Ok(current)
+        resolve_mut(&self.0, doc)
     }
+
+    /// The parent's tokens and the last token; `None` for the root.
+    pub(crate) fn split_last_token(&self) -> Option<(&[String], &str)> {
+        let (last, parent) = self.0.split_last()?;
+        Some((parent, last))
+    }
+}
+
+/// The value that the pointer made of `tokens` names in `doc`, mutably.
+pub(crate) fn resolve_mut<'a>(
+    tokens: &[String],
+    doc: &'a mut Value,
+) -> Result<&'a mut Value, DiffError> {
+    let mut current = doc;
+    for (depth, token) in tokens.iter().enumerate() {
+        let here = || JsonPointer(tokens[..=depth].to_vec());
+        current = match current {
+            Value::Object(map) => map.get_mut(token).ok_or_else(|| DiffError::PathNotFound {
+                path: here().to_string(),
+            })?,
+            Value::Array(items) => {
+                let index = parse_index(token, &here())?;
+                let len = items.len();
+                items
+                    .get_mut(index)
+                    .ok_or_else(|| DiffError::IndexOutOfRange {
+                        path: here().to_string(),
+                        index,
+                        len,
+                    })?
+            }
+            _ => {
+                return Err(DiffError::PathNotFound {
+                    path: here().to_string(),
+                });
+            }
+        };
+    }
+    Ok(current)
 }
 
 /// Parses an array index token: `0` or digits without a leading zero.

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 /// Keys from a small alphabet, so two random documents share many keys,
 /// including the pointer-escaping characters `/` and `~` and dots.
-fn key() -> impl Strategy<Value = String> {
+pub(crate) fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("a".to_owned()),
         Just("b".to_owned()),

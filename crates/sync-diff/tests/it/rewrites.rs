@@ -1,0 +1,100 @@
+//! The optimised diffs and field delta application against their
+//! straightforward forms in `reference`: the same output for every input,
+//! errors included.
+
+use proptest::prelude::*;
+use serde_json::Value;
+use sync_diff::{FieldDelta, FieldPath, delta, json_patch, merge_patch};
+
+use crate::reference;
+use crate::strategies::{document, key, value};
+
+/// Paths up to three keys deep from the strategies' small alphabet, so that
+/// they often name fields of the generated documents, and sometimes lie
+/// inside one another.
+fn path() -> impl Strategy<Value = FieldPath> {
+    proptest::collection::vec(key(), 0..4).prop_map(FieldPath::new)
+}
+
+/// Field deltas that may or may not fit a given document.
+fn any_delta() -> impl Strategy<Value = FieldDelta> {
+    (
+        proptest::collection::btree_map(path(), value(true), 0..4),
+        proptest::collection::btree_map(path(), value(true), 0..4),
+        proptest::collection::btree_set(path(), 0..4),
+    )
+        .prop_map(|(added, modified, removed)| FieldDelta {
+            added,
+            modified,
+            removed,
+        })
+}
+
+/// A document and an edit of it, sharing most of their structure.
+fn document_and_edit() -> impl Strategy<Value = (Value, Value)> {
+    (document(true), document(true), any::<bool>()).prop_map(|(a, b, merged)| {
+        if merged {
+            let edited = merge_patch::apply(&a, &b);
+            (a, edited)
+        } else {
+            (a, b)
+        }
+    })
+}
+
+/// Two arrays with a common head and tail around differing middles, as
+/// JSON Patch diffs them.
+fn array_and_edit() -> impl Strategy<Value = (Value, Value)> {
+    (
+        proptest::collection::vec(value(true), 0..4),
+        proptest::collection::vec(value(true), 0..4),
+        proptest::collection::vec(value(true), 0..4),
+        proptest::collection::vec(value(true), 0..4),
+    )
+        .prop_map(|(head, old_middle, new_middle, tail)| {
+            let join =
+                |middle: Vec<Value>| Value::Array([head.clone(), middle, tail.clone()].concat());
+            (join(old_middle), join(new_middle))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn field_delta_apply_matches_the_reference(doc in document(true), delta in any_delta()) {
+        prop_assert_eq!(delta::apply(&doc, &delta), reference::field_delta_apply(&doc, &delta));
+    }
+
+    #[test]
+    fn field_delta_apply_of_a_fitting_delta_matches_the_reference(
+        (a, b) in document_and_edit(),
+        extra in any_delta(),
+    ) {
+        let mut delta = delta::diff(&a, &b);
+        delta.added.extend(extra.added);
+        delta.modified.extend(extra.modified);
+        delta.removed.extend(extra.removed);
+        prop_assert_eq!(delta::apply(&a, &delta), reference::field_delta_apply(&a, &delta));
+    }
+
+    #[test]
+    fn diffs_match_the_reference((a, b) in document_and_edit()) {
+        prop_assert_eq!(delta::diff(&a, &b), reference::field_delta_diff(&a, &b));
+        prop_assert_eq!(merge_patch::diff(&a, &b), reference::merge_patch_diff(&a, &b));
+        prop_assert_eq!(json_patch::diff(&a, &b), reference::json_patch_diff(&a, &b));
+    }
+
+    #[test]
+    fn array_diffs_match_the_reference((a, b) in array_and_edit()) {
+        prop_assert_eq!(json_patch::diff(&a, &b), reference::json_patch_diff(&a, &b));
+        prop_assert_eq!(json_patch::apply(&a, &json_patch::diff(&a, &b)).unwrap(), b);
+    }
+
+    #[test]
+    fn diffs_of_any_values_match_the_reference(a in value(true), b in value(true)) {
+        prop_assert_eq!(delta::diff(&a, &b), reference::field_delta_diff(&a, &b));
+        prop_assert_eq!(merge_patch::diff(&a, &b), reference::merge_patch_diff(&a, &b));
+        prop_assert_eq!(json_patch::diff(&a, &b), reference::json_patch_diff(&a, &b));
+    }
+}
