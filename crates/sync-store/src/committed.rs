@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 
-use sync_core::store::{CommitOutcome, StoreStats, StoredDocument, Write, WriteEffect};
+use sync_core::store::{
+    CommitOutcome, DeviceStats, StoreStats, StoredDocument, Write, WriteEffect,
+};
 use sync_core::{
     Change, ChangeOp, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocKey, Document, OpId,
     OpResult, OpStatus, Seq, Strategy, Timestamp, Version,
@@ -102,8 +104,9 @@ pub(crate) struct DeviceTally {
 }
 
 impl Tally {
-    /// Adds the tally to `stats`, with `head` as the new head.
-    pub(crate) fn add_to(&self, stats: &mut StoreStats, head: Seq) {
+    /// Adds the tally to `stats` but for its devices (see
+    /// [`DeviceTally::add_to`]), with `head` as the new head.
+    pub(crate) fn add_to_totals(&self, stats: &mut StoreStats, head: Seq) {
         stats.head = head;
         stats.documents = stats.documents.saturating_add_signed(self.live_documents);
         for (status, count) in &self.operations {
@@ -112,13 +115,16 @@ impl Tally {
         for (strategy, count) in &self.conflicts {
             add(stats.conflicts.entry(*strategy).or_default(), *count);
         }
-        for (device, tally) in &self.devices {
-            let stats = stats.devices.entry(device.clone()).or_default();
-            stats.last_sync = stats.last_sync.max(tally.last_sync);
-            add(&mut stats.conflicts, tally.conflicts);
-            for (status, count) in &tally.operations {
-                add(stats.operations.entry(*status).or_default(), *count);
-            }
+    }
+}
+
+impl DeviceTally {
+    /// Adds the tally to one device's counters.
+    pub(crate) fn add_to(&self, stats: &mut DeviceStats) {
+        stats.last_sync = stats.last_sync.max(self.last_sync);
+        add(&mut stats.conflicts, self.conflicts);
+        for (status, count) in &self.operations {
+            add(stats.operations.entry(*status).or_default(), *count);
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The committer thread: every write of the store goes through it, a group
 //! at a time, as one atomic sled batch and one flush.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sync_core::store::{CommitOutcome, StoreStats, StoredDocument, Write};
-use sync_core::{ConflictId, ConflictRecord, DocKey, OpId, OpResult};
+use sync_core::store::{CommitOutcome, DeviceStats, StoreStats, StoredDocument, Write};
+use sync_core::{ConflictId, ConflictRecord, DeviceId, DocKey, OpId, OpResult};
 use tokio::sync::mpsc;
 
 use super::{Durability, Shared, StoreConfig, layout};
@@ -88,22 +89,60 @@ impl Committer {
         if group.is_empty() {
             return Ok(all);
         }
-        let mut stats = self.shared.stats().clone();
-        group.tally.add_to(&mut stats, group.head);
+        let counters = Counters::after(&self.shared.stats(), &group);
         self.shared
             .tree
-            .apply_batch(batch_of(&self.shared, &group, &stats))?;
+            .apply_batch(batch_of(&self.shared, &group, &counters))?;
         if self.config.durability == Durability::Fsync {
             self.shared.db.flush()?;
         }
-        *self.shared.stats() = stats;
+        counters.store_into(&mut self.shared.stats());
         self.shared.durable_head.send_replace(group.head);
         Ok(all)
     }
 }
 
+/// The counters a group changes, as they are after it: the totals, and
+/// the devices whose operations it holds (not every device's).
+struct Counters {
+    totals: StoreStats,
+    devices: Vec<(DeviceId, DeviceStats)>,
+}
+
+impl Counters {
+    fn after(current: &StoreStats, group: &Group) -> Counters {
+        let mut totals = StoreStats {
+            operations: current.operations.clone(),
+            conflicts: current.conflicts.clone(),
+            devices: BTreeMap::new(),
+            head: current.head,
+            documents: current.documents,
+        };
+        group.tally.add_to_totals(&mut totals, group.head);
+        let devices = group
+            .tally
+            .devices
+            .iter()
+            .map(|(device, tally)| {
+                let mut counters = current.devices.get(device).cloned().unwrap_or_default();
+                tally.add_to(&mut counters);
+                (device.clone(), counters)
+            })
+            .collect();
+        Counters { totals, devices }
+    }
+
+    /// Makes them the store's, once they are committed.
+    fn store_into(self, stats: &mut StoreStats) {
+        let devices = std::mem::take(&mut stats.devices);
+        *stats = self.totals;
+        stats.devices = devices;
+        stats.devices.extend(self.devices);
+    }
+}
+
 /// Everything `group` stores, and the counters after it.
-fn batch_of(shared: &Shared, group: &Group, stats: &StoreStats) -> sled::Batch {
+fn batch_of(shared: &Shared, group: &Group, counters: &Counters) -> sled::Batch {
     let mut batch = sled::Batch::default();
     for (previous, change) in group.chained_changes() {
         batch.insert(&layout::log(change.seq), shared.seal_log(previous, change));
@@ -123,7 +162,13 @@ fn batch_of(shared: &Shared, group: &Group, stats: &StoreStats) -> sled::Batch {
         let value = shared.seal(&key, result);
         batch.insert(key, value);
     }
-    batch.insert(layout::STATS_KEY, layout::encode(stats));
+    let devices = counters
+        .devices
+        .iter()
+        .map(|(device, stats)| (device, stats));
+    for (key, value) in layout::stats_records(&counters.totals, devices) {
+        batch.insert(key, value);
+    }
     batch
 }
 

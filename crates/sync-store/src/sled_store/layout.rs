@@ -8,9 +8,14 @@
 //! | `O` opId | the operation's result (JSON) |
 //! | `C` conflict id | the conflict record (JSON) |
 //! | `B` namespace 0x00 collection 0x00 id 0x00 branch | the branch record (JSON) |
-//! | `M` name | the store's own records: format, log id, counters |
+//! | `S` device id | the device's counters behind the stats (JSON) |
+//! | `M` name | the store's own records: format, log id, the other counters |
 //!
-//! Every value but the `M` records is sealed (compressed, encrypted) by the
+//! A group commit rewrites the counters it changed: the totals, and the
+//! counters of the devices whose operations it holds, so its cost does not
+//! grow with the number of devices.
+//!
+//! Every value but the `M` and `S` records is sealed (compressed, encrypted) by the
 //! store's codec, with its key as the encryption's additional data; so are
 //! the device records of the `devices` tree, keyed by device id.
 //!
@@ -22,9 +27,12 @@
 
 use std::collections::HashMap;
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sync_core::{BranchName, Change, ConflictId, DocKey, OpId, Seq};
+use sync_core::store::{DeviceStats, StoreStats};
+use sync_core::{BranchName, Change, ConflictId, DeviceId, DocKey, OpId, OpStatus, Seq, Strategy};
 
 use crate::error::Error;
 
@@ -38,9 +46,10 @@ const LOG: u8 = b'L';
 const OP: u8 = b'O';
 const CONFLICT: u8 = b'C';
 const BRANCH: u8 = b'B';
+const DEVICE_STATS: u8 = b'S';
 
 /// The format this build writes; see `migrate` for the ones before.
-pub(crate) const FORMAT: u64 = 2;
+pub(crate) const FORMAT: u64 = 3;
 
 /// `M format`: the layout's version; written last by a migration.
 pub(crate) const FORMAT_KEY: &[u8] = b"Mformat";
@@ -49,7 +58,7 @@ pub(crate) const LOG_ID_KEY: &[u8] = b"Mlog_id";
 /// `M sealed`: the id of the key every record was last found to be under
 /// (absent: unknown, or not encrypted).
 pub(crate) const SEALED_KEY: &[u8] = b"Msealed";
-/// `M stats`: the counters behind the stats.
+/// `M stats`: the counters behind the stats but the devices'.
 pub(crate) const STATS_KEY: &[u8] = b"Mstats";
 
 /// The key of a document.
@@ -71,7 +80,13 @@ pub(crate) fn collection_prefix(namespace: &str, collection: &str) -> Vec<u8> {
 }
 
 /// The first byte of the store's own records.
-pub(crate) const META: u8 = b'M';
+const META: u8 = b'M';
+
+/// Whether the record at `key` of the tree is sealed by the codec: all but
+/// the store's own records and the counters.
+pub(crate) fn is_sealed(key: &[u8]) -> bool {
+    !matches!(key.first(), Some(&META | &DEVICE_STATS))
+}
 
 /// The prefix of every document key.
 pub(crate) const DOCUMENTS: &[u8] = &[DOCUMENT];
@@ -83,6 +98,9 @@ pub(crate) const OPS: &[u8] = &[OP];
 pub(crate) const CONFLICTS: &[u8] = &[CONFLICT];
 /// The prefix of every branch key.
 pub(crate) const BRANCHES: &[u8] = &[BRANCH];
+
+/// The prefix of every device's counters.
+pub(crate) const DEVICES_STATS: &[u8] = &[DEVICE_STATS];
 
 /// The prefixes of every kind of record but the store's own: a store
 /// holding none of them (and no device) is empty.
@@ -143,6 +161,63 @@ fn prefixed(kind: u8, name: &str) -> Vec<u8> {
     out.push(kind);
     out.extend_from_slice(name.as_bytes());
     out
+}
+
+/// The key of a device's counters.
+pub(crate) fn device_stats(device: &DeviceId) -> Vec<u8> {
+    prefixed(DEVICE_STATS, device.as_str())
+}
+
+/// The counters behind the stats, as records: the totals under
+/// [`STATS_KEY`], and each device's of `devices` under its own key.
+pub(crate) fn stats_records<'a>(
+    stats: &StoreStats,
+    devices: impl IntoIterator<Item = (&'a DeviceId, &'a DeviceStats)>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// `StoreStats` with its devices left out, borrowed.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Totals<'a> {
+        operations: &'a BTreeMap<OpStatus, u64>,
+        conflicts: &'a BTreeMap<Strategy, u64>,
+        devices: BTreeMap<DeviceId, DeviceStats>,
+        head: Seq,
+        documents: u64,
+    }
+    let totals = Totals {
+        operations: &stats.operations,
+        conflicts: &stats.conflicts,
+        devices: BTreeMap::new(),
+        head: stats.head,
+        documents: stats.documents,
+    };
+    let mut records = vec![(STATS_KEY.to_vec(), encode(&totals))];
+    records.extend(
+        devices
+            .into_iter()
+            .map(|(device, counters)| (device_stats(device), encode(counters))),
+    );
+    records
+}
+
+/// The counters behind the stats `tree` holds.
+pub(crate) fn read_stats(tree: &sled::Tree) -> Result<StoreStats, Error> {
+    let mut stats: StoreStats = match tree.get(STATS_KEY)? {
+        Some(bytes) => decode("meta", &bytes)?,
+        None => StoreStats::default(),
+    };
+    for entry in tree.scan_prefix(DEVICES_STATS) {
+        let (key, value) = entry?;
+        let device = std::str::from_utf8(&key[1..])
+            .ok()
+            .and_then(|id| DeviceId::new(id).ok())
+            .ok_or_else(|| Error::Corrupt {
+                tree: "stats",
+                message: "device id".into(),
+            })?;
+        stats.devices.insert(device, decode("stats", &value)?);
+    }
+    Ok(stats)
 }
 
 /// Eight big-endian bytes.
@@ -230,7 +305,14 @@ mod tests {
         assert_eq!(seq_of_log_key(&log(Seq(42))), Some(Seq(42)));
         let op_id = OpId::new("op-1").expect("op id");
         assert_eq!(op_id_of_key(&op(&op_id)), Some(op_id));
-        for kind in [DOCUMENTS, LOG_ENTRIES, OPS, CONFLICTS] {
+        for kind in [
+            DOCUMENTS,
+            LOG_ENTRIES,
+            OPS,
+            CONFLICTS,
+            BRANCHES,
+            DEVICES_STATS,
+        ] {
             assert!(!FORMAT_KEY.starts_with(kind));
         }
     }

@@ -4,13 +4,16 @@
 //! Format 1 kept six trees (`docs`, `log`, `history`, `ops`, `conflicts`,
 //! `meta`) written in one multi-tree transaction per group, with a history
 //! index record per change. Format 2 keeps one tree (see `layout`), and a
-//! document's history is the chain of its log records.
+//! document's history is the chain of its log records. Format 3 keeps
+//! each device's counters in a record of its own instead of inside the
+//! `M stats` record, which every group commit rewrote whole.
 //!
-//! The migration copies every record into the new tree, then writes the
-//! format record and flushes, and only then drops the old trees: a crash
-//! before the format record leaves the old trees whole and the migration
-//! starts over on the next open; a crash after it leaves old trees that
-//! the next open drops. Records are sealed (compressed, encrypted) as the
+//! The migration from format 1 copies every record into the new tree, then
+//! moves the devices' counters and writes the format record in one atomic
+//! batch, flushes, and only then drops the old trees: a crash before the
+//! format record leaves the old trees whole and the migration starts over
+//! on the next open; a crash after it leaves old trees that the next open
+//! drops. Records are sealed (compressed, encrypted) as the
 //! store is configured; format 1's device records, in a tree of the same
 //! name, are sealed in place.
 
@@ -32,7 +35,7 @@ pub(super) fn to_current(
     devices: &sled::Tree,
     codec: &Codec,
 ) -> Result<(), Error> {
-    match tree.get(layout::FORMAT_KEY)? {
+    let format = match tree.get(layout::FORMAT_KEY)? {
         Some(bytes) => {
             let format = layout::decode_seq(&bytes)
                 .ok_or_else(|| Error::Corrupt {
@@ -46,15 +49,21 @@ pub(super) fn to_current(
                     known: layout::FORMAT as i32,
                 });
             }
+            format
+        }
+        None if has_format_1(db) => {
+            copy_format_1(db, tree, devices, codec)?;
+            2
         }
         None => {
-            if has_format_1(db) {
-                copy_format_1(db, tree, devices, codec)?;
-            }
             tree.insert(layout::FORMAT_KEY, &layout::encode_u64(layout::FORMAT))?;
-            db.flush()?;
+            layout::FORMAT
         }
+    };
+    if format < 3 {
+        split_device_stats(tree)?;
     }
+    db.flush()?;
     for name in FORMAT_1_TREES {
         if db
             .tree_names()
@@ -65,6 +74,19 @@ pub(super) fn to_current(
         }
     }
     db.flush()?;
+    Ok(())
+}
+
+/// Format 3: the devices' counters move out of the `M stats` record into
+/// records of their own, in one atomic batch with the format record.
+fn split_device_stats(tree: &sled::Tree) -> Result<(), Error> {
+    let stats = layout::read_stats(tree)?;
+    let mut batch = sled::Batch::default();
+    for (key, value) in layout::stats_records(&stats, &stats.devices) {
+        batch.insert(key, value);
+    }
+    batch.insert(layout::FORMAT_KEY, &layout::encode_u64(layout::FORMAT));
+    tree.apply_batch(batch)?;
     Ok(())
 }
 
@@ -174,7 +196,8 @@ mod tests {
                 field_clocks: Default::default(),
                 timestamp: Hlc::new(1_700_000_000_000 + version, 0, NodeId(1)).expect("hlc"),
             },
-            device_id: None,
+            // One device per document, so the counters hold devices.
+            device_id: Some(format!("device-{id}").parse().expect("device id")),
             user: None,
             result,
             conflict: None,
@@ -301,6 +324,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_format_2_directory_moves_the_devices_counters_into_their_own_records() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(dir.path(), StoreConfig::default()).expect("open");
+        for (op_id, id) in [("op-1", "a"), ("op-2", "b"), ("op-3", "c")] {
+            store
+                .apply(vec![write(op_id, id, 0, json!({"text": id}))])
+                .await
+                .expect("apply");
+        }
+        let before = store.stats().await.expect("stats");
+        assert_eq!(before.devices.len(), 3);
+        store.close().expect("close");
+        // Format 2: every counter in `M stats`, no device record.
+        {
+            let db = sled::open(dir.path()).expect("sled");
+            let tree = db.open_tree(layout::TREE).expect("tree");
+            for entry in tree.scan_prefix(layout::DEVICES_STATS) {
+                tree.remove(entry.expect("entry").0).expect("remove");
+            }
+            tree.insert(layout::STATS_KEY, layout::encode(&before))
+                .expect("stats");
+            tree.insert(layout::FORMAT_KEY, &layout::encode_u64(2))
+                .expect("format");
+            db.flush().expect("flush");
+        }
+
+        let store = SledStore::open(dir.path(), StoreConfig::default()).expect("reopen");
+        assert_eq!(store.stats().await.expect("stats"), before);
+        store
+            .apply(vec![write("op-4", "a", 1, json!({"text": "a, edited"}))])
+            .await
+            .expect("apply");
+        let after = store.stats().await.expect("stats");
+        store.close().expect("close");
+        let db = sled::open(dir.path()).expect("sled");
+        let tree = db.open_tree(layout::TREE).expect("tree");
+        let totals: StoreStats = layout::decode(
+            "meta",
+            &tree.get(layout::STATS_KEY).expect("get").expect("stats"),
+        )
+        .expect("decode");
+        assert!(totals.devices.is_empty(), "devices moved out of the totals");
+        assert_eq!(tree.scan_prefix(layout::DEVICES_STATS).count(), 3);
+        assert_eq!(layout::read_stats(&tree).expect("read"), after);
+        let format = tree.get(layout::FORMAT_KEY).expect("get").expect("format");
+        assert_eq!(layout::decode_seq(&format), Some(Seq(layout::FORMAT)));
+    }
+
+    #[tokio::test]
     async fn a_newer_format_is_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         {
@@ -313,7 +385,10 @@ mod tests {
         }
         match SledStore::open(dir.path(), StoreConfig::default()) {
             Err(Error::SchemaTooNew { found, known }) => {
-                assert_eq!((found, known), (3, 2));
+                assert_eq!(
+                    (found, known),
+                    (layout::FORMAT as i32 + 1, layout::FORMAT as i32)
+                );
             }
             other => panic!("expected SchemaTooNew, got {other:?}"),
         }

@@ -312,10 +312,7 @@ impl SledStore {
             Some(entry) => layout::seq_of_log_key(&entry?.0).unwrap_or_default(),
             None => Seq::ZERO,
         };
-        let stats = match tree.get(layout::STATS_KEY)? {
-            Some(bytes) => layout::decode("meta", &bytes)?,
-            None => StoreStats::default(),
-        };
+        let stats = layout::read_stats(&tree)?;
         let holds_records = !devices.is_empty()
             || layout::RECORDS
                 .into_iter()
@@ -424,7 +421,7 @@ impl SledStore {
         for (tree, what) in [(&shared.tree, "record"), (&shared.devices, "devices")] {
             for entry in tree.iter() {
                 let (key, sealed) = entry?;
-                if key.first() == Some(&layout::META) || !shared.codec.needs_reencryption(&sealed) {
+                if !layout::is_sealed(&key) || !shared.codec.needs_reencryption(&sealed) {
                     continue;
                 }
                 let record = shared.codec.open(what, &key, &sealed)?;

@@ -98,7 +98,9 @@ pub(super) fn write(shared: &Shared, snapshot: &StoreSnapshot) -> Result<(), Err
     }
     let mut stats = snapshot.stats.clone();
     stats.head = snapshot.head;
-    writer.insert(layout::STATS_KEY.to_vec(), layout::encode(&stats))?;
+    for (key, value) in layout::stats_records(&stats, &stats.devices) {
+        writer.insert(key, value)?;
+    }
     writer.insert(
         layout::LOG_ID_KEY.to_vec(),
         layout::encode_u64(snapshot.log_id.0).to_vec(),
