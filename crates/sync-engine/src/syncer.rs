@@ -275,20 +275,11 @@ impl Syncer {
                     Some(&first) => Slot::SameAs(first),
                     None => {
                         first_by_op_id.insert(prepared.op_id.clone(), index);
-                        match self.store.lookup_op(&prepared.op_id).await? {
-                            Some(first) => Slot::Done(Box::new(OpReport {
-                                conflict: self.recorded_conflict(&first).await?,
-                                result: first.as_duplicate(),
-                                error: None,
-                            })),
-                            None => match self.check_branch(&prepared.key).await? {
-                                Ok(()) => Slot::Pending(Box::new(prepared)),
-                                Err(error) => Slot::Done(Box::new(OpReport::failed(
-                                    index,
-                                    Some(&prepared.op),
-                                    &error,
-                                ))),
-                            },
+                        match self.check_branch(&prepared.key).await? {
+                            Ok(()) => Slot::Pending(Box::new(prepared)),
+                            Err(error) => Slot::Done(Box::new(
+                                self.failed_unless_applied(index, &prepared, &error).await?,
+                            )),
                         }
                     }
                 },
@@ -347,6 +338,28 @@ impl Syncer {
             None => Err(EngineError::NotFound(format!(
                 "no branch {branch:?} of {document}; fork it first"
             ))),
+        })
+    }
+
+    /// The report of an operation that cannot be applied now: the result
+    /// it got the first time when it was already applied (a replay is a
+    /// `duplicate`, whatever the document became since), else `error`.
+    ///
+    /// Only failures look the opId up: a replay that can still be applied
+    /// is told apart by the store's commit, which checks the opId first.
+    async fn failed_unless_applied(
+        &self,
+        index: usize,
+        prepared: &Prepared,
+        error: &EngineError,
+    ) -> Result<OpReport, EngineError> {
+        Ok(match self.store.lookup_op(&prepared.op_id).await? {
+            Some(first) => OpReport {
+                conflict: self.recorded_conflict(&first).await?,
+                result: first.as_duplicate(),
+                error: None,
+            },
+            None => OpReport::failed(index, Some(&prepared.op), error),
         })
     }
 
@@ -484,7 +497,7 @@ impl Syncer {
                 continue;
             };
             let report = match entry {
-                Err(error) => OpReport::failed(index, Some(&prepared.op), &error),
+                Err(error) => self.failed_unless_applied(index, prepared, &error).await?,
                 Ok((write, conflict)) => match outcomes.get(write) {
                     Some(CommitOutcome::Committed(result)) => OpReport {
                         result: result.clone(),

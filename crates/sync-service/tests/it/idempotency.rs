@@ -113,6 +113,63 @@ async fn a_replay_after_later_writes_does_not_undo_them() {
 }
 
 #[tokio::test]
+async fn a_replay_the_document_has_moved_past_is_still_a_duplicate() {
+    let server = TestServer::start(|_| {}).await;
+    let api = server.session(None);
+    let op = |op_id: &str, action: &str, id: &str, extra: Value| {
+        let mut op = json!({"opId": op_id, "action": action, "collection": "todos", "id": id});
+        if let (Some(op), Value::Object(extra)) = (op.as_object_mut(), extra) {
+            op.extend(extra);
+        }
+        json!({"operations": [op]})
+    };
+    let create_z = op("z-1", "create", "z", json!({"data": {"n": 1}}));
+    let create_y = op("y-1", "create", "y", json!({"data": {"n": 1}}));
+    let update_y = op(
+        "y-2",
+        "update",
+        "y",
+        json!({"baseVersion": 1, "data": {"n": 2}}),
+    );
+    let delete_y = op("y-3", "delete", "y", json!({"baseVersion": 2}));
+    for (request, version) in [
+        (&create_z, 1),
+        (&create_y, 1),
+        (&update_y, 2),
+        (&delete_y, 3),
+    ] {
+        let response = api.sync(request.clone()).await;
+        assert_eq!(response["results"][0]["status"], "success", "{response}");
+        assert_eq!(response["results"][0]["version"], version, "{response}");
+    }
+    let z_update = api
+        .sync(op(
+            "z-2",
+            "update",
+            "z",
+            json!({"baseVersion": 1, "data": {"n": 2}}),
+        ))
+        .await;
+    assert_eq!(z_update["results"][0]["status"], "success");
+    let head = api.head().await;
+    // Each replay would fail if applied now (the document exists, is
+    // deleted, or moved on), or would write again: each is a duplicate.
+    for (request, version) in [
+        (&create_z, 1),
+        (&create_y, 1),
+        (&update_y, 2),
+        (&delete_y, 3),
+    ] {
+        let replay = api.sync(request.clone()).await;
+        assert_eq!(replay["results"][0]["status"], "duplicate", "{replay}");
+        assert_eq!(replay["results"][0]["version"], version, "{replay}");
+    }
+    assert_eq!(api.head().await, head, "a replay wrote");
+    assert_eq!(api.document("default", "todos", "z").await["version"], 2);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn seed_style_operations_without_op_id_are_recognised_when_replayed() {
     let server = TestServer::start(|_| {}).await;
     let api = server.session(None);
