@@ -8,7 +8,9 @@
 //! writing the three records the store writes per write (log entry,
 //! document, op result), the ceiling of that layout. The compression and
 //! encryption rows repeat the 64-writer run with 68-byte and 2 KB
-//! documents.
+//! documents. The disk row writes 1,000,000 changes of 100-byte documents
+//! (half of them updates) and compares the data directory with the disk
+//! budget: three times the live JSON plus 200 bytes per retained change.
 //!
 //! When `SYNC_BENCH_DATABASE_URL` (or `SYNC_TEST_DATABASE_URL`) names a
 //! PostgreSQL database, the same write and catch-up figures are measured
@@ -26,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sync_core::store::{ChangeFilter, Write, WriteEffect};
+use sync_core::store::{ChangeFilter, CommitOutcome, Write, WriteEffect};
 use sync_core::{
     Action, ChangeOp, DocKey, Hlc, JsonObject, NodeId, OpResult, OpStatus, Seq, SyncStore, Version,
 };
@@ -73,19 +75,42 @@ fn insert(op_id: String, id: String) -> Write {
 }
 
 fn insert_document(op_id: String, id: String, data: JsonObject) -> Write {
+    write_document(op_id, id, data, Version::ZERO)
+}
+
+/// A document of exactly `bytes` bytes of JSON, its text made of `fill`.
+fn document_of(bytes: usize, fill: char) -> JsonObject {
+    let mut data = json!({"text": "", "done": false, "tags": ["home"]})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let empty = serde_json::to_vec(&data).map_or(0, |json| json.len());
+    let text: String = std::iter::repeat_n(fill, bytes.saturating_sub(empty)).collect();
+    data.insert("text".into(), text.into());
+    data
+}
+
+/// The write of `data` into the document `id` at `version` (an insert at
+/// `Version::ZERO`, else an update).
+fn write_document(op_id: String, id: String, data: JsonObject, version: Version) -> Write {
     let key = DocKey::new(
         "default".parse().expect("namespace"),
         "todos".parse().expect("collection"),
         id.parse().expect("id"),
     );
-    let mut result = OpResult::new(Action::Create, OpStatus::Success);
+    let (action, op) = if version == Version::ZERO {
+        (Action::Create, ChangeOp::Insert)
+    } else {
+        (Action::Update, ChangeOp::Update)
+    };
+    let mut result = OpResult::new(action, OpStatus::Success);
     result.op_id = op_id.parse().ok();
     Write {
         op_id: op_id.parse().expect("op id"),
         key,
-        expected_version: Version::ZERO,
+        expected_version: version,
         effect: WriteEffect::Change {
-            op: ChangeOp::Insert,
+            op,
             delta: data.clone(),
             data,
             field_clocks: Default::default(),
@@ -125,6 +150,77 @@ async fn durable_writes(
     store.flush().await.expect("flush");
     let changes = store.head().await.expect("head").get().max(1);
     (rate, directory_bytes(dir.path()) as f64 / changes as f64)
+}
+
+/// The size of the budget's disk run: `writes` durable writes of
+/// 100-byte documents, the first half inserting documents and the second
+/// updating each once, by 64 writers. The data directory's bytes after
+/// it, and the budget for them: three times the live documents' JSON plus
+/// 200 bytes per change the log retains (every change: nothing is
+/// compacted). Also the bytes of the records themselves (keys and values,
+/// as sealed), which tell the store's encoding from sled's overhead.
+async fn disk_after(writes: u64) -> DiskRun {
+    const WRITERS: u64 = 64;
+    const DOCUMENT_BYTES: usize = 100;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sled = Arc::new(SledStore::open(dir.path(), StoreConfig::default()).expect("open"));
+    let store: Arc<dyn SyncStore> = sled.clone();
+    let per_writer = writes / 2 / WRITERS;
+    for (version, fill) in [(Version::ZERO, 'a'), (Version(1), 'b')] {
+        let mut tasks = Vec::new();
+        for writer in 0..WRITERS {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                for n in 0..per_writer {
+                    let id = format!("d{writer}-{n}");
+                    let op_id = format!("{id}-v{}", version.get());
+                    let data = document_of(DOCUMENT_BYTES, fill);
+                    let outcome = store
+                        .apply(vec![write_document(op_id, id, data, version)])
+                        .await
+                        .expect("apply");
+                    assert!(
+                        matches!(outcome.first(), Some(CommitOutcome::Committed(_))),
+                        "every write commits"
+                    );
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.expect("writer");
+        }
+    }
+    let changes = store.head().await.expect("head").get();
+    let documents = per_writer * WRITERS;
+    drop(store);
+    match Arc::try_unwrap(sled) {
+        Ok(sled) => sled.close().expect("close"),
+        Err(_) => unreachable!("one handle"),
+    }
+    let directory = directory_bytes(dir.path());
+    let db = sled::open(dir.path()).expect("reopen with sled");
+    let records = db
+        .tree_names()
+        .into_iter()
+        .map(|name| db.open_tree(name).expect("tree"))
+        .flat_map(|tree| tree.iter().map(|entry| entry.expect("record")))
+        .map(|(key, value)| (key.len() + value.len()) as u64)
+        .sum();
+    DiskRun {
+        directory,
+        records,
+        budget: 3.0 * (documents as f64 * DOCUMENT_BYTES as f64) + 200.0 * changes as f64,
+    }
+}
+
+/// What [`disk_after`] measured, in bytes.
+struct DiskRun {
+    /// The data directory.
+    directory: u64,
+    /// The keys and values of every record.
+    records: u64,
+    /// What the budget allows.
+    budget: f64,
 }
 
 /// The bytes of every file under `dir`.
@@ -461,6 +557,33 @@ async fn main() {
             false,
         ));
     }
+    let writes = if quick { 100_000 } else { 1_000_000 };
+    let disk = disk_after(writes).await;
+    let label = format!(
+        "store: disk after {} writes of 100-byte documents (half updates)",
+        if quick { "100,000" } else { "1,000,000" }
+    );
+    records.push(record(
+        &label,
+        disk.directory as f64 / 1e6,
+        "MB",
+        None,
+        false,
+    ));
+    records.push(record(
+        &format!("{label} / the budget (3x the live JSON + 200 bytes per retained change)"),
+        disk.directory as f64 / disk.budget,
+        "x",
+        Some(1.0),
+        false,
+    ));
+    records.push(record(
+        &format!("{label}: the records' own keys and values"),
+        disk.records as f64 / 1e6,
+        "MB",
+        None,
+        false,
+    ));
     let seconds = catch_up(100_000).await;
     records.push(record(
         "store: catch-up read of 100,000 changes",
