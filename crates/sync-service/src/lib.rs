@@ -33,6 +33,7 @@ mod openapi;
 mod pacing;
 mod realtime;
 mod reload;
+mod send_queue;
 mod server;
 mod state;
 mod tls;

@@ -12,7 +12,7 @@
 //! silently skipped, and never slowing the other subscribers.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -23,10 +23,11 @@ use sync_core::{
     SyncStore, UserId, Version,
 };
 use sync_realtime::{ServerChange, ServerMessage};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::send_queue::SendQueue;
 
 /// Changes one catch-up read takes at a time.
 const CATCH_UP_PAGE: usize = 1_000;
@@ -102,11 +103,10 @@ impl EncodedChange {
 #[derive(Debug)]
 pub struct Connection {
     user: UserId,
-    queue: mpsc::Sender<Outbound>,
+    queue: SendQueue<Outbound>,
     resyncs: Mutex<Vec<Utf8Bytes>>,
     resync_ready: Notify,
     own_ops: Mutex<(HashSet<OpId>, VecDeque<OpId>)>,
-    queued: AtomicUsize,
     subscriptions: Mutex<HashMap<String, Arc<Subscription>>>,
     connections_by_user: Arc<Mutex<HashMap<UserId, usize>>>,
     /// The declared bandwidth of the connection's device (bytes/s, 0 for
@@ -133,8 +133,7 @@ impl Connection {
     /// Queues a frame, waiting while the queue is full (answers and
     /// catch-up: the client's own reading paces them).
     pub async fn send(&self, outbound: Outbound) -> bool {
-        self.queued.fetch_add(1, Ordering::Relaxed);
-        self.queue.send(outbound).await.is_ok()
+        self.queue.send(outbound).await
     }
 
     /// Queues a message.
@@ -143,23 +142,28 @@ impl Connection {
     }
 
     fn try_send(&self, frame: Utf8Bytes) -> bool {
-        match self.queue.try_send(Outbound::Frame(frame)) {
-            Ok(()) => {
-                self.queued.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(_) => false,
-        }
+        self.queue.try_send(Outbound::Frame(frame))
     }
 
-    /// The writer took a frame off the queue.
-    pub fn sent(&self) {
-        self.queued.fetch_sub(1, Ordering::Relaxed);
+    /// The next frame for the writer, waiting for one.
+    pub async fn next_outbound(&self) -> Outbound {
+        self.queue.recv().await
+    }
+
+    /// The next frame for the writer, if one is waiting.
+    pub fn try_next_outbound(&self) -> Option<Outbound> {
+        self.queue.try_recv()
+    }
+
+    /// The writer has ended: what is sent from now on is refused, and
+    /// senders waiting for room are let go.
+    pub fn writer_ended(&self) {
+        self.queue.close();
     }
 
     /// Frames waiting in the queue.
     pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        self.queue.len()
     }
 
     /// Notes a write of this connection, so its change is not echoed.
@@ -399,13 +403,8 @@ impl Hub {
             .is_empty()
     }
 
-    /// Registers a connection of `user` (refused past `per_user_max`) and
-    /// returns it with the receiving end of its send queue.
-    pub fn connect(
-        &self,
-        user: &UserId,
-        per_user_max: usize,
-    ) -> Result<(Arc<Connection>, mpsc::Receiver<Outbound>), ApiError> {
+    /// Registers a connection of `user` (refused past `per_user_max`).
+    pub fn connect(&self, user: &UserId, per_user_max: usize) -> Result<Arc<Connection>, ApiError> {
         {
             let mut counts = lock(&self.connections_by_user);
             let count = counts.entry(user.clone()).or_default();
@@ -416,19 +415,16 @@ impl Hub {
             }
             *count += 1;
         }
-        let (sender, receiver) = mpsc::channel(self.queue_frames_max);
-        let connection = Arc::new(Connection {
+        Ok(Arc::new(Connection {
             user: user.clone(),
-            queue: sender,
+            queue: SendQueue::new(self.queue_frames_max),
             resyncs: Mutex::new(Vec::new()),
             resync_ready: Notify::new(),
             own_ops: Mutex::new((HashSet::new(), VecDeque::new())),
-            queued: AtomicUsize::new(0),
             subscriptions: Mutex::new(HashMap::new()),
             connections_by_user: Arc::clone(&self.connections_by_user),
             bandwidth: Mutex::new(None),
-        });
-        Ok((connection, receiver))
+        }))
     }
 
     /// Removes a connection's subscriptions (its user's count goes down

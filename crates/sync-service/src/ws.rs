@@ -30,6 +30,11 @@ use crate::realtime::{Connection, Outbound, SubscribeRequest};
 use crate::state::{AppState, SyncRequestInfo, Transport};
 use sync_engine::{BatchContext, SyncPoint};
 
+/// The chunk a connection's socket is read in: messages are small, and an
+/// idle connection keeps its read buffer (a larger message is read whole
+/// once its header is in).
+const READ_BUFFER_BYTES: usize = 512;
+
 /// Frames the writer puts into one socket flush at most.
 const WRITE_BATCH_MAX: usize = 256;
 
@@ -62,7 +67,7 @@ pub(crate) async fn upgrade(
         .auth()
         .authenticate_request(&headers, query.first("token"))?;
     let limits = state.limits();
-    let (connection, queue) = state
+    let connection = state
         .realtime()
         .connect(&principal.user, limits.connections_per_user_max)?;
     let message_max = limits.request_bytes_max;
@@ -71,9 +76,9 @@ pub(crate) async fn upgrade(
         // 1009; anything larger is cut off by the codec.
         .max_message_size(message_max + 1)
         .max_frame_size(message_max + 1)
-        .read_buffer_size(2 * 1024)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(16 * 1024)
-        .on_upgrade(move |socket| run(state, socket, principal, connection, queue)))
+        .on_upgrade(move |socket| run(state, socket, principal, connection)))
 }
 
 struct Session {
@@ -93,7 +98,6 @@ async fn run(
     socket: WebSocket,
     principal: Principal,
     connection: Arc<Connection>,
-    queue: mpsc::Receiver<Outbound>,
 ) {
     state.metrics().connection(true);
     let (sink, mut stream) = socket.split();
@@ -102,7 +106,6 @@ async fn run(
     let writer = tokio::spawn(write_loop(
         state.clone(),
         sink,
-        queue,
         Arc::clone(&connection),
         principal.expires_at,
         Arc::clone(&last_heard_ms),
@@ -622,9 +625,20 @@ async fn answer(
 
 async fn write_loop(
     state: AppState,
-    mut sink: futures::stream::SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Outbound>,
+    sink: futures::stream::SplitSink<WebSocket, Message>,
     connection: Arc<Connection>,
+    expires_at: Option<u64>,
+    last_heard_ms: Arc<AtomicU64>,
+) {
+    write_frames(state, sink, &connection, expires_at, last_heard_ms).await;
+    connection.writer_ended();
+}
+
+/// The writer's loop, until the connection ends.
+async fn write_frames(
+    state: AppState,
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    connection: &Connection,
     expires_at: Option<u64>,
     last_heard_ms: Arc<AtomicU64>,
 ) {
@@ -643,10 +657,7 @@ async fn write_loop(
     };
     loop {
         let first = tokio::select! {
-            outbound = queue.recv() => match outbound {
-                Some(outbound) => Some(outbound),
-                None => return,
-            },
+            outbound = connection.next_outbound() => Some(outbound),
             () = connection.resync_ready() => None,
             _ = ticker.tick() => {
                 if !beats.tick(&mut sink).await {
@@ -660,9 +671,8 @@ async fn write_loop(
         loop {
             match pending.take() {
                 Some(Outbound::Frame(frame)) => {
-                    connection.sent();
                     if !pacing
-                        .before(frame.len(), &connection, &mut sink, &mut ticker, &mut beats)
+                        .before(frame.len(), connection, &mut sink, &mut ticker, &mut beats)
                         .await
                         || sink.feed(Message::Text(frame)).await.is_err()
                     {
@@ -672,7 +682,6 @@ async fn write_loop(
                 }
                 Some(Outbound::End) => return,
                 Some(Outbound::Close(code, reason)) => {
-                    connection.sent();
                     let _ = sink.flush().await;
                     let _ = close(&mut sink, code, reason).await;
                     return;
@@ -685,9 +694,9 @@ async fn write_loop(
                 }
                 written = 0;
             }
-            match queue.try_recv() {
-                Ok(next) => pending = Some(next),
-                Err(_) => break,
+            match connection.try_next_outbound() {
+                Some(next) => pending = Some(next),
+                None => break,
             }
         }
         // Resyncs go after every frame queued before them.
@@ -695,7 +704,7 @@ async fn write_loop(
             if !pacing
                 .before(
                     resync.len(),
-                    &connection,
+                    connection,
                     &mut sink,
                     &mut ticker,
                     &mut beats,
