@@ -20,16 +20,66 @@ use crate::error::ApiError;
 /// How often a device's `lastSeen` is written back to the store at most.
 const LAST_SEEN_WRITE_INTERVAL_MS: u64 = 30_000;
 
+/// What this node knows of one device: one entry per device, since a node
+/// may hold tens of thousands of them.
+#[derive(Debug, Default)]
+struct DeviceState {
+    /// The user it belongs to, once seen.
+    owner: Option<UserId>,
+    /// When its `lastSeen` was last written.
+    last_written_ms: Option<u64>,
+    /// Its WebSocket connections to this node.
+    online: usize,
+    /// The cursor it last synced to.
+    cursor: Option<Seq>,
+    /// Pushed changes waiting in its send queues.
+    unacknowledged: usize,
+    /// Its declared bandwidth while online (0 for none), shared with its
+    /// connections' writers.
+    bandwidth: Option<Arc<AtomicU64>>,
+}
+
+impl DeviceState {
+    /// Whether it holds nothing worth keeping.
+    fn is_empty(&self) -> bool {
+        self.owner.is_none()
+            && self.last_written_ms.is_none()
+            && self.online == 0
+            && self.cursor.is_none()
+            && self.unacknowledged == 0
+            && self.bandwidth.is_none()
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
-    owners: HashMap<DeviceId, UserId>,
-    last_written_ms: HashMap<DeviceId, u64>,
-    online: HashMap<DeviceId, usize>,
-    cursors: HashMap<DeviceId, Seq>,
-    unacknowledged: HashMap<DeviceId, usize>,
-    /// The declared bandwidth of each device online (0 for none), shared
-    /// with its connections' writers.
-    bandwidth: HashMap<DeviceId, Arc<AtomicU64>>,
+    devices: HashMap<DeviceId, DeviceState>,
+}
+
+impl State {
+    fn device(&mut self, device: &DeviceId) -> &mut DeviceState {
+        self.devices.entry(device.clone()).or_default()
+    }
+
+    fn get(&self, device: &DeviceId) -> Option<&DeviceState> {
+        self.devices.get(device)
+    }
+
+    fn forget_if_empty(&mut self, device: &DeviceId) {
+        if self.devices.get(device).is_some_and(DeviceState::is_empty) {
+            self.devices.remove(device);
+        }
+    }
+
+    /// Notes that `device` belongs to `owner`, and when its `lastSeen` was
+    /// written if it just was.
+    fn known(&mut self, device: &DeviceId, owner: UserId, written_ms: Option<u64>) {
+        let state = self.device(device);
+        state.owner = Some(owner);
+        if written_ms.is_some() {
+            state.last_written_ms = written_ms;
+        }
+    }
 }
 
 /// The device registry's live side.
@@ -70,9 +120,10 @@ impl Devices {
         let now_ms = now.as_millis();
         let (known_owner, written) = {
             let state = self.state();
+            let known = state.get(device);
             (
-                state.owners.get(device).cloned(),
-                state.last_written_ms.get(device).copied(),
+                known.and_then(|known| known.owner.clone()),
+                known.and_then(|known| known.last_written_ms),
             )
         };
         if let Some(owner) = &known_owner {
@@ -85,7 +136,7 @@ impl Devices {
         }
         let record = match self.store.get_device(device).await? {
             Some(record) if record.user != principal.user => {
-                self.state().owners.insert(device.clone(), record.user);
+                self.state().known(device, record.user, None);
                 return Err(device_forbidden(device));
             }
             Some(mut record) => {
@@ -104,9 +155,8 @@ impl Devices {
             },
         };
         self.store.put_device(record).await?;
-        let mut state = self.state();
-        state.owners.insert(device.clone(), principal.user.clone());
-        state.last_written_ms.insert(device.clone(), now_ms);
+        self.state()
+            .known(device, principal.user.clone(), Some(now_ms));
         Ok(())
     }
 
@@ -129,16 +179,15 @@ impl Devices {
         record.last_seen = now;
         self.store.put_device(record.clone()).await?;
         let mut state = self.state();
-        if let Some(cell) = state.bandwidth.get(&record.device_id) {
+        state.known(
+            &record.device_id,
+            principal.user.clone(),
+            Some(now.as_millis()),
+        );
+        if let Some(cell) = &state.device(&record.device_id).bandwidth {
             let limit = record.capabilities.bandwidth_limit.unwrap_or(0);
             cell.store(limit, Ordering::Relaxed);
         }
-        state
-            .owners
-            .insert(record.device_id.clone(), principal.user.clone());
-        state
-            .last_written_ms
-            .insert(record.device_id.clone(), now.as_millis());
         Ok(record)
     }
 
@@ -152,12 +201,14 @@ impl Devices {
             Some(record) if record.user == principal.user || principal.admin => {
                 self.store.remove_device(device).await?;
                 let mut state = self.state();
-                if let Some(cell) = state.bandwidth.get(device) {
+                let known = state.device(device);
+                if let Some(cell) = &known.bandwidth {
                     cell.store(0, Ordering::Relaxed);
                 }
-                state.owners.remove(device);
-                state.last_written_ms.remove(device);
-                state.cursors.remove(device);
+                known.owner = None;
+                known.last_written_ms = None;
+                known.cursor = None;
+                state.forget_if_empty(device);
                 Ok(())
             }
             _ => Err(ApiError::NotFound(format!(
@@ -169,19 +220,20 @@ impl Devices {
 
     /// A WebSocket connection of `device` opened.
     pub fn connected(&self, device: &DeviceId) {
-        *self.state().online.entry(device.clone()).or_default() += 1;
+        self.state().device(device).online += 1;
     }
 
     /// A WebSocket connection of `device` closed.
     pub fn disconnected(&self, device: &DeviceId) {
         let mut state = self.state();
-        if let Some(count) = state.online.get_mut(device) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                state.online.remove(device);
-                state.unacknowledged.remove(device);
-                state.bandwidth.remove(device);
-            }
+        let Some(known) = state.devices.get_mut(device) else {
+            return;
+        };
+        known.online = known.online.saturating_sub(1);
+        if known.online == 0 {
+            known.unacknowledged = 0;
+            known.bandwidth = None;
+            state.forget_if_empty(device);
         }
     }
 
@@ -189,8 +241,12 @@ impl Devices {
     /// its connections read before each frame; a later registration of the
     /// device updates it. Read from the store the first time.
     pub async fn bandwidth(&self, device: &DeviceId) -> Result<Arc<AtomicU64>, ApiError> {
-        if let Some(cell) = self.state().bandwidth.get(device) {
-            return Ok(Arc::clone(cell));
+        if let Some(cell) = self
+            .state()
+            .get(device)
+            .and_then(|known| known.bandwidth.clone())
+        {
+            return Ok(cell);
         }
         let limit = self
             .store
@@ -200,62 +256,71 @@ impl Devices {
             .unwrap_or(0);
         let mut state = self.state();
         let cell = state
+            .device(device)
             .bandwidth
-            .entry(device.clone())
-            .or_insert_with(|| Arc::new(AtomicU64::new(limit)));
+            .get_or_insert_with(|| Arc::new(AtomicU64::new(limit)));
         Ok(Arc::clone(cell))
     }
 
     /// Whether `device` holds a WebSocket connection to this node.
     pub fn is_online(&self, device: &DeviceId) -> bool {
-        self.state().online.contains_key(device)
+        self.state()
+            .get(device)
+            .is_some_and(|known| known.online > 0)
     }
 
     /// How many devices are online.
     pub fn online_count(&self) -> usize {
-        self.state().online.len()
+        self.state()
+            .devices
+            .values()
+            .filter(|known| known.online > 0)
+            .count()
     }
 
     /// Notes the cursor `device` has synced to.
     pub fn synced_to(&self, device: &DeviceId, seq: Seq) {
         let mut state = self.state();
-        let entry = state.cursors.entry(device.clone()).or_default();
-        *entry = (*entry).max(seq);
+        let cursor = &mut state.device(device).cursor;
+        *cursor = (*cursor).max(Some(seq));
     }
 
     /// The cursor `device` last synced to on this node.
     pub fn cursor(&self, device: &DeviceId) -> Option<Seq> {
-        self.state().cursors.get(device).copied()
+        self.state().get(device).and_then(|known| known.cursor)
     }
 
     /// Sets how many pushed changes wait in `device`'s send queues.
     pub fn set_unacknowledged(&self, device: &DeviceId, count: usize) {
-        self.state().unacknowledged.insert(device.clone(), count);
+        let mut state = self.state();
+        state.device(device).unacknowledged = count;
+        state.forget_if_empty(device);
     }
 
     /// How many pushed changes wait in `device`'s send queues.
     pub fn unacknowledged(&self, device: &DeviceId) -> usize {
         self.state()
-            .unacknowledged
             .get(device)
-            .copied()
-            .unwrap_or_default()
+            .map_or(0, |known| known.unacknowledged)
     }
 
     /// How many pushed changes wait in the send queues of every device.
     pub fn unacknowledged_total(&self) -> usize {
-        self.state().unacknowledged.values().sum()
+        self.state()
+            .devices
+            .values()
+            .map(|known| known.unacknowledged)
+            .sum()
     }
 
     /// The lowest cursor of the devices online: what compaction must keep.
     pub fn low_water(&self) -> Option<Seq> {
-        let state = self.state();
-        state
-            .online
-            .keys()
-            .filter_map(|device| state.cursors.get(device))
+        self.state()
+            .devices
+            .values()
+            .filter(|known| known.online > 0)
+            .filter_map(|known| known.cursor)
             .min()
-            .copied()
     }
 }
 

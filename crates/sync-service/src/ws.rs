@@ -702,13 +702,7 @@ async fn write_frames(
         // Resyncs go after every frame queued before them.
         for resync in connection.take_resyncs() {
             if !pacing
-                .before(
-                    resync.len(),
-                    connection,
-                    &mut sink,
-                    &mut ticker,
-                    &mut beats,
-                )
+                .before(resync.len(), connection, &mut sink, &mut ticker, &mut beats)
                 .await
                 || sink.feed(Message::Text(resync)).await.is_err()
             {
