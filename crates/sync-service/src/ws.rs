@@ -93,14 +93,18 @@ struct Session {
     writes: Option<(mpsc::Sender<WriteRequest>, tokio::task::JoinHandle<()>)>,
 }
 
-async fn run(
+/// The connection's life: starts its writer, then reads. Not an `async
+/// fn`: an async function keeps its arguments' space in its future for as
+/// long as it lives, and an idle connection is mostly that future, so the
+/// socket is split and the session made before it.
+fn run(
     state: AppState,
     socket: WebSocket,
     principal: Principal,
     connection: Arc<Connection>,
-) {
+) -> impl std::future::Future<Output = ()> {
     state.metrics().connection(true);
-    let (sink, mut stream) = socket.split();
+    let (sink, stream) = socket.split();
     let now_ms = state.syncer().clock().now_millis();
     let last_heard_ms = Arc::new(AtomicU64::new(now_ms));
     let writer = tokio::spawn(write_loop(
@@ -110,15 +114,26 @@ async fn run(
         principal.expires_at,
         Arc::clone(&last_heard_ms),
     ));
-    let mut session = Session {
+    let session = Session {
         writes: None,
-        state: state.clone(),
+        state,
         principal,
-        connection: Arc::clone(&connection),
+        connection,
         device: None,
         hello_cursor: None,
         last_heard_ms,
     };
+    read_loop(stream, session, writer)
+}
+
+/// Reads and handles the client's messages until the connection ends.
+async fn read_loop(
+    mut stream: futures::stream::SplitStream<WebSocket>,
+    mut session: Session,
+    writer: tokio::task::JoinHandle<()>,
+) {
+    let state = session.state.clone();
+    let connection = Arc::clone(&session.connection);
     let idle = Duration::from_secs(state.limits().idle_timeout_secs.max(1));
     loop {
         let next = tokio::select! {
@@ -127,15 +142,13 @@ async fn run(
         };
         let message = match next {
             Err(_) => {
-                session.close(CloseCode::Normal, "idle timeout").await;
+                Box::pin(session.close(CloseCode::Normal, "idle timeout")).await;
                 break;
             }
             Ok(None) => break,
             Ok(Some(Err(error))) => {
                 if is_too_large(error) {
-                    session
-                        .close(CloseCode::MessageTooBig, "message too large")
-                        .await;
+                    Box::pin(session.close(CloseCode::MessageTooBig, "message too large")).await;
                 }
                 break;
             }
@@ -148,16 +161,12 @@ async fn run(
                 .set_unacknowledged(device, connection.queued());
         }
         let keep_going = match message {
-            // Boxed: the handling of a message is a large future, and an
-            // idle connection should not carry its space.
+            // Boxed, as every await of this loop but its wait for the next
+            // message: an idle connection carries the largest of them.
             Message::Text(text) => Box::pin(session.on_text(text.as_str())).await,
             Message::Binary(_) => {
-                session
-                    .error(
-                        ApiError::Invalid("binary frames are not supported".into()),
-                        None,
-                    )
-                    .await;
+                let refusal = ApiError::Invalid("binary frames are not supported".into());
+                Box::pin(session.error(refusal, None)).await;
                 true
             }
             Message::Ping(_) | Message::Pong(_) => true,
@@ -167,6 +176,18 @@ async fn run(
             break;
         }
     }
+    Box::pin(finish(state, session, connection, writer)).await;
+}
+
+/// Ends a connection whose reading has stopped: its subscriptions and
+/// presence go, its writes already read are answered, and its writer
+/// sends what is queued and stops.
+async fn finish(
+    state: AppState,
+    mut session: Session,
+    connection: Arc<Connection>,
+    mut writer: tokio::task::JoinHandle<()>,
+) {
     if state.is_shutting_down() {
         session
             .close(CloseCode::GoingAway, "server shutting down")
@@ -185,7 +206,6 @@ async fn run(
     // The writer ends after what is queued; a client that stopped reading
     // does not hold the connection open.
     let ended = tokio::time::timeout(Duration::from_secs(1), connection.send(Outbound::End)).await;
-    let mut writer = writer;
     if ended.is_err()
         || tokio::time::timeout(Duration::from_secs(5), &mut writer)
             .await
