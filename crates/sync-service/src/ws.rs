@@ -643,25 +643,17 @@ async fn answer(
     }
 }
 
+/// The writer: sends what the connection's queue holds until the
+/// connection ends.
 async fn write_loop(
     state: AppState,
-    sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
     connection: Arc<Connection>,
     expires_at: Option<u64>,
     last_heard_ms: Arc<AtomicU64>,
 ) {
-    write_frames(state, sink, &connection, expires_at, last_heard_ms).await;
-    connection.writer_ended();
-}
-
-/// The writer's loop, until the connection ends.
-async fn write_frames(
-    state: AppState,
-    mut sink: futures::stream::SplitSink<WebSocket, Message>,
-    connection: &Connection,
-    expires_at: Option<u64>,
-    last_heard_ms: Arc<AtomicU64>,
-) {
+    let _ended = WriterEnded(&connection);
+    let connection = &*connection;
     let heartbeat = Duration::from_secs(state.settings().heartbeat_secs.max(1));
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut beats = Heartbeat {
@@ -732,6 +724,16 @@ async fn write_frames(
         if sink.flush().await.is_err() {
             return;
         }
+    }
+}
+
+/// Closes the connection's queue however its writer ends (returned, or
+/// aborted by the reader), so no sender waits for room that never comes.
+struct WriterEnded<'a>(&'a Connection);
+
+impl Drop for WriterEnded<'_> {
+    fn drop(&mut self) {
+        self.0.writer_ended();
     }
 }
 
