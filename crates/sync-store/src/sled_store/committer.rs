@@ -106,7 +106,7 @@ impl Committer {
 /// the devices whose operations it holds (not every device's).
 struct Counters {
     totals: StoreStats,
-    devices: Vec<(DeviceId, DeviceStats)>,
+    devices: BTreeMap<DeviceId, DeviceStats>,
 }
 
 impl Counters {
@@ -162,11 +162,7 @@ fn batch_of(shared: &Shared, group: &Group, counters: &Counters) -> sled::Batch 
         let value = shared.seal(&key, result);
         batch.insert(key, value);
     }
-    let devices = counters
-        .devices
-        .iter()
-        .map(|(device, stats)| (device, stats));
-    for (key, value) in layout::stats_records(&counters.totals, devices) {
+    for (key, value) in layout::stats_records(&counters.totals, &counters.devices) {
         batch.insert(key, value);
     }
     batch
