@@ -8,7 +8,7 @@ use sync_core::store::{CommitOutcome, DeviceStats, StoreStats, StoredDocument, W
 use sync_core::{ConflictId, ConflictRecord, DeviceId, DocKey, OpId, OpResult};
 use tokio::sync::mpsc;
 
-use super::{Durability, Shared, StoreConfig, layout};
+use super::{Durability, Shared, StoreConfig, layout, pages};
 use crate::committed::{Group, Source};
 use crate::error::Error;
 
@@ -144,8 +144,8 @@ impl Counters {
 /// Everything `group` stores, and the counters after it.
 fn batch_of(shared: &Shared, group: &Group, counters: &Counters) -> sled::Batch {
     let mut batch = sled::Batch::default();
-    for (previous, change) in group.chained_changes() {
-        batch.insert(&layout::log(change.seq), shared.seal_log(previous, change));
+    for page in pages::paginate(group.chained_changes()) {
+        batch.insert(&layout::log(page.last), shared.seal_page(&page));
     }
     for stored in group.documents() {
         let key = layout::document(&stored.document.key());

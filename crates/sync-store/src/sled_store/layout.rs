@@ -4,7 +4,7 @@
 //! | key | value |
 //! |---|---|
 //! | `D` namespace 0x00 collection 0x00 id | the document with its field clocks (JSON) |
-//! | `L` seq (8 bytes, big-endian) | the seq of the document's previous change, then the change (JSON) |
+//! | `L` seq (8 bytes, big-endian) | a page of changes, the first at that seq (see `pages`) |
 //! | `O` opId | the operation's result (JSON) |
 //! | `C` conflict id | the conflict record (JSON) |
 //! | `B` namespace 0x00 collection 0x00 id 0x00 branch | the branch record (JSON) |
@@ -20,7 +20,7 @@
 //! the device records of the `devices` tree, keyed by device id.
 //!
 //! One tree lets a group commit be one atomic `apply_batch`. A document's
-//! history is the chain of its changes, newest first, each log record
+//! history is the chain of its changes, newest first, each log entry
 //! pointing to the one before it: no index record per change. Names never
 //! contain control characters, so `0x00` separates the parts of a document
 //! key and no document's key is a prefix of another collection's.
@@ -49,7 +49,7 @@ const BRANCH: u8 = b'B';
 const DEVICE_STATS: u8 = b'S';
 
 /// The format this build writes; see `migrate` for the ones before.
-pub(crate) const FORMAT: u64 = 3;
+pub(crate) const FORMAT: u64 = 4;
 
 /// `M format`: the layout's version; written last by a migration.
 pub(crate) const FORMAT_KEY: &[u8] = b"Mformat";
@@ -128,14 +128,15 @@ pub(crate) fn collection_of(document_key: &[u8]) -> Option<&str> {
     std::str::from_utf8(name).ok()
 }
 
-/// The key of a log entry: sled's order is log order.
+/// The key of the log page whose first entry is at `seq`: sled's order is
+/// log order.
 pub(crate) fn log(seq: Seq) -> [u8; 9] {
     let mut out = [LOG; 9];
     out[1..].copy_from_slice(&seq.get().to_be_bytes());
     out
 }
 
-/// The seq a log key holds.
+/// The seq of the first entry of the page at a log key.
 pub(crate) fn seq_of_log_key(key: &[u8]) -> Option<Seq> {
     decode_seq(key.strip_prefix(LOG_ENTRIES)?)
 }
@@ -245,30 +246,6 @@ pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> R
     })
 }
 
-/// A log record: the change, and the seq of its document's previous
-/// change (`Seq::ZERO` for none).
-pub(crate) fn encode_log(previous: Seq, change: &Change) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(&encode_u64(previous.get()));
-    // Plain data with string keys: writing to a vector cannot fail.
-    let _ = serde_json::to_writer(&mut out, change);
-    out
-}
-
-/// The previous seq and the change of a log record.
-pub(crate) fn decode_log(bytes: &[u8]) -> Result<(Seq, Change), Error> {
-    let corrupt = |message: String| Error::Corrupt {
-        tree: "log",
-        message,
-    };
-    let (previous, change) = bytes
-        .split_at_checked(8)
-        .ok_or_else(|| corrupt("short record".into()))?;
-    let previous = decode_seq(previous).ok_or_else(|| corrupt("previous seq".into()))?;
-    let change = serde_json::from_slice(change).map_err(|error| corrupt(error.to_string()))?;
-    Ok((previous, change))
-}
-
 /// The link of each change to its document's change before it, for
 /// changes written in log order outside a group commit (a snapshot load, a
 /// migration).
@@ -315,14 +292,5 @@ mod tests {
         ] {
             assert!(!FORMAT_KEY.starts_with(kind));
         }
-    }
-
-    #[test]
-    fn a_truncated_log_record_is_corrupt_not_a_panic() {
-        assert!(matches!(decode_log(b"1234"), Err(Error::Corrupt { .. })));
-        assert!(matches!(
-            decode_log(b"12345678{"),
-            Err(Error::Corrupt { .. })
-        ));
     }
 }

@@ -6,7 +6,8 @@
 //! index record per change. Format 2 keeps one tree (see `layout`), and a
 //! document's history is the chain of its log records. Format 3 keeps
 //! each device's counters in a record of its own instead of inside the
-//! `M stats` record, which every group commit rewrote whole.
+//! `M stats` record, which every group commit rewrote whole. Format 4
+//! keeps the log in pages of changes instead of one record per change.
 //!
 //! The migration from format 1 copies every record into the new tree, then
 //! moves the devices' counters and writes the format record in one atomic
@@ -20,6 +21,7 @@
 use sync_core::Change;
 
 use super::layout;
+use super::pages::{self, Page, Paginator};
 use super::snapshot::BatchWriter;
 use crate::codec::Codec;
 use crate::error::Error;
@@ -63,6 +65,9 @@ pub(super) fn to_current(
     if format < 3 {
         split_device_stats(tree)?;
     }
+    if format < 4 {
+        paginate_log(tree, codec)?;
+    }
     db.flush()?;
     for name in FORMAT_1_TREES {
         if db
@@ -85,9 +90,73 @@ fn split_device_stats(tree: &sled::Tree) -> Result<(), Error> {
     for (key, value) in layout::stats_records(&stats, &stats.devices) {
         batch.insert(key, value);
     }
-    batch.insert(layout::FORMAT_KEY, &layout::encode_u64(layout::FORMAT));
+    batch.insert(layout::FORMAT_KEY, &layout::encode_u64(3));
     tree.apply_batch(batch)?;
     Ok(())
+}
+
+/// Pages rewritten per atomic batch while the log is paginated.
+const PAGES_PER_BATCH: usize = 256;
+
+/// Format 4: the log's one-change records become pages (see `pages`).
+/// Each page replaces its records in the same atomic batch, so a migration
+/// cut short leaves a log of pages then records, which the next open goes
+/// on paginating; the format record comes last.
+fn paginate_log(tree: &sled::Tree, codec: &Codec) -> Result<(), Error> {
+    let mut paginator = Paginator::default();
+    let mut batch = sled::Batch::default();
+    let mut batched_pages = 0;
+    // The records of the page still open.
+    let mut open_records = Vec::new();
+    for record in tree.scan_prefix(layout::LOG_ENTRIES) {
+        let (key, sealed) = record?;
+        let plain = codec.open("log", &key, &sealed)?;
+        if pages::is_page(&plain) {
+            continue;
+        }
+        let seq = layout::seq_of_log_key(&key).ok_or_else(|| corrupt_log("log key"))?;
+        let (previous, change) = plain
+            .split_at_checked(8)
+            .ok_or_else(|| corrupt_log("short record"))?;
+        let previous = layout::decode_seq(previous).unwrap_or_default();
+        if let Some(page) = paginator.push_encoded(seq, previous, change) {
+            replace_records(&mut batch, codec, &page, open_records.drain(..));
+            batched_pages += 1;
+            if batched_pages == PAGES_PER_BATCH {
+                tree.apply_batch(std::mem::take(&mut batch))?;
+                batched_pages = 0;
+            }
+        }
+        open_records.push(key);
+    }
+    if let Some(page) = paginator.finish() {
+        replace_records(&mut batch, codec, &page, open_records.drain(..));
+    }
+    batch.insert(layout::FORMAT_KEY, &layout::encode_u64(4));
+    tree.apply_batch(batch)?;
+    Ok(())
+}
+
+/// Adds to `batch` the removal of a page's one-change `records` and the
+/// page, under the key of the last of them.
+fn replace_records(
+    batch: &mut sled::Batch,
+    codec: &Codec,
+    page: &Page,
+    records: impl Iterator<Item = sled::IVec>,
+) {
+    for key in records {
+        batch.remove(key);
+    }
+    let key = layout::log(page.last);
+    batch.insert(&key, codec.seal(&key, &page.bytes));
+}
+
+fn corrupt_log(message: &str) -> Error {
+    Error::Corrupt {
+        tree: "log",
+        message: message.into(),
+    }
 }
 
 fn has_format_1(db: &sled::Db) -> bool {
@@ -105,15 +174,21 @@ fn copy_format_1(
     tree.clear()?;
     let mut writer = BatchWriter::new(tree);
     let mut links = layout::Links::default();
+    let mut paginator = Paginator::default();
+    let mut write_page = |page: Page| {
+        let key = layout::log(page.last);
+        writer.insert(key.to_vec(), codec.seal(&key, &page.bytes))
+    };
     for entry in db.open_tree("log")?.iter() {
         let (_, value) = entry?;
         let change: Change = layout::decode("log", &value)?;
         let previous = links.previous(&change);
-        let key = layout::log(change.seq);
-        writer.insert(
-            key.to_vec(),
-            codec.seal(&key, &layout::encode_log(previous, &change)),
-        )?;
+        if let Some(page) = paginator.push(change.seq, previous, &change) {
+            write_page(page)?;
+        }
+    }
+    if let Some(page) = paginator.finish() {
+        write_page(page)?;
     }
     // Document, op and conflict keys were the new ones without their kind.
     for (name, prefix) in [
@@ -370,6 +445,69 @@ mod tests {
         assert_eq!(layout::read_stats(&tree).expect("read"), after);
         let format = tree.get(layout::FORMAT_KEY).expect("get").expect("format");
         assert_eq!(layout::decode_seq(&format), Some(Seq(layout::FORMAT)));
+    }
+
+    #[tokio::test]
+    async fn a_log_of_one_record_per_change_becomes_pages_even_after_a_cut_short_migration() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(dir.path(), StoreConfig::default()).expect("open");
+        let mut versions = [0u64; 5];
+        for i in 0..150 {
+            let doc = i % 5;
+            let id = format!("doc-{doc}");
+            let text = json!({"text": format!("edit {i}")});
+            let op_id = format!("op-{i}");
+            store
+                .apply(vec![write(&op_id, &id, versions[doc], text)])
+                .await
+                .expect("apply");
+            versions[doc] += 1;
+        }
+        let before = store.snapshot().await.expect("snapshot");
+        let history_before = store.history(&key("doc-3")).await.expect("history");
+        store.close().expect("close");
+        // Format 3: a record per change under its seq, holding its previous
+        // seq and the change; the first ten already paginated, as a
+        // migration cut short leaves them.
+        let codec = Codec::new(Default::default(), None);
+        {
+            let db = sled::open(dir.path()).expect("sled");
+            let tree = db.open_tree(layout::TREE).expect("tree");
+            let records: Vec<_> = tree
+                .scan_prefix(layout::LOG_ENTRIES)
+                .map(|entry| entry.expect("entry"))
+                .collect();
+            for (key, sealed) in records.into_iter().skip(10) {
+                let page = codec.open("log", &key, &sealed).expect("open").into_owned();
+                tree.remove(&key).expect("remove");
+                for entry in pages::entries(&page).expect("page") {
+                    let key = layout::log(entry.seq);
+                    let record = [&entry.previous.get().to_be_bytes()[..], entry.change].concat();
+                    tree.insert(key, codec.seal(&key, &record)).expect("insert");
+                }
+            }
+            tree.insert(layout::FORMAT_KEY, &layout::encode_u64(3))
+                .expect("format");
+            db.flush().expect("flush");
+        }
+
+        for _ in 0..2 {
+            let store = SledStore::open(dir.path(), StoreConfig::default()).expect("reopen");
+            let after = store.snapshot().await.expect("snapshot");
+            assert_eq!(after.head, before.head);
+            assert_eq!(after.changes, before.changes);
+            assert_eq!(after.documents, before.documents);
+            let history = store.history(&key("doc-3")).await.expect("history");
+            assert_eq!(history, history_before);
+            assert!(store.verify_projection().expect("verify").is_empty());
+            store.close().expect("close");
+            let db = sled::open(dir.path()).expect("sled");
+            let tree = db.open_tree(layout::TREE).expect("tree");
+            // Ten pages as they were, then 140 changes in pages of 64.
+            assert_eq!(tree.scan_prefix(layout::LOG_ENTRIES).count(), 10 + 3);
+            let format = tree.get(layout::FORMAT_KEY).expect("get").expect("format");
+            assert_eq!(layout::decode_seq(&format), Some(Seq(layout::FORMAT)));
+        }
     }
 
     #[tokio::test]

@@ -1,14 +1,17 @@
 //! The sled implementation of [`SyncStore`]: every record in one tree (see
-//! [`layout`]), and a single committer thread doing group commit, each
+//! [`layout`]), the log in pages (see [`pages`]), and a single committer thread doing group commit, each
 //! group one atomic batch and one flush.
 
 mod committer;
 mod layout;
 mod migrate;
+mod pages;
 mod snapshot;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, TryLockError};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,6 +31,7 @@ use sync_core::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use self::committer::{Committer, Request};
+use self::pages::Page;
 use crate::codec::{Codec, Compression, Encryption};
 use crate::error::Error;
 use crate::replay::{document_at, projection_differences};
@@ -151,42 +155,88 @@ impl Shared {
             .transpose()
     }
 
-    /// A sealed log record.
-    fn seal_log(&self, previous: Seq, change: &Change) -> Vec<u8> {
-        self.codec.seal(
-            &layout::log(change.seq),
-            &layout::encode_log(previous, change),
-        )
+    /// A sealed log page.
+    fn seal_page(&self, page: &Page) -> Vec<u8> {
+        self.codec.seal(&layout::log(page.last), &page.bytes)
     }
 
-    /// The previous seq and the change of a sealed log record at `key`.
-    fn open_log(&self, key: &[u8], sealed: &[u8]) -> Result<(Seq, Change), Error> {
-        layout::decode_log(&self.codec.open("log", key, sealed)?)
+    /// The opened log page sealed at `key`.
+    fn open_page<'a>(&self, key: &[u8], sealed: &'a [u8]) -> Result<Cow<'a, [u8]>, Error> {
+        self.codec.open("log", key, sealed)
     }
 
-    /// The previous seq and the change of the log entry at `seq`, if it is
-    /// still retained.
-    fn log_entry(&self, seq: Seq) -> Result<Option<(Seq, Change)>, Error> {
-        let key = layout::log(seq);
-        self.tree
-            .get(key)?
-            .map(|sealed| self.open_log(&key, &sealed))
-            .transpose()
+    /// The key and the opened bytes of the first log page at or after
+    /// `seq`: the page holding `seq` if the log still does.
+    fn page_from(&self, seq: Seq) -> Result<Option<(sled::IVec, Vec<u8>)>, Error> {
+        let Some(record) = self.tree.range(layout::log(seq)..).next() else {
+            return Ok(None);
+        };
+        let (key, sealed) = record?;
+        if !key.starts_with(layout::LOG_ENTRIES) {
+            return Ok(None);
+        }
+        let page = self.open_page(&key, &sealed)?.into_owned();
+        Ok(Some((key, page)))
     }
 
-    /// The seqs of a document's retained changes, newest first, from the
-    /// change at `latest` back along the chain.
-    fn chain(&self, latest: Seq) -> Result<Vec<(Seq, Change)>, Error> {
-        let mut entries = Vec::new();
+    /// Visits the retained log entries from `from` through `through`, in
+    /// seq order, until `visit` breaks.
+    fn visit_log(
+        &self,
+        from: Seq,
+        through: Seq,
+        mut visit: impl FnMut(pages::Entry<'_>) -> Result<ControlFlow<()>, Error>,
+    ) -> Result<(), Error> {
+        let end = layout::log(Seq(u64::MAX));
+        for record in self.tree.range(layout::log(from)..=end) {
+            let (key, sealed) = record?;
+            let page = self.open_page(&key, &sealed)?;
+            for entry in pages::entries(&page)? {
+                if entry.seq < from {
+                    continue;
+                }
+                if entry.seq > through || visit(entry)?.is_break() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Visits a document's retained log entries, newest first, from the
+    /// one at `latest` back along the chain.
+    fn walk_chain(
+        &self,
+        latest: Seq,
+        mut visit: impl FnMut(pages::Entry<'_>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        // The page last read: a document changed more than once in a page
+        // is read from it once.
+        let mut page: Option<Vec<u8>> = None;
         let mut seq = latest;
         while seq != Seq::ZERO {
-            let Some((previous, change)) = self.log_entry(seq)? else {
-                break;
+            let cached = match &page {
+                Some(bytes) => pages::find(bytes, seq)?,
+                None => None,
             };
-            entries.push((seq, change));
-            seq = previous;
+            let entry = match cached {
+                Some(entry) => entry,
+                None => {
+                    page = self.page_from(seq)?.map(|(_, bytes)| bytes);
+                    let found = match &page {
+                        Some(bytes) => pages::find(bytes, seq)?,
+                        None => None,
+                    };
+                    let Some(entry) = found else {
+                        break;
+                    };
+                    entry
+                }
+            };
+            seq = entry.previous;
+            visit(entry)?;
         }
-        Ok(entries)
+        Ok(())
     }
 
     /// A document's retained changes up to the durable head, oldest first.
@@ -197,12 +247,13 @@ impl Shared {
             return Ok(Vec::new());
         };
         let head = self.head();
-        let mut changes: Vec<Change> = self
-            .chain(stored.document.seq)?
-            .into_iter()
-            .filter(|(seq, _)| *seq <= head)
-            .map(|(_, change)| change)
-            .collect();
+        let mut changes = Vec::new();
+        self.walk_chain(stored.document.seq, |entry| {
+            if entry.seq <= head {
+                changes.push(entry.decode()?);
+            }
+            Ok(())
+        })?;
         changes.reverse();
         Ok(changes)
     }
@@ -308,6 +359,8 @@ impl SledStore {
                 log_id
             }
         };
+        // The last page's key is its last entry's seq, which compaction
+        // never drops: every document keeps its latest change.
         let head = match tree.scan_prefix(layout::LOG_ENTRIES).next_back() {
             Some(entry) => layout::seq_of_log_key(&entry?.0).unwrap_or_default(),
             None => Seq::ZERO,
@@ -389,11 +442,11 @@ impl SledStore {
     /// log: this is the check that they still are.
     pub fn verify_projection(&self) -> Result<Vec<DocKey>, Error> {
         let mut by_document: BTreeMap<DocKey, Vec<Change>> = BTreeMap::new();
-        for entry in self.shared.tree.scan_prefix(layout::LOG_ENTRIES) {
-            let (key, value) = entry?;
-            let (_, change) = self.shared.open_log(&key, &value)?;
+        self.shared.visit_log(Seq::ZERO, Seq(u64::MAX), |entry| {
+            let change = entry.decode()?;
             by_document.entry(change.key()).or_default().push(change);
-        }
+            Ok(ControlFlow::Continue(()))
+        })?;
         let mut stored = BTreeMap::new();
         for entry in self.shared.tree.scan_prefix(layout::DOCUMENTS) {
             let (key, value) = entry?;
@@ -454,11 +507,12 @@ impl SledStore {
         Ok(sealed.as_deref() != Some(&key_id.to_be_bytes()[..]))
     }
 
-    /// Removes the log entries `policy` lets go, one document at a time,
-    /// keeping each document's newest `keep_versions`.
+    /// Removes the log entries `policy` lets go, keeping each document's
+    /// newest `keep_versions`.
     fn compact_blocking(shared: &Shared, policy: &RetentionPolicy) -> Result<u64, Error> {
         let keep = policy.keep_versions.max(1) as usize;
         let mut removed = 0;
+        let mut doomed = BTreeSet::new();
         for entry in shared.tree.scan_prefix(layout::DOCUMENTS) {
             let (key, value) = entry?;
             let in_scope = policy.collections.as_ref().is_none_or(|collections| {
@@ -469,20 +523,57 @@ impl SledStore {
                 continue;
             }
             let stored: StoredDocument = shared.open("docs", &key, &value)?;
-            let mut batch = sled::Batch::default();
-            let mut count = 0;
-            for (seq, _) in shared.chain(stored.document.seq)?.into_iter().skip(keep) {
-                if seq <= policy.low_water {
-                    batch.remove(&layout::log(seq));
-                    count += 1;
+            let mut newer = 0;
+            shared.walk_chain(stored.document.seq, |entry| {
+                if newer >= keep && entry.seq <= policy.low_water {
+                    doomed.insert(entry.seq);
                 }
-            }
-            if count > 0 {
-                shared.tree.apply_batch(batch)?;
-                removed += count;
+                newer += 1;
+                Ok(())
+            })?;
+            if doomed.len() >= REMOVALS_PER_PASS {
+                removed += shared.drop_log_entries(&std::mem::take(&mut doomed))?;
             }
         }
+        removed += shared.drop_log_entries(&doomed)?;
         Ok(removed)
+    }
+}
+
+/// The most log entries compaction collects before rewriting their pages.
+const REMOVALS_PER_PASS: usize = 100_000;
+
+impl Shared {
+    /// Drops the entries at `doomed` from their pages, rewriting each page
+    /// once (removing it once empty); returns how many were dropped. Each
+    /// page is swapped only if it is still the one read, so a page
+    /// resealed meanwhile is read again.
+    fn drop_log_entries(&self, doomed: &BTreeSet<Seq>) -> Result<u64, Error> {
+        let mut dropped = 0;
+        let mut next = doomed.first().copied();
+        while let Some(seq) = next {
+            let Some(record) = self
+                .tree
+                .range(layout::log(seq)..=layout::log(Seq(u64::MAX)))
+                .next()
+            else {
+                break;
+            };
+            let (key, sealed) = record?;
+            let last = layout::seq_of_log_key(&key).unwrap_or_default();
+            let page = self.open_page(&key, &sealed)?;
+            let (kept, count) = pages::without(&page, |seq| doomed.contains(&seq))?;
+            let rewritten = kept.map(|bytes| self.codec.seal(&key, &bytes));
+            if self
+                .tree
+                .compare_and_swap(&key, Some(&sealed), rewritten)?
+                .is_ok()
+            {
+                dropped += count;
+                next = doomed.range(last.next()..).next().copied();
+            }
+        }
+        Ok(dropped)
     }
 }
 
@@ -560,18 +651,17 @@ impl SyncStore for SledStore {
         let mut changes = Vec::new();
         let mut last_seq = after;
         if after < head {
-            let range = layout::log(after.next())..=layout::log(head);
-            for entry in self.shared.tree.range(range) {
-                let (key, value) = entry.map_err(Error::from)?;
-                let (_, change) = self.shared.open_log(&key, &value)?;
+            self.shared.visit_log(after.next(), head, |entry| {
+                let change = entry.decode()?;
                 last_seq = change.seq;
                 if filter.matches(&change) {
                     changes.push(change);
                     if changes.len() >= limit {
-                        break;
+                        return Ok(ControlFlow::Break(()));
                     }
                 }
-            }
+                Ok(ControlFlow::Continue(()))
+            })?;
         }
         Ok(ChangePage {
             changes,
@@ -594,13 +684,12 @@ impl SyncStore for SledStore {
     }
 
     async fn oldest_retained(&self) -> Result<Seq, StoreError> {
-        let first = self.shared.tree.scan_prefix(layout::LOG_ENTRIES).next();
-        Ok(match first {
-            Some(entry) => {
-                layout::seq_of_log_key(&entry.map_err(Error::from)?.0).unwrap_or_default()
-            }
-            None => self.shared.head().next(),
-        })
+        let mut oldest = self.shared.head().next();
+        self.shared.visit_log(Seq::ZERO, Seq(u64::MAX), |entry| {
+            oldest = entry.seq;
+            Ok(ControlFlow::Break(()))
+        })?;
+        Ok(oldest)
     }
 
     async fn history(&self, key: &DocKey) -> Result<Vec<Change>, StoreError> {

@@ -1,11 +1,13 @@
 //! A whole store read for a backup, and loaded into an empty store for a
 //! restore, both under the commit gate.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
 
 use sync_core::store::StoreSnapshot;
 use sync_core::{LogId, Seq};
 
+use super::pages::{Page, Paginator};
 use super::{Shared, layout};
 use crate::error::Error;
 
@@ -18,10 +20,10 @@ pub(super) fn read(shared: &Shared) -> Result<StoreSnapshot, Error> {
     let _gate = shared.commit_gate();
     let head = shared.head();
     let mut snapshot = StoreSnapshot::new(LogId(shared.log_id.load(Ordering::Acquire)), head);
-    for entry in shared.tree.scan_prefix(layout::LOG_ENTRIES) {
-        let (key, value) = entry?;
-        snapshot.changes.push(shared.open_log(&key, &value)?.1);
-    }
+    shared.visit_log(Seq::ZERO, head, |entry| {
+        snapshot.changes.push(entry.decode()?);
+        Ok(ControlFlow::Continue(()))
+    })?;
     for entry in shared.tree.scan_prefix(layout::DOCUMENTS) {
         let (key, value) = entry?;
         snapshot.documents.push(shared.open("docs", &key, &value)?);
@@ -69,6 +71,7 @@ pub(super) fn write(shared: &Shared, snapshot: &StoreSnapshot) -> Result<(), Err
     }
     let mut writer = BatchWriter::new(&shared.tree);
     let mut links = layout::Links::default();
+    let mut paginator = Paginator::default();
     let mut previous = Seq::ZERO;
     for change in &snapshot.changes {
         if change.seq <= previous || change.seq > snapshot.head {
@@ -79,10 +82,12 @@ pub(super) fn write(shared: &Shared, snapshot: &StoreSnapshot) -> Result<(), Err
         }
         previous = change.seq;
         let link = links.previous(change);
-        writer.insert(
-            layout::log(change.seq).to_vec(),
-            shared.seal_log(link, change),
-        )?;
+        if let Some(page) = paginator.push(change.seq, link, change) {
+            writer.insert_page(shared, &page)?;
+        }
+    }
+    if let Some(page) = paginator.finish() {
+        writer.insert_page(shared, &page)?;
     }
     for stored in &snapshot.documents {
         writer.insert_sealed(shared, layout::document(&stored.document.key()), stored)?;
@@ -151,6 +156,11 @@ impl<'a> BatchWriter<'a> {
     ) -> Result<(), Error> {
         let sealed = shared.seal(&key, value);
         self.insert(key, sealed)
+    }
+
+    /// A sealed log page.
+    pub(super) fn insert_page(&mut self, shared: &Shared, page: &Page) -> Result<(), Error> {
+        self.insert(layout::log(page.last).to_vec(), shared.seal_page(page))
     }
 
     /// Applies what is pending.

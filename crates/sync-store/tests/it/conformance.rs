@@ -777,6 +777,92 @@ pub(crate) async fn compaction_keeps_the_latest_versions_and_resume_converges(
     assert_eq!(store.compact(&everything).await.unwrap(), 0);
 }
 
+/// A log of many groups: compaction keeps exactly what the policy keeps
+/// of each document, and history, paging, the oldest retained change and
+/// the projection all agree with it.
+pub(crate) async fn a_long_log_compacts_and_pages_through(store: &dyn SyncStore) {
+    let docs: Vec<_> = (0..7)
+        .map(|n| key("default", "todos", &format!("long-{n}")))
+        .collect();
+    let mut versions = vec![0u64; docs.len()];
+    // Each document's seqs, oldest first.
+    let mut seqs = vec![Vec::new(); docs.len()];
+    // Groups of 100: more than a sled log page holds.
+    for group in 0..4 {
+        let mut writes = Vec::new();
+        for i in 0..100 {
+            let n = (group * 100 + i) * 3 % docs.len();
+            let data = json!({"n": versions[n], "text": "x".repeat(40 * (i % 5))});
+            let op = if versions[n] == 0 {
+                ChangeOp::Insert
+            } else {
+                ChangeOp::Update
+            };
+            let op_id = format!("long-{group}-{i}");
+            writes.push(write(&op_id, &docs[n], versions[n], op, data.clone(), data));
+            versions[n] += 1;
+        }
+        for (outcome, write) in store
+            .apply(writes.clone())
+            .await
+            .unwrap()
+            .iter()
+            .zip(&writes)
+        {
+            let n = docs.iter().position(|d| *d == write.key).unwrap();
+            seqs[n].push(committed(outcome).seq.unwrap());
+        }
+    }
+    let policy = RetentionPolicy {
+        keep_versions: 2,
+        low_water: Seq(300),
+        collections: None,
+    };
+    let kept: Vec<Vec<Seq>> = seqs
+        .iter()
+        .map(|seqs| {
+            let newest = seqs.len() - 2;
+            seqs.iter()
+                .enumerate()
+                .filter(|(i, seq)| *i >= newest || **seq > policy.low_water)
+                .map(|(_, seq)| *seq)
+                .collect()
+        })
+        .collect();
+    let kept_count: usize = kept.iter().map(Vec::len).sum();
+    assert_eq!(
+        store.compact(&policy).await.unwrap(),
+        (400 - kept_count) as u64
+    );
+    for (doc, kept) in docs.iter().zip(&kept) {
+        let history = store.history(doc).await.unwrap();
+        assert_eq!(history.iter().map(|c| c.seq).collect::<Vec<_>>(), *kept);
+    }
+    let mut all: Vec<Seq> = kept.concat();
+    all.sort();
+    assert_eq!(store.oldest_retained().await.unwrap(), all[0]);
+    let mut paged = Vec::new();
+    let mut after = Seq::ZERO;
+    loop {
+        let page = store
+            .changes_after(after, &ChangeFilter::default(), 37)
+            .await
+            .unwrap();
+        paged.extend(page.changes.iter().map(|c| c.seq));
+        after = page.last_seq;
+        if !page.has_more {
+            break;
+        }
+    }
+    assert_eq!(paged, all);
+    assert_eq!(store.verify_projection().await.unwrap(), Vec::new());
+    assert_eq!(
+        store.compact(&policy).await.unwrap(),
+        0,
+        "nothing more to drop"
+    );
+}
+
 /// One `#[tokio::test]` per conformance check, for a store factory.
 pub(crate) async fn waiting_for_the_head_wakes_on_a_commit(store: &dyn SyncStore) {
     let todo = key("default", "todos", "w1");
@@ -962,6 +1048,7 @@ macro_rules! conformance_suite {
             branches_are_kept_per_document_and_apart_from_it,
             counters_follow_the_writes,
             compaction_keeps_the_latest_versions_and_resume_converges,
+            a_long_log_compacts_and_pages_through,
             waiting_for_the_head_wakes_on_a_commit,
         );
     };
