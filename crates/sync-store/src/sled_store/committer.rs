@@ -147,9 +147,12 @@ fn batch_of(shared: &Shared, group: &Group, counters: &Counters) -> sled::Batch 
     for page in pages::paginate(group.chained_changes()) {
         batch.insert(&layout::log(page.last), shared.seal_page(&page));
     }
+    // Known before they are stored, so no reader finds one the filter
+    // says is absent.
     for stored in group.documents() {
         let key = layout::document(&stored.document.key());
         let value = shared.seal(&key, stored);
+        shared.known_keys.insert(&key);
         batch.insert(key, value);
     }
     for record in group.conflicts() {
@@ -160,6 +163,7 @@ fn batch_of(shared: &Shared, group: &Group, counters: &Counters) -> sled::Batch 
     for (op_id, result) in &group.results {
         let key = layout::op(op_id);
         let value = shared.seal(&key, result);
+        shared.known_keys.insert(&key);
         batch.insert(key, value);
     }
     for (key, value) in layout::stats_records(&counters.totals, &counters.devices) {
@@ -176,13 +180,11 @@ struct TreeSource<'a> {
 
 impl Source for TreeSource<'_> {
     fn op_result(&self, op_id: &OpId) -> Result<Option<OpResult>, Error> {
-        let shared = self.shared;
-        shared.read(&shared.tree, &layout::op(op_id), "ops")
+        self.shared.read_known(&layout::op(op_id), "ops")
     }
 
     fn document(&self, key: &DocKey) -> Result<Option<StoredDocument>, Error> {
-        let shared = self.shared;
-        shared.read(&shared.tree, &layout::document(key), "docs")
+        self.shared.read_known(&layout::document(key), "docs")
     }
 
     fn conflict(&self, id: &ConflictId) -> Result<Option<ConflictRecord>, Error> {

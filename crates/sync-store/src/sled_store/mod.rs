@@ -3,6 +3,7 @@
 //! group one atomic batch and one flush.
 
 mod committer;
+mod filter;
 mod layout;
 mod migrate;
 mod pages;
@@ -31,6 +32,7 @@ use sync_core::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use self::committer::{Committer, Request};
+use self::filter::KeyFilter;
 use self::pages::Page;
 use crate::codec::{Codec, Compression, Encryption};
 use crate::error::Error;
@@ -109,6 +111,9 @@ struct Shared {
     failure: Mutex<Option<Error>>,
     /// Seals and opens every record but the store's own (`M`).
     codec: Codec,
+    /// The document and op keys the tree may hold: a key it has not seen
+    /// is absent without a read.
+    known_keys: KeyFilter,
 }
 
 impl Shared {
@@ -141,6 +146,19 @@ impl Shared {
         sealed: &[u8],
     ) -> Result<T, Error> {
         layout::decode(what, &self.codec.open(what, key, sealed)?)
+    }
+
+    /// The document or op result of the kind `what` at `key`, if any: read
+    /// only if the tree may hold it.
+    fn read_known<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+        what: &'static str,
+    ) -> Result<Option<T>, Error> {
+        if !self.known_keys.may_contain(key) {
+            return Ok(None);
+        }
+        self.read(&self.tree, key, what)
     }
 
     /// The record of the kind `what` at `key` in `tree`, if any.
@@ -241,8 +259,7 @@ impl Shared {
 
     /// A document's retained changes up to the durable head, oldest first.
     fn history(&self, key: &DocKey) -> Result<Vec<Change>, Error> {
-        let Some(stored) =
-            self.read::<StoredDocument>(&self.tree, &layout::document(key), "docs")?
+        let Some(stored) = self.read_known::<StoredDocument>(&layout::document(key), "docs")?
         else {
             return Ok(Vec::new());
         };
@@ -366,6 +383,12 @@ impl SledStore {
             None => Seq::ZERO,
         };
         let stats = layout::read_stats(&tree)?;
+        let known_keys = KeyFilter::default();
+        for prefix in [layout::DOCUMENTS, layout::OPS] {
+            for key in tree.scan_prefix(prefix).keys() {
+                known_keys.insert(&key?);
+            }
+        }
         let holds_records = !devices.is_empty()
             || layout::RECORDS
                 .into_iter()
@@ -387,6 +410,7 @@ impl SledStore {
             },
             failure: Mutex::new(None),
             codec,
+            known_keys,
         });
         let (sender, receiver) = mpsc::channel(config.queue_depth_max.max(1));
         let committer = Committer {
@@ -584,9 +608,7 @@ impl SyncStore for SledStore {
     }
 
     async fn get(&self, key: &DocKey) -> Result<Option<StoredDocument>, StoreError> {
-        Ok(self
-            .shared
-            .read(&self.shared.tree, &layout::document(key), "docs")?)
+        Ok(self.shared.read_known(&layout::document(key), "docs")?)
     }
 
     async fn list(
@@ -624,9 +646,7 @@ impl SyncStore for SledStore {
     }
 
     async fn lookup_op(&self, op_id: &OpId) -> Result<Option<OpResult>, StoreError> {
-        Ok(self
-            .shared
-            .read(&self.shared.tree, &layout::op(op_id), "ops")?)
+        Ok(self.shared.read_known(&layout::op(op_id), "ops")?)
     }
 
     async fn apply(&self, writes: Vec<Write>) -> Result<Vec<CommitOutcome>, StoreError> {

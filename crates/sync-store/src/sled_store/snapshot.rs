@@ -90,10 +90,14 @@ pub(super) fn write(shared: &Shared, snapshot: &StoreSnapshot) -> Result<(), Err
         writer.insert_page(shared, &page)?;
     }
     for stored in &snapshot.documents {
-        writer.insert_sealed(shared, layout::document(&stored.document.key()), stored)?;
+        let key = layout::document(&stored.document.key());
+        shared.known_keys.insert(&key);
+        writer.insert_sealed(shared, key, stored)?;
     }
     for (op_id, result) in &snapshot.op_results {
-        writer.insert_sealed(shared, layout::op(op_id), result)?;
+        let key = layout::op(op_id);
+        shared.known_keys.insert(&key);
+        writer.insert_sealed(shared, key, result)?;
     }
     for record in &snapshot.conflicts {
         writer.insert_sealed(shared, layout::conflict(&record.id), record)?;

@@ -1,0 +1,152 @@
+//! Which keys the store may hold, answered from memory: a scalable Bloom
+//! filter over the document and op keys. A key it has never been given is
+//! absent for certain, so a new document or a new opId costs no sled read;
+//! sled's reads wait for any batch being applied, which a group commit
+//! holds for its whole write.
+//!
+//! Keys are only ever added (documents stay as tombstones, op results are
+//! kept), and the committer adds a group's keys before storing them, so a
+//! key a reader can find in the tree is already in the filter.
+
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock};
+
+/// Keys the first layer holds at its false-positive rate; each further
+/// layer holds twice the one before.
+const FIRST_LAYER_KEYS: usize = 64 * 1024;
+/// Bits per key: with [`HASHES`] probes, about 1% false positives a layer.
+const BITS_PER_KEY: usize = 10;
+/// Probes per key.
+const HASHES: u64 = 7;
+
+/// A set of byte strings that answers "maybe" or "certainly not".
+#[derive(Debug)]
+pub(crate) struct KeyFilter {
+    hasher: RandomState,
+    /// The newest layer takes new keys; a lookup asks every layer.
+    layers: RwLock<Vec<Layer>>,
+    /// Keys added to the newest layer.
+    newest_keys: AtomicUsize,
+}
+
+#[derive(Debug)]
+struct Layer {
+    words: Box<[AtomicU64]>,
+    capacity: usize,
+}
+
+impl Layer {
+    fn new(capacity: usize) -> Layer {
+        let words = (capacity * BITS_PER_KEY).div_ceil(64);
+        Layer {
+            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            capacity,
+        }
+    }
+
+    /// The bits of a key's hash, by double hashing.
+    fn bits(&self, hash: u64) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let bits = self.words.len() as u64 * 64;
+        let (first, step) = (hash & 0xffff_ffff, (hash >> 32) | 1);
+        (0..HASHES).map(move |i| {
+            let bit = first.wrapping_add(i.wrapping_mul(step)) % bits;
+            ((bit / 64) as usize, 1 << (bit % 64))
+        })
+    }
+
+    fn insert(&self, hash: u64) {
+        for (word, mask) in self.bits(hash) {
+            self.words[word].fetch_or(mask, Ordering::Relaxed);
+        }
+    }
+
+    fn may_contain(&self, hash: u64) -> bool {
+        self.bits(hash)
+            .all(|(word, mask)| self.words[word].load(Ordering::Relaxed) & mask != 0)
+    }
+}
+
+impl Default for KeyFilter {
+    fn default() -> Self {
+        KeyFilter {
+            hasher: RandomState::new(),
+            layers: RwLock::new(vec![Layer::new(FIRST_LAYER_KEYS)]),
+            newest_keys: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl KeyFilter {
+    /// Adds `key`. Visible to every `may_contain` that starts after this
+    /// returns.
+    pub(crate) fn insert(&self, key: &[u8]) {
+        let hash = self.hasher.hash_one(key);
+        let layers = self.layers.read().unwrap_or_else(PoisonError::into_inner);
+        let newest = layers.last().expect("a filter has a layer");
+        if self.newest_keys.fetch_add(1, Ordering::Relaxed) < newest.capacity {
+            newest.insert(hash);
+            return;
+        }
+        let capacity = newest.capacity * 2;
+        drop(layers);
+        let mut layers = self.layers.write().unwrap_or_else(PoisonError::into_inner);
+        // Another inserter may have grown the filter meanwhile.
+        if layers.last().is_some_and(|last| last.capacity < capacity) {
+            layers.push(Layer::new(capacity));
+            self.newest_keys.store(0, Ordering::Relaxed);
+        }
+        self.newest_keys.fetch_add(1, Ordering::Relaxed);
+        layers.last().expect("a filter has a layer").insert(hash);
+    }
+
+    /// Whether `key` may have been added: `false` is certain.
+    pub(crate) fn may_contain(&self, key: &[u8]) -> bool {
+        let hash = self.hasher.hash_one(key);
+        let layers = self.layers.read().unwrap_or_else(PoisonError::into_inner);
+        layers.iter().any(|layer| layer.may_contain(hash))
+    }
+
+    /// The memory its layers take, in bytes.
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        let layers = self.layers.read().unwrap_or_else(PoisonError::into_inner);
+        layers.iter().map(|layer| layer.words.len() * 8).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn every_added_key_is_found(keys in proptest::collection::vec(any::<Vec<u8>>(), 0..500)) {
+            let filter = KeyFilter::default();
+            for key in &keys {
+                filter.insert(key);
+            }
+            for key in &keys {
+                prop_assert!(filter.may_contain(key));
+            }
+        }
+    }
+
+    #[test]
+    fn it_grows_past_its_first_layer_with_few_false_positives() {
+        let filter = KeyFilter::default();
+        let added = 5 * FIRST_LAYER_KEYS;
+        for n in 0..added {
+            filter.insert(format!("added-{n}").as_bytes());
+        }
+        assert!((0..added).all(|n| filter.may_contain(format!("added-{n}").as_bytes())));
+        let false_positives = (0..100_000)
+            .filter(|n| filter.may_contain(format!("absent-{n}").as_bytes()))
+            .count();
+        // Three layers at about 1% each.
+        assert!(false_positives < 4_000, "{false_positives} false positives");
+        assert!(filter.bytes() < added * 3, "{} bytes", filter.bytes());
+    }
+}
