@@ -6,10 +6,12 @@
 //!
 //! Keys are only ever added (documents stay as tombstones, op results are
 //! kept), and the committer adds a group's keys before storing them, so a
-//! key a reader can find in the tree is already in the filter.
+//! key a reader can find in the tree is already in the filter. The keys
+//! stored before the store opened are added by a scan in the background;
+//! until it is through, every key may be present.
 
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 /// Keys the first layer holds at its false-positive rate; each further
@@ -28,6 +30,9 @@ pub(crate) struct KeyFilter {
     layers: RwLock<Vec<Layer>>,
     /// Keys added to the newest layer.
     newest_keys: AtomicUsize,
+    /// Whether it holds every key of the tree: until then it answers
+    /// "maybe" to every lookup.
+    complete: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -73,6 +78,7 @@ impl Default for KeyFilter {
             hasher: RandomState::new(),
             layers: RwLock::new(vec![Layer::new(FIRST_LAYER_KEYS)]),
             newest_keys: AtomicUsize::new(0),
+            complete: AtomicBool::new(false),
         }
     }
 }
@@ -100,11 +106,26 @@ impl KeyFilter {
         layers.last().expect("a filter has a layer").insert(hash);
     }
 
-    /// Whether `key` may have been added: `false` is certain.
+    /// Marks it as holding every key of the tree: from now on, a key it
+    /// was not given is absent.
+    pub(crate) fn complete(&self) {
+        self.complete.store(true, Ordering::Release);
+    }
+
+    /// Whether `key` may be in the tree: `false` is certain.
     pub(crate) fn may_contain(&self, key: &[u8]) -> bool {
+        if !self.complete.load(Ordering::Acquire) {
+            return true;
+        }
         let hash = self.hasher.hash_one(key);
         let layers = self.layers.read().unwrap_or_else(PoisonError::into_inner);
         layers.iter().any(|layer| layer.may_contain(hash))
+    }
+
+    /// Whether it holds every key of the tree yet.
+    #[cfg(test)]
+    pub(crate) fn is_complete(&self) -> bool {
+        self.complete.load(Ordering::Acquire)
     }
 
     /// The memory its layers take, in bytes.
@@ -125,6 +146,7 @@ mod tests {
         #[test]
         fn every_added_key_is_found(keys in proptest::collection::vec(any::<Vec<u8>>(), 0..500)) {
             let filter = KeyFilter::default();
+            filter.complete();
             for key in &keys {
                 filter.insert(key);
             }
@@ -137,6 +159,11 @@ mod tests {
     #[test]
     fn it_grows_past_its_first_layer_with_few_false_positives() {
         let filter = KeyFilter::default();
+        assert!(
+            filter.may_contain(b"anything"),
+            "incomplete: every key may be there"
+        );
+        filter.complete();
         let added = 5 * FIRST_LAYER_KEYS;
         for n in 0..added {
             filter.insert(format!("added-{n}").as_bytes());

@@ -305,6 +305,50 @@ impl Disk {
     }
 }
 
+/// Keys read per step of the scan of [`learn_stored_keys`], each step
+/// holding the store open only for its length.
+const KEYS_PER_STEP: usize = 10_000;
+
+/// Adds every document and op key the tree held at opening to the store's
+/// filter, then marks it complete; gives up if the store closes meanwhile
+/// or the tree cannot be read (the filter then stays incomplete and every
+/// lookup reads the tree).
+fn learn_stored_keys(store: &std::sync::Weak<Shared>) {
+    for prefix in [layout::DOCUMENTS, layout::OPS] {
+        let mut after: Option<sled::IVec> = None;
+        loop {
+            let Some(shared) = store.upgrade() else {
+                return;
+            };
+            let keys = match &after {
+                Some(last) => shared.tree.range::<&[u8], _>((
+                    std::ops::Bound::Excluded(&last[..]),
+                    std::ops::Bound::Unbounded,
+                )),
+                None => shared.tree.range::<&[u8], _>(prefix..),
+            }
+            .keys()
+            .take_while(|key| key.as_ref().map_or(true, |key| key.starts_with(prefix)))
+            .take(KEYS_PER_STEP);
+            let mut read = 0;
+            for key in keys {
+                let Ok(key) = key else {
+                    return;
+                };
+                shared.known_keys.insert(&key);
+                after = Some(key);
+                read += 1;
+            }
+            if read < KEYS_PER_STEP {
+                break;
+            }
+        }
+    }
+    if let Some(shared) = store.upgrade() {
+        shared.known_keys.complete();
+    }
+}
+
 /// How long `open` waits for a lock a closing store still holds: sled's
 /// background threads release the directory a moment after `close`.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
@@ -384,11 +428,6 @@ impl SledStore {
         };
         let stats = layout::read_stats(&tree)?;
         let known_keys = KeyFilter::default();
-        for prefix in [layout::DOCUMENTS, layout::OPS] {
-            for key in tree.scan_prefix(prefix).keys() {
-                known_keys.insert(&key?);
-            }
-        }
         let holds_records = !devices.is_empty()
             || layout::RECORDS
                 .into_iter()
@@ -412,6 +451,11 @@ impl SledStore {
             codec,
             known_keys,
         });
+        let scanner = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("sync-store-keys".into())
+            .spawn(move || learn_stored_keys(&scanner))
+            .map_err(|error| Error::from(sled::Error::Io(error)))?;
         let (sender, receiver) = mpsc::channel(config.queue_depth_max.max(1));
         let committer = Committer {
             shared: Arc::clone(&shared),
@@ -883,5 +927,83 @@ impl SyncStore for SledStore {
             .await
             .map_err(|error| StoreError::Backend(format!("snapshot load task: {error}")))?
             .map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use sync_core::store::WriteEffect;
+    use sync_core::{Action, ChangeOp, Hlc, NodeId, OpStatus};
+
+    use super::*;
+
+    fn create(n: usize) -> Write {
+        let key = DocKey::new(
+            "default".parse().expect("namespace"),
+            "notes".parse().expect("collection"),
+            format!("note-{n}").parse().expect("id"),
+        );
+        let data = json!({"n": n}).as_object().cloned().unwrap_or_default();
+        Write {
+            op_id: format!("op-{n}").parse().expect("op id"),
+            key,
+            expected_version: Version::ZERO,
+            effect: WriteEffect::Change {
+                op: ChangeOp::Insert,
+                delta: data.clone(),
+                data,
+                field_clocks: Default::default(),
+                timestamp: Hlc::new(1_700_000_000_000, 0, NodeId(1)).expect("hlc"),
+            },
+            device_id: None,
+            user: None,
+            result: OpResult::new(Action::Create, OpStatus::Success),
+            conflict: None,
+            resolves: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reopened_store_learns_every_stored_key_in_the_background() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let count = 2 * KEYS_PER_STEP + 7;
+        let store = SledStore::open(dir.path(), StoreConfig::default()).expect("open");
+        let writes: Vec<Write> = (0..count).map(create).collect();
+        for chunk in writes.chunks(4_000) {
+            store.apply(chunk.to_vec()).await.expect("apply");
+        }
+        store.close().expect("close");
+
+        let store = SledStore::open(dir.path(), StoreConfig::default()).expect("reopen");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !store.shared.known_keys.is_complete() {
+            assert!(Instant::now() < deadline, "the key scan ends");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for write in &writes {
+            assert!(
+                store
+                    .shared
+                    .known_keys
+                    .may_contain(&layout::document(&write.key))
+            );
+            assert!(
+                store
+                    .shared
+                    .known_keys
+                    .may_contain(&layout::op(&write.op_id))
+            );
+        }
+        let last = &writes[count - 1];
+        assert!(store.get(&last.key).await.expect("get").is_some());
+        assert!(
+            store
+                .lookup_op(&last.op_id)
+                .await
+                .expect("lookup")
+                .is_some()
+        );
+        store.close().expect("close");
     }
 }
