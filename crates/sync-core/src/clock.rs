@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{CoreError, excerpt};
-use crate::timestamp::Timestamp;
+use crate::timestamp::{TEXT_LEN, Timestamp};
 
 /// A source of wall-clock time. Sync logic takes one instead of reading the
 /// system clock, so tests and the simulation can drive time by hand.
@@ -225,13 +225,19 @@ impl Hlc {
 
 impl fmt::Display for Hlc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}-{:08x}-{:016x}",
-            self.timestamp(),
-            self.logical,
-            self.node.0
-        )
+        // `<time>-<counter, 8 hex digits>-<node, 16 hex digits>`, written
+        // without a formatter: every stored change holds one.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; TEXT_LEN + 26];
+        out[..TEXT_LEN].copy_from_slice(&self.timestamp().text());
+        let mut put_hex = |at: usize, digits: usize, value: u64| {
+            for i in 0..digits {
+                out[at + i] = HEX[(value >> (4 * (digits - 1 - i)) & 0xf) as usize];
+            }
+        };
+        put_hex(TEXT_LEN + 1, 8, u64::from(self.logical));
+        put_hex(TEXT_LEN + 10, 16, self.node.0);
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
 
