@@ -1,6 +1,6 @@
 //! The sled implementation of [`SyncStore`]: every record in one tree (see
-//! [`layout`]), the log in pages (see [`pages`]), and a single committer thread doing group commit, each
-//! group one atomic batch and one flush.
+//! [`layout`]), the log in pages (see [`pages`]), and a single committer
+//! thread doing group commit, each group one atomic batch and one flush.
 
 mod committer;
 mod filter;
@@ -183,9 +183,9 @@ impl Shared {
         self.codec.open("log", key, sealed)
     }
 
-    /// The key and the opened bytes of the first log page at or after
-    /// `seq`: the page holding `seq` if the log still does.
-    fn page_from(&self, seq: Seq) -> Result<Option<(sled::IVec, Vec<u8>)>, Error> {
+    /// The opened bytes of the first log page at or after `seq`: the page
+    /// holding `seq` if the log still does.
+    fn page_from(&self, seq: Seq) -> Result<Option<Vec<u8>>, Error> {
         let Some(record) = self.tree.range(layout::log(seq)..).next() else {
             return Ok(None);
         };
@@ -193,8 +193,7 @@ impl Shared {
         if !key.starts_with(layout::LOG_ENTRIES) {
             return Ok(None);
         }
-        let page = self.open_page(&key, &sealed)?.into_owned();
-        Ok(Some((key, page)))
+        Ok(Some(self.open_page(&key, &sealed)?.into_owned()))
     }
 
     /// Visits the retained log entries from `from` through `through`, in
@@ -234,22 +233,17 @@ impl Shared {
         let mut seq = latest;
         while seq != Seq::ZERO {
             let cached = match &page {
-                Some(bytes) => pages::find(bytes, seq)?,
-                None => None,
+                Some(bytes) => pages::find(bytes, seq)?.is_some(),
+                None => false,
             };
-            let entry = match cached {
-                Some(entry) => entry,
-                None => {
-                    page = self.page_from(seq)?.map(|(_, bytes)| bytes);
-                    let found = match &page {
-                        Some(bytes) => pages::find(bytes, seq)?,
-                        None => None,
-                    };
-                    let Some(entry) = found else {
-                        break;
-                    };
-                    entry
-                }
+            if !cached {
+                page = self.page_from(seq)?;
+            }
+            let Some(bytes) = &page else {
+                break;
+            };
+            let Some(entry) = pages::find(bytes, seq)? else {
+                break;
             };
             seq = entry.previous;
             visit(entry)?;
@@ -631,6 +625,11 @@ impl Shared {
             let last = layout::seq_of_log_key(&key).unwrap_or_default();
             let page = self.open_page(&key, &sealed)?;
             let (kept, count) = pages::without(&page, |seq| doomed.contains(&seq))?;
+            let after_page = doomed.range(last.next()..).next().copied();
+            if count == 0 {
+                next = after_page;
+                continue;
+            }
             let rewritten = kept.map(|bytes| self.codec.seal(&key, &bytes));
             if self
                 .tree
@@ -638,7 +637,7 @@ impl Shared {
                 .is_ok()
             {
                 dropped += count;
-                next = doomed.range(last.next()..).next().copied();
+                next = after_page;
             }
         }
         Ok(dropped)

@@ -12,7 +12,7 @@
 //! holding a seq is the first at or after it. Compaction drops entries
 //! from a page in place, under the same key: a page's entries need not be
 //! consecutive, but every entry of a page is at or before the page's key
-//! and after the page before it's.
+//! and after the previous page's key.
 
 use sync_core::{Change, Seq};
 
