@@ -150,6 +150,14 @@ impl Hlc {
 
     /// Parses the printed form of an HLC.
     pub fn parse(input: &str) -> Result<Hlc, CoreError> {
+        match Hlc::parse_canonical(input.as_bytes()) {
+            Some(canonical) => Ok(canonical),
+            None => Hlc::parse_parts(input),
+        }
+    }
+
+    /// Any text of the HLC's form, split into its parts.
+    fn parse_parts(input: &str) -> Result<Hlc, CoreError> {
         let invalid = |reason: &str| CoreError::InvalidTimestamp {
             value: excerpt(input),
             reason: reason.to_owned(),
@@ -175,6 +183,29 @@ impl Hlc {
         let node = u64::from_str_radix(node, 16).map_err(|_| invalid("node is not hex"))?;
         let time = Timestamp::parse(time)?;
         Ok(Hlc::from_timestamp(time, NodeId(node)).with_logical(logical))
+    }
+
+    /// Exactly the canonical text (as `Display` writes it), read without
+    /// splitting; `None` for anything else, which `parse` then reads or
+    /// refuses.
+    fn parse_canonical(input: &[u8]) -> Option<Hlc> {
+        if input.len() != TEXT_LEN + 26 || input[TEXT_LEN] != b'-' || input[TEXT_LEN + 9] != b'-' {
+            return None;
+        }
+        let hex = |digits: &[u8]| {
+            digits.iter().try_fold(0u64, |value, &digit| {
+                let nibble = match digit {
+                    b'0'..=b'9' => digit - b'0',
+                    b'a'..=b'f' => digit - b'a' + 10,
+                    _ => return None,
+                };
+                Some(value << 4 | u64::from(nibble))
+            })
+        };
+        let logical = u32::try_from(hex(&input[TEXT_LEN + 1..TEXT_LEN + 9])?).ok()?;
+        let node = hex(&input[TEXT_LEN + 10..])?;
+        let time = Timestamp::parse_canonical(&input[..TEXT_LEN])?;
+        Some(Hlc::from_timestamp(time, NodeId(node)).with_logical(logical))
     }
 
     /// Parses either an HLC or a plain ISO-8601 time (which becomes an HLC
@@ -464,9 +495,35 @@ mod tests {
             .prop_map(|(p, l, n)| Hlc::new(p, l, NodeId(n)).unwrap())
     }
 
+    /// An HLC-looking text: its time canonical or not, its counter and
+    /// node of any case and length.
+    fn hlc_looking() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![
+                arb_hlc().prop_map(|hlc| hlc.timestamp().to_string()),
+                Just("2023-12-01T10:30:00Z".to_owned()),
+                Just("2023-02-30T10:30:00.000Z".to_owned()),
+            ],
+            prop_oneof!["[0-9a-f]{8}", "[0-9a-fA-G]{7,9}"],
+            prop_oneof!["[0-9a-f]{16}", "[0-9a-fA-G]{15,17}"],
+        )
+            .prop_map(|(time, logical, node)| format!("{time}-{logical}-{node}"))
+    }
+
     proptest! {
         #[test]
+        fn the_canonical_path_reads_as_the_split_one(input in hlc_looking()) {
+            match Hlc::parse_canonical(input.as_bytes()) {
+                Some(fast) => prop_assert_eq!(Some(fast), Hlc::parse_parts(&input).ok()),
+                // What the canonical path leaves, the split one reads or
+                // refuses; either way `parse` answers as it does.
+                None => prop_assert_eq!(Hlc::parse(&input).ok(), Hlc::parse_parts(&input).ok()),
+            }
+        }
+
+        #[test]
         fn text_roundtrips_and_sorts_like_the_value(a in arb_hlc(), b in arb_hlc()) {
+            prop_assert_eq!(Hlc::parse_canonical(a.to_string().as_bytes()), Some(a));
             prop_assert_eq!(Hlc::parse(&a.to_string()).unwrap(), a);
             prop_assert_eq!(a.to_string().cmp(&b.to_string()), a.cmp(&b));
         }

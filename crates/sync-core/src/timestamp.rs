@@ -76,7 +76,7 @@ impl Timestamp {
     /// Exactly the canonical text (as [`Timestamp::text`] writes it), read
     /// without a parser; `None` for anything else, which the full parser
     /// then reads or refuses.
-    fn parse_canonical(input: &[u8]) -> Option<Timestamp> {
+    pub(crate) fn parse_canonical(input: &[u8]) -> Option<Timestamp> {
         let input: &[u8; TEXT_LEN] = input.try_into().ok()?;
         let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
         if separators.iter().any(|&(at, byte)| input[at] != byte)
