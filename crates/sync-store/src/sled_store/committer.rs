@@ -147,8 +147,8 @@ fn batch_of(shared: &Shared, group: &Group, counters: &Counters) -> sled::Batch 
     for page in pages::paginate(group.chained_changes()) {
         batch.insert(&layout::log(page.last), shared.seal_page(&page));
     }
-    // Known before they are stored, so no reader finds one the filter
-    // says is absent.
+    // Document and op keys go into the filter before the tree, so no
+    // reader finds a key there that the filter calls absent.
     for stored in group.documents() {
         let key = layout::document(&stored.document.key());
         let value = shared.seal(&key, stored);

@@ -4,7 +4,7 @@
 //! | key | value |
 //! |---|---|
 //! | `D` namespace 0x00 collection 0x00 id | the document with its field clocks (JSON) |
-//! | `L` seq (8 bytes, big-endian) | a page of changes, the first at that seq (see `pages`) |
+//! | `L` seq (8 bytes, big-endian) | a page of changes, the last at that seq (see `pages`) |
 //! | `O` opId | the operation's result (JSON) |
 //! | `C` conflict id | the conflict record (JSON) |
 //! | `B` namespace 0x00 collection 0x00 id 0x00 branch | the branch record (JSON) |
@@ -128,7 +128,7 @@ pub(crate) fn collection_of(document_key: &[u8]) -> Option<&str> {
     std::str::from_utf8(name).ok()
 }
 
-/// The key of the log page whose first entry is at `seq`: sled's order is
+/// The key of the log page whose last entry is at `seq`: sled's order is
 /// log order.
 pub(crate) fn log(seq: Seq) -> [u8; 9] {
     let mut out = [LOG; 9];
@@ -136,7 +136,8 @@ pub(crate) fn log(seq: Seq) -> [u8; 9] {
     out
 }
 
-/// The seq of the first entry of the page at a log key.
+/// The seq of the last entry of the page at a log key (as it was written:
+/// compaction may have dropped that entry since).
 pub(crate) fn seq_of_log_key(key: &[u8]) -> Option<Seq> {
     decode_seq(key.strip_prefix(LOG_ENTRIES)?)
 }
