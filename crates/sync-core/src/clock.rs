@@ -189,7 +189,7 @@ impl Hlc {
     /// splitting; `None` for anything else, which `parse` then reads or
     /// refuses.
     fn parse_canonical(input: &[u8]) -> Option<Hlc> {
-        if input.len() != TEXT_LEN + 26 || input[TEXT_LEN] != b'-' || input[TEXT_LEN + 9] != b'-' {
+        if input.len() != HLC_TEXT_LEN || input[TEXT_LEN] != b'-' || input[TEXT_LEN + 9] != b'-' {
             return None;
         }
         let hex = |digits: &[u8]| {
@@ -254,12 +254,16 @@ impl Hlc {
     }
 }
 
+/// Bytes of an HLC's canonical text: its time, then `-`, 8 hex digits,
+/// `-` and 16 hex digits.
+const HLC_TEXT_LEN: usize = TEXT_LEN + 26;
+
 impl fmt::Display for Hlc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `<time>-<counter, 8 hex digits>-<node, 16 hex digits>`, written
         // without a formatter: every stored change holds one.
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [b'-'; TEXT_LEN + 26];
+        let mut out = [b'-'; HLC_TEXT_LEN];
         out[..TEXT_LEN].copy_from_slice(&self.timestamp().text());
         let mut put_hex = |at: usize, digits: usize, value: u64| {
             for i in 0..digits {
