@@ -3,9 +3,9 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `D` namespace 0x00 collection 0x00 id | the document with its field clocks (JSON) |
+//! | `D` namespace 0x00 collection 0x00 id | the document with its field clocks (see `records`) |
 //! | `L` seq (8 bytes, big-endian) | a page of changes, the last at that seq (see `pages`) |
-//! | `O` opId | the operation's result (JSON) |
+//! | `O` opId | the operation's result (see `records`) |
 //! | `C` conflict id | the conflict record (JSON) |
 //! | `B` namespace 0x00 collection 0x00 id 0x00 branch | the branch record (JSON) |
 //! | `S` device id | the device's counters behind the stats (JSON) |
@@ -49,7 +49,7 @@ const BRANCH: u8 = b'B';
 const DEVICE_STATS: u8 = b'S';
 
 /// The format this build writes; see `migrate` for the ones before.
-pub(crate) const FORMAT: u64 = 4;
+pub(crate) const FORMAT: u64 = 5;
 
 /// `M format`: the layout's version; written last by a migration.
 pub(crate) const FORMAT_KEY: &[u8] = b"Mformat";
@@ -119,6 +119,18 @@ pub(crate) fn branch(key: &DocKey, name: &BranchName) -> Vec<u8> {
     let mut out = branches_of(key);
     out.extend_from_slice(name.as_str().as_bytes());
     out
+}
+
+/// The document a document key names, if it is a well-formed one.
+pub(crate) fn document_key_of(document_key: &[u8]) -> Option<DocKey> {
+    let rest = document_key.strip_prefix(DOCUMENTS)?;
+    let mut parts = rest.splitn(3, |&b| b == 0);
+    let mut next = || std::str::from_utf8(parts.next()?).ok();
+    Some(DocKey::new(
+        next()?.parse().ok()?,
+        next()?.parse().ok()?,
+        next()?.parse().ok()?,
+    ))
 }
 
 /// The collection a document key names, if it is a well-formed one.

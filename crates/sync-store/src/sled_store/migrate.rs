@@ -8,6 +8,10 @@
 //! each device's counters in a record of its own instead of inside the
 //! `M stats` record, which every group commit rewrote whole. Format 4
 //! keeps the log in pages of changes instead of one record per change.
+//! Format 5 writes documents and op results in a binary form (see
+//! `records`); their JSON records of format 4 are read as they are and
+//! replaced as they are rewritten, so that step writes only the format
+//! record (it keeps a build that reads only JSON from opening the store).
 //!
 //! The migration from format 1 copies every record into the new tree, then
 //! moves the devices' counters and writes the format record in one atomic
@@ -67,6 +71,9 @@ pub(super) fn to_current(
     }
     if format < 4 {
         paginate_log(tree, codec)?;
+    }
+    if format < 5 {
+        tree.insert(layout::FORMAT_KEY, &layout::encode_u64(5))?;
     }
     db.flush()?;
     for name in FORMAT_1_TREES {
@@ -508,6 +515,60 @@ mod tests {
             let format = tree.get(layout::FORMAT_KEY).expect("get").expect("format");
             assert_eq!(layout::decode_seq(&format), Some(Seq(layout::FORMAT)));
         }
+    }
+
+    #[tokio::test]
+    async fn json_documents_and_results_of_format_4_read_as_they_are_until_rewritten() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(dir.path(), StoreConfig::default()).expect("open");
+        for i in 0..6 {
+            let write = write(&format!("op-{i}"), &format!("doc-{i}"), 0, json!({"n": i}));
+            store.apply(vec![write]).await.expect("apply");
+        }
+        let before = store.snapshot().await.expect("snapshot");
+        store.close().expect("close");
+        // Format 4 wrote every document and op result as JSON.
+        let codec = Codec::new(Default::default(), None);
+        {
+            let db = sled::open(dir.path()).expect("sled");
+            let tree = db.open_tree(layout::TREE).expect("tree");
+            for stored in &before.documents {
+                let key = layout::document(&stored.document.key());
+                tree.insert(&key, codec.seal(&key, &layout::encode(stored)))
+                    .expect("document");
+            }
+            for (op_id, result) in &before.op_results {
+                let key = layout::op(op_id);
+                tree.insert(&key, codec.seal(&key, &layout::encode(result)))
+                    .expect("result");
+            }
+            tree.insert(layout::FORMAT_KEY, &layout::encode_u64(4))
+                .expect("format");
+            db.flush().expect("flush");
+        }
+        let store = SledStore::open(dir.path(), StoreConfig::default()).expect("reopen");
+        let after = store.snapshot().await.expect("snapshot");
+        assert_eq!(after.documents, before.documents);
+        assert_eq!(after.op_results, before.op_results);
+        let first = store.lookup_op(&OpId::new("op-0").expect("op id")).await;
+        assert_eq!(first.expect("lookup"), Some(before.op_results[0].1.clone()));
+        // A document written again is stored in the binary form.
+        store
+            .apply(vec![write("op-again", "doc-2", 1, json!({"n": 20}))])
+            .await
+            .expect("apply");
+        store.close().expect("close");
+        let db = sled::open(dir.path()).expect("sled");
+        let tree = db.open_tree(layout::TREE).expect("tree");
+        let first_byte = |key: &[u8]| {
+            let sealed = tree.get(key).expect("get").expect("record");
+            codec.open("docs", key, &sealed).expect("open")[0]
+        };
+        assert_eq!(first_byte(&layout::document(&key("doc-2"))), 0x01);
+        assert_eq!(first_byte(&layout::document(&key("doc-3"))), b'{');
+        assert_eq!(first_byte(&layout::op(&OpId::new("op-again").expect("op"))), 0x01);
+        let format = tree.get(layout::FORMAT_KEY).expect("get").expect("format");
+        assert_eq!(layout::decode_seq(&format), Some(Seq(layout::FORMAT)));
     }
 
     #[tokio::test]

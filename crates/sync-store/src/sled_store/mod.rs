@@ -7,6 +7,7 @@ mod filter;
 mod layout;
 mod migrate;
 mod pages;
+mod records;
 mod snapshot;
 
 use std::borrow::Cow;
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use self::committer::{Committer, Request};
 use self::filter::KeyFilter;
 use self::pages::Page;
+use self::records::Record;
 use crate::codec::{Codec, Compression, Encryption};
 use crate::error::Error;
 use crate::replay::{document_at, projection_differences};
@@ -133,24 +135,19 @@ impl Shared {
         *self.durable_head.borrow()
     }
 
-    /// `value` as a sealed JSON record for the place `key`.
-    fn seal<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Vec<u8> {
-        self.codec.seal(key, &layout::encode(value))
+    /// `value` as a sealed record for the place `key`.
+    fn seal<T: Record>(&self, key: &[u8], value: &T) -> Vec<u8> {
+        self.codec.seal(key, &value.encode(key))
     }
 
-    /// The JSON record of the kind `what` sealed at `key`.
-    fn open<T: serde::de::DeserializeOwned>(
-        &self,
-        what: &'static str,
-        key: &[u8],
-        sealed: &[u8],
-    ) -> Result<T, Error> {
-        layout::decode(what, &self.codec.open(what, key, sealed)?)
+    /// The record of the kind `what` sealed at `key`.
+    fn open<T: Record>(&self, what: &'static str, key: &[u8], sealed: &[u8]) -> Result<T, Error> {
+        T::decode(what, key, &self.codec.open(what, key, sealed)?)
     }
 
     /// The document or op result of the kind `what` at `key`, if any: read
     /// only if the tree may hold it.
-    fn read_known<T: serde::de::DeserializeOwned>(
+    fn read_known<T: Record>(
         &self,
         key: &[u8],
         what: &'static str,
@@ -162,7 +159,7 @@ impl Shared {
     }
 
     /// The record of the kind `what` at `key` in `tree`, if any.
-    fn read<T: serde::de::DeserializeOwned>(
+    fn read<T: Record>(
         &self,
         tree: &Tree,
         key: &[u8],

@@ -8,6 +8,7 @@ use sync_core::store::StoreSnapshot;
 use sync_core::{LogId, Seq};
 
 use super::pages::{Page, Paginator};
+use super::records::Record;
 use super::{Shared, layout};
 use crate::error::Error;
 
@@ -151,8 +152,8 @@ impl<'a> BatchWriter<'a> {
         Ok(())
     }
 
-    /// `value` sealed as a JSON record at `key`.
-    pub(super) fn insert_sealed<T: serde::Serialize>(
+    /// `value` sealed as a record at `key`.
+    pub(super) fn insert_sealed<T: Record>(
         &mut self,
         shared: &Shared,
         key: Vec<u8>,
