@@ -32,7 +32,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sync_core::store::{DeviceStats, StoreStats};
-use sync_core::{BranchName, Change, ConflictId, DeviceId, DocKey, OpId, OpStatus, Seq, Strategy};
+use sync_core::{
+    BranchName, Change, CollectionName, ConflictId, DeviceId, DocId, DocKey, Namespace, OpId,
+    OpStatus, Seq, Strategy,
+};
 
 use crate::error::Error;
 
@@ -121,6 +124,32 @@ pub(crate) fn branch(key: &DocKey, name: &BranchName) -> Vec<u8> {
     out
 }
 
+/// Whether `key` is the key of the document `id` of `collection` in
+/// `namespace` (what [`document`] makes of them, without making it).
+pub(crate) fn is_document_key(
+    key: &[u8],
+    namespace: &Namespace,
+    collection: &CollectionName,
+    id: &DocId,
+) -> bool {
+    let parts: [&[u8]; 6] = [
+        DOCUMENTS,
+        namespace.as_str().as_bytes(),
+        &[0],
+        collection.as_str().as_bytes(),
+        &[0],
+        id.as_str().as_bytes(),
+    ];
+    let mut rest = key;
+    for part in parts {
+        match rest.strip_prefix(part) {
+            Some(after) => rest = after,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
 /// The document a document key names, if it is a well-formed one.
 pub(crate) fn document_key_of(document_key: &[u8]) -> Option<DocKey> {
     let rest = document_key.strip_prefix(DOCUMENTS)?;
@@ -157,6 +186,11 @@ pub(crate) fn seq_of_log_key(key: &[u8]) -> Option<Seq> {
 /// The key of an operation's result.
 pub(crate) fn op(op_id: &OpId) -> Vec<u8> {
     prefixed(OP, op_id.as_str())
+}
+
+/// The bytes of the op id an op result key holds.
+pub(crate) fn op_id_bytes_of_key(key: &[u8]) -> Option<&[u8]> {
+    key.strip_prefix(OPS)
 }
 
 /// The op id an op result key holds.
@@ -305,5 +339,33 @@ mod tests {
         ] {
             assert!(!FORMAT_KEY.starts_with(kind));
         }
+    }
+
+    #[test]
+    fn a_document_key_is_told_from_its_parts_and_read_back_into_them() {
+        let key = |ns: &str, collection: &str, id: &str| {
+            DocKey::new(
+                ns.parse().expect("namespace"),
+                collection.parse().expect("collection"),
+                id.parse().expect("id"),
+            )
+        };
+        let doc = key("ns", "todos", "doc-1");
+        let is_key_of = |bytes: &[u8], of: &DocKey| {
+            is_document_key(bytes, &of.namespace, &of.collection, &of.id)
+        };
+        assert!(is_key_of(&document(&doc), &doc));
+        assert_eq!(document_key_of(&document(&doc)), Some(doc.clone()));
+        for other in [
+            key("ns", "todos", "doc-10"),
+            key("ns", "todos", "doc-"),
+            key("ns", "todo", "sdoc-1"),
+            key("n", "stodos", "doc-1"),
+        ] {
+            assert!(!is_key_of(&document(&other), &doc), "{other}");
+            assert!(!is_key_of(&document(&doc), &other), "{other}");
+        }
+        assert!(!is_key_of(&op(&OpId::new("op-1").expect("op id")), &doc));
+        assert_eq!(document_key_of(&op(&OpId::new("op-1").expect("op id"))), None);
     }
 }

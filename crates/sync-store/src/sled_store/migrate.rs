@@ -566,7 +566,10 @@ mod tests {
         };
         assert_eq!(first_byte(&layout::document(&key("doc-2"))), 0x01);
         assert_eq!(first_byte(&layout::document(&key("doc-3"))), b'{');
-        assert_eq!(first_byte(&layout::op(&OpId::new("op-again").expect("op"))), 0x01);
+        assert_eq!(
+            first_byte(&layout::op(&OpId::new("op-again").expect("op"))),
+            0x01
+        );
         let format = tree.get(layout::FORMAT_KEY).expect("get").expect("format");
         assert_eq!(layout::decode_seq(&format), Some(Seq(layout::FORMAT)));
     }

@@ -147,11 +147,7 @@ impl Shared {
 
     /// The document or op result of the kind `what` at `key`, if any: read
     /// only if the tree may hold it.
-    fn read_known<T: Record>(
-        &self,
-        key: &[u8],
-        what: &'static str,
-    ) -> Result<Option<T>, Error> {
+    fn read_known<T: Record>(&self, key: &[u8], what: &'static str) -> Result<Option<T>, Error> {
         if !self.known_keys.may_contain(key) {
             return Ok(None);
         }

@@ -16,8 +16,8 @@
 
 use sync_core::store::{BranchRecord, DeviceRecord, StoredDocument};
 use sync_core::{
-    Action, ConflictRecord, DocId, Document, FieldClocks, Hlc, JsonObject, NodeId, OpResult, OpStatus, Seq,
-    Version,
+    Action, ConflictRecord, DocId, Document, FieldClocks, Hlc, JsonObject, NodeId, OpResult,
+    OpStatus, Seq, Version,
 };
 
 use super::layout;
@@ -54,10 +54,10 @@ json_records!(ConflictRecord, BranchRecord, DeviceRecord);
 
 impl Record for StoredDocument {
     fn encode(&self, key: &[u8]) -> Vec<u8> {
-        if layout::document(&self.document.key()) != key {
+        let document = &self.document;
+        if !layout::is_document_key(key, &document.namespace, &document.collection, &document.id) {
             return layout::encode(self);
         }
-        let document = &self.document;
         let data = layout::encode(&document.data);
         let mut out = Vec::with_capacity(32 + data.len() + 24 * self.field_clocks.len());
         out.push(BINARY);
@@ -129,7 +129,7 @@ impl Record for OpResult {
         let op_id_is_the_keys = self
             .op_id
             .as_ref()
-            .is_none_or(|op_id| layout::op(op_id) == key);
+            .is_none_or(|op_id| layout::op_id_bytes_of_key(key) == Some(op_id.as_str().as_bytes()));
         if has_more || !op_id_is_the_keys {
             return layout::encode(self);
         }
@@ -358,7 +358,11 @@ mod tests {
     }
 
     fn clock() -> impl Strategy<Value = (u64, u32, u64)> {
-        (0..=sync_core::Timestamp::MAX_MILLIS, any::<u32>(), any::<u64>())
+        (
+            0..=sync_core::Timestamp::MAX_MILLIS,
+            any::<u32>(),
+            any::<u64>(),
+        )
     }
 
     fn document(
@@ -406,18 +410,20 @@ mod tests {
             proptest::option::of(any::<u64>()),
             any::<bool>(),
         )
-            .prop_map(|(action, status, local_id, server_id, version, seq, op_id)| {
-                let mut result = OpResult::new(
-                    action_of(action).expect("action"),
-                    status_of(status).expect("status"),
-                );
-                result.op_id = op_id.then(|| "op-1".parse().expect("op id"));
-                result.local_id = local_id;
-                result.server_id = server_id.map(|id| id.parse().expect("id"));
-                result.version = version.map(Version);
-                result.seq = seq.map(Seq);
-                result
-            })
+            .prop_map(
+                |(action, status, local_id, server_id, version, seq, op_id)| {
+                    let mut result = OpResult::new(
+                        action_of(action).expect("action"),
+                        status_of(status).expect("status"),
+                    );
+                    result.op_id = op_id.then(|| "op-1".parse().expect("op id"));
+                    result.local_id = local_id;
+                    result.server_id = server_id.map(|id| id.parse().expect("id"));
+                    result.version = version.map(Version);
+                    result.seq = seq.map(Seq);
+                    result
+                },
+            )
     }
 
     proptest! {
@@ -499,7 +505,10 @@ mod tests {
         for result in [with_conflict, merged, failed] {
             let bytes = result.encode(&at);
             assert_eq!(bytes[0], b'{');
-            assert_eq!(OpResult::decode("ops", &at, &bytes).expect("decode"), result);
+            assert_eq!(
+                OpResult::decode("ops", &at, &bytes).expect("decode"),
+                result
+            );
         }
     }
 
@@ -508,7 +517,9 @@ mod tests {
         let key = doc_key("default", "todos", "d12-3456");
         let data = json!({"text": "a".repeat(60), "done": false, "tags": ["home"]});
         let clock = (1_700_000_000_000, 0, 0x1234_5678_9abc_def0);
-        let clocks = ["done", "tags", "text"].map(|f| (f.to_owned(), clock)).to_vec();
+        let clocks = ["done", "tags", "text"]
+            .map(|f| (f.to_owned(), clock))
+            .to_vec();
         let stored = document(
             &key,
             (2, 49_985, false),
