@@ -366,6 +366,9 @@ mod tests {
             assert!(!is_key_of(&document(&doc), &other), "{other}");
         }
         assert!(!is_key_of(&op(&OpId::new("op-1").expect("op id")), &doc));
-        assert_eq!(document_key_of(&op(&OpId::new("op-1").expect("op id"))), None);
+        assert_eq!(
+            document_key_of(&op(&OpId::new("op-1").expect("op id"))),
+            None
+        );
     }
 }

@@ -5,8 +5,8 @@
 //! compact binary form: a tag byte [`BINARY`], then their fields as
 //! varints and length-prefixed bytes, leaving out what their key already
 //! says (a document's namespace, collection and id; an op result's opId).
-//! A 100-byte document's record went from 324 bytes of JSON to about 140,
-//! an op result's from 93 to about 10.
+//! With their keys, a 100-byte document's record went from 324 bytes to
+//! 139, an op result's from 93 to 20.
 //!
 //! A record the binary form cannot hold exactly (an op result with a
 //! conflict, merged data or an error; a field that disagrees with its key)
@@ -54,20 +54,34 @@ json_records!(ConflictRecord, BranchRecord, DeviceRecord);
 
 impl Record for StoredDocument {
     fn encode(&self, key: &[u8]) -> Vec<u8> {
-        let document = &self.document;
-        if !layout::is_document_key(key, &document.namespace, &document.collection, &document.id) {
+        // Every field named, so a new one cannot be left out unseen.
+        let StoredDocument {
+            document:
+                Document {
+                    id,
+                    namespace,
+                    collection,
+                    data,
+                    version,
+                    seq,
+                    updated_at,
+                    deleted,
+                },
+            field_clocks,
+        } = self;
+        if !layout::is_document_key(key, namespace, collection, id) {
             return layout::encode(self);
         }
-        let data = layout::encode(&document.data);
-        let mut out = Vec::with_capacity(32 + data.len() + 24 * self.field_clocks.len());
+        let data = layout::encode(data);
+        let mut out = Vec::with_capacity(32 + data.len() + 24 * field_clocks.len());
         out.push(BINARY);
-        out.push(u8::from(document.deleted));
-        put_u64(&mut out, document.version.get());
-        put_u64(&mut out, document.seq.get());
-        put_hlc(&mut out, document.updated_at);
+        out.push(u8::from(*deleted));
+        put_u64(&mut out, version.get());
+        put_u64(&mut out, seq.get());
+        put_hlc(&mut out, *updated_at);
         put_bytes(&mut out, &data);
-        put_u64(&mut out, self.field_clocks.len() as u64);
-        for (field, clock) in &self.field_clocks {
+        put_u64(&mut out, field_clocks.len() as u64);
+        for (field, clock) in field_clocks {
             put_bytes(&mut out, field.as_bytes());
             put_hlc(&mut out, *clock);
         }
@@ -121,43 +135,57 @@ const SEQ: u8 = 16;
 
 impl Record for OpResult {
     fn encode(&self, key: &[u8]) -> Vec<u8> {
-        let has_more = self.conflict_id.is_some()
-            || self.strategy.is_some()
-            || self.conflict_data.is_some()
-            || self.data.is_some()
-            || self.error.is_some();
-        let op_id_is_the_keys = self
-            .op_id
+        // Every field named, so a new one cannot be left out unseen.
+        let OpResult {
+            op_id,
+            local_id,
+            server_id,
+            action,
+            status,
+            version,
+            seq,
+            conflict_id,
+            strategy,
+            conflict_data,
+            data,
+            error,
+        } = self;
+        let has_more = conflict_id.is_some()
+            || strategy.is_some()
+            || conflict_data.is_some()
+            || data.is_some()
+            || error.is_some();
+        let op_id_is_the_keys = op_id
             .as_ref()
             .is_none_or(|op_id| layout::op_id_bytes_of_key(key) == Some(op_id.as_str().as_bytes()));
         if has_more || !op_id_is_the_keys {
             return layout::encode(self);
         }
         let present = [
-            (OP_ID, self.op_id.is_some()),
-            (LOCAL_ID, self.local_id.is_some()),
-            (SERVER_ID, self.server_id.is_some()),
-            (VERSION, self.version.is_some()),
-            (SEQ, self.seq.is_some()),
+            (OP_ID, op_id.is_some()),
+            (LOCAL_ID, local_id.is_some()),
+            (SERVER_ID, server_id.is_some()),
+            (VERSION, version.is_some()),
+            (SEQ, seq.is_some()),
         ]
         .into_iter()
         .filter(|(_, present)| *present)
         .fold(0, |flags, (flag, _)| flags | flag);
         let mut out = Vec::with_capacity(48);
         out.push(BINARY);
-        out.push(action_byte(self.action));
-        out.push(status_byte(self.status));
+        out.push(action_byte(*action));
+        out.push(status_byte(*status));
         out.push(present);
-        if let Some(local_id) = &self.local_id {
+        if let Some(local_id) = local_id {
             put_bytes(&mut out, local_id.as_bytes());
         }
-        if let Some(server_id) = &self.server_id {
+        if let Some(server_id) = server_id {
             put_bytes(&mut out, server_id.as_str().as_bytes());
         }
-        if let Some(version) = self.version {
+        if let Some(version) = version {
             put_u64(&mut out, version.get());
         }
-        if let Some(seq) = self.seq {
+        if let Some(seq) = seq {
             put_u64(&mut out, seq.get());
         }
         out
