@@ -107,6 +107,13 @@ impl Record for StoredDocument {
         let mut field_clocks = FieldClocks::new();
         for _ in 0..reader.u64()? {
             let field = reader.text()?.to_owned();
+            // Written in the map's order: anything else is damage.
+            if field_clocks
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= field)
+            {
+                return Err(corrupt("field clocks out of order"));
+            }
             field_clocks.insert(field, reader.hlc()?);
         }
         reader.end()?;
@@ -512,10 +519,17 @@ mod tests {
             for len in 0..op_bytes.len() {
                 prop_assert!(OpResult::decode("ops", &op_at, &op_bytes[..len]).is_err());
             }
-            let mut damaged = document_bytes;
-            let at = 1 + flip.0 % (damaged.len() - 1);
-            damaged[at] ^= flip.1.max(1);
-            let _ = StoredDocument::decode("docs", &document_at, &damaged);
+            let damage = |mut bytes: Vec<u8>| {
+                let at = 1 + flip.0 % (bytes.len() - 1);
+                bytes[at] ^= flip.1.max(1);
+                bytes
+            };
+            let decoded = StoredDocument::decode("docs", &document_at, &damage(document_bytes));
+            prop_assert!(matches!(decoded, Ok(_) | Err(Error::Corrupt { .. })), "damage is corrupt, never another error");
+            if op_bytes.len() > 1 {
+                let decoded = OpResult::decode("ops", &op_at, &damage(op_bytes));
+                prop_assert!(matches!(decoded, Ok(_) | Err(Error::Corrupt { .. })), "damage is corrupt, never another error");
+            }
         }
     }
 
