@@ -365,6 +365,17 @@ mod tests {
             assert!(!is_key_of(&document(&other), &doc), "{other}");
             assert!(!is_key_of(&document(&doc), &other), "{other}");
         }
+        let branch = key("ns", "todos@draft", "doc-1");
+        assert!(is_key_of(&document(&branch), &branch));
+        assert!(!is_key_of(&document(&branch), &doc));
+        assert_eq!(document_key_of(&document(&branch)), Some(branch));
+        let mut two_parts = DOCUMENTS.to_vec();
+        two_parts.extend_from_slice(b"ns\0todos");
+        assert_eq!(document_key_of(&two_parts), None);
+        let mut extra_separator = document(&doc);
+        extra_separator.extend_from_slice(b"\0x");
+        assert_eq!(document_key_of(&extra_separator), None);
+        assert!(!is_key_of(&extra_separator, &doc));
         assert!(!is_key_of(&op(&OpId::new("op-1").expect("op id")), &doc));
         assert_eq!(
             document_key_of(&op(&OpId::new("op-1").expect("op id"))),

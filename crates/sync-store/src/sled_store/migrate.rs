@@ -245,6 +245,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::codec::{Encryption, EncryptionKey};
     use crate::sled_store::{SledStore, StoreConfig};
 
     fn key(id: &str) -> DocKey {
@@ -519,16 +520,39 @@ mod tests {
 
     #[tokio::test]
     async fn json_documents_and_results_of_format_4_read_as_they_are_until_rewritten() {
+        format_4_json_records_read_until_rewritten(StoreConfig::default(), 10).await;
+    }
+
+    #[tokio::test]
+    async fn encrypted_and_compressed_json_records_of_format_4_read_until_rewritten() {
+        let key = Encryption::new(
+            EncryptionKey::from_hex(&EncryptionKey::generate_hex()).expect("key"),
+            [],
+        );
+        let config = StoreConfig {
+            encryption: Some(key),
+            ..StoreConfig::default()
+        };
+        // Past the 512 bytes from which a record is compressed.
+        format_4_json_records_read_until_rewritten(config, 2_000).await;
+    }
+
+    /// Writes documents of `text_len` bytes of text, rewrites them and their
+    /// op results as format 4 did (JSON, sealed with `config`'s codec), and
+    /// checks the reopened store reads them and writes the binary form anew.
+    async fn format_4_json_records_read_until_rewritten(config: StoreConfig, text_len: usize) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = SledStore::open(dir.path(), StoreConfig::default()).expect("open");
+        let codec = Codec::new(config.compression, config.encryption.clone());
+        let store = SledStore::open(dir.path(), config.clone()).expect("open");
+        let text = "x".repeat(text_len);
         for i in 0..6 {
-            let write = write(&format!("op-{i}"), &format!("doc-{i}"), 0, json!({"n": i}));
+            let data = json!({"n": i, "text": text});
+            let write = write(&format!("op-{i}"), &format!("doc-{i}"), 0, data);
             store.apply(vec![write]).await.expect("apply");
         }
         let before = store.snapshot().await.expect("snapshot");
         store.close().expect("close");
         // Format 4 wrote every document and op result as JSON.
-        let codec = Codec::new(Default::default(), None);
         {
             let db = sled::open(dir.path()).expect("sled");
             let tree = db.open_tree(layout::TREE).expect("tree");
@@ -546,7 +570,7 @@ mod tests {
                 .expect("format");
             db.flush().expect("flush");
         }
-        let store = SledStore::open(dir.path(), StoreConfig::default()).expect("reopen");
+        let store = SledStore::open(dir.path(), config).expect("reopen");
         let after = store.snapshot().await.expect("snapshot");
         assert_eq!(after.documents, before.documents);
         assert_eq!(after.op_results, before.op_results);
@@ -554,7 +578,12 @@ mod tests {
         assert_eq!(first.expect("lookup"), Some(before.op_results[0].1.clone()));
         // A document written again is stored in the binary form.
         store
-            .apply(vec![write("op-again", "doc-2", 1, json!({"n": 20}))])
+            .apply(vec![write(
+                "op-again",
+                "doc-2",
+                1,
+                json!({"n": 20, "text": text}),
+            )])
             .await
             .expect("apply");
         store.close().expect("close");

@@ -335,6 +335,10 @@ impl<'a> Reader<'a> {
             }
             value |= bits << shift;
             if byte & 0x80 == 0 {
+                // The encoder never ends a varint on a zero byte after the first.
+                if byte == 0 && shift > 0 {
+                    return Err(corrupt(self.what, "varint longer than its value"));
+                }
                 return Ok(value);
             }
         }
@@ -531,6 +535,82 @@ mod tests {
                 prop_assert!(matches!(decoded, Ok(_) | Err(Error::Corrupt { .. })), "damage is corrupt, never another error");
             }
         }
+    }
+
+    fn read<'a, T>(
+        bytes: &'a [u8],
+        field: impl FnOnce(&mut Reader<'a>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut reader = Reader {
+            what: "test",
+            bytes,
+        };
+        let value = field(&mut reader)?;
+        reader.end()?;
+        Ok(value)
+    }
+
+    fn varint(value: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_u64(&mut out, value);
+        out
+    }
+
+    #[test]
+    fn varints_hold_every_u64_in_their_shortest_form_only() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let bytes = varint(value);
+            assert_eq!(read(&bytes, Reader::u64).expect("varint"), value);
+        }
+        assert_eq!(varint(u64::MAX).len(), 10);
+        let corrupt = |bytes: &[u8]| matches!(read(bytes, Reader::u64), Err(Error::Corrupt { .. }));
+        // A tenth byte may carry only the 64th bit.
+        let mut over = vec![0xff; 9];
+        over.push(0x02);
+        assert!(corrupt(&over));
+        let mut eleven = vec![0x80; 10];
+        eleven.push(0x01);
+        assert!(corrupt(&eleven));
+        assert!(corrupt(&[0x80, 0x00]), "zero in two bytes");
+        assert!(corrupt(&[0x81, 0x80, 0x00]), "one in three bytes");
+        assert!(corrupt(&[0x80]), "cut after a continuation");
+    }
+
+    #[test]
+    fn a_length_past_the_record_or_a_clock_past_its_range_is_corrupt() {
+        let mut huge = varint(u64::MAX);
+        huge.extend_from_slice(b"abc");
+        assert!(matches!(
+            read(&huge, Reader::bytes),
+            Err(Error::Corrupt { .. })
+        ));
+        let mut clock = varint(sync_core::Timestamp::MAX_MILLIS + 1);
+        clock.extend(varint(0));
+        clock.extend(varint(7));
+        assert!(matches!(
+            read(&clock, Reader::hlc),
+            Err(Error::Corrupt { .. })
+        ));
+        let mut logical_too_big = varint(0);
+        logical_too_big.extend(varint(u64::from(u32::MAX) + 1));
+        logical_too_big.extend(varint(7));
+        assert!(matches!(
+            read(&logical_too_big, Reader::hlc),
+            Err(Error::Corrupt { .. })
+        ));
+        let newest = hlc((sync_core::Timestamp::MAX_MILLIS, u32::MAX, u64::MAX));
+        let mut out = Vec::new();
+        put_hlc(&mut out, newest);
+        assert_eq!(read(&out, Reader::hlc).expect("clock"), newest);
     }
 
     #[test]
