@@ -93,7 +93,7 @@ async fn accept_loop(
         let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
             return;
         };
-        let (stream, peer) = match tcp.accept().await {
+        let (mut stream, peer) = match tcp.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
                 // As axum does: out of file descriptors and the like pass.
@@ -102,6 +102,7 @@ async fn accept_loop(
                 continue;
             }
         };
+        crate::server::send_without_delay(&mut stream);
         let acceptor = acceptor.clone();
         let ready = ready.clone();
         tokio::spawn(async move {

@@ -708,7 +708,10 @@ async fn open(
     } else {
         None
     };
-    let connecting = connect_async_tls_with_config(request, None, false, connector);
+    // Nagle's algorithm off: an operation is sent when it is made, not
+    // when the server has acknowledged the segment before it.
+    let disable_nagle = true;
+    let connecting = connect_async_tls_with_config(request, None, disable_nagle, connector);
     match tokio::time::timeout(timeout, connecting).await {
         Err(_) => Err(ConnectError::Retry("connect timed out".into())),
         Ok(Ok((socket, _))) => Ok(socket),
