@@ -4,6 +4,7 @@
 
 mod committer;
 mod filter;
+mod flushes;
 mod layout;
 mod migrate;
 mod pages;
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use self::committer::{Committer, Request};
 use self::filter::KeyFilter;
+use self::flushes::Flushes;
 use self::pages::Page;
 use self::records::Record;
 use crate::codec::{Codec, Compression, Encryption};
@@ -268,7 +270,7 @@ pub struct SledStore {
     shared: Arc<Shared>,
     committer: mpsc::Sender<Request>,
     committer_thread: std::thread::JoinHandle<()>,
-    flushing: tokio::sync::Mutex<()>,
+    flushes: Flushes,
 }
 
 /// The data directory's disk and the free space the store keeps on it.
@@ -456,7 +458,7 @@ impl SledStore {
             shared,
             committer: sender,
             committer_thread,
-            flushing: tokio::sync::Mutex::new(()),
+            flushes: Flushes::default(),
         })
     }
 
@@ -475,20 +477,23 @@ impl SledStore {
         Ok(())
     }
 
-    /// Flushes everything written so far, one caller at a time, on a
-    /// blocking thread. Never sled's `flush_async`: concurrent calls of it
-    /// fill sled's I/O pool with flushes that wait for a log write needing
-    /// a free pool thread, and every writer and reader then hangs (sled
-    /// issues 1241 and 1308; seen here with 64 devices saying hello at
-    /// once).
+    /// Makes everything the caller wrote before calling durable, sharing
+    /// the flush with callers arriving together (see [`Flushes`]). Never
+    /// through sled's `flush_async`: concurrent calls of it fill sled's I/O
+    /// pool with flushes that wait for a log write needing a free pool
+    /// thread, and every writer and reader then hangs (sled issues 1241 and
+    /// 1308; seen here with 64 devices saying hello at once).
     async fn flush_durably(&self) -> Result<(), StoreError> {
-        let _one_at_a_time = self.flushing.lock().await;
-        let db = self.shared.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
+        self.flushes
+            .share(|| async {
+                let db = self.shared.db.clone();
+                tokio::task::spawn_blocking(move || db.flush())
+                    .await
+                    .map_err(|error| StoreError::Backend(format!("flush task: {error}")))?
+                    .map_err(Error::from)?;
+                Ok(())
+            })
             .await
-            .map_err(|error| StoreError::Backend(format!("flush task: {error}")))?
-            .map_err(Error::from)?;
-        Ok(())
     }
 
     /// Recomputes every document from the change log and compares it with
