@@ -18,7 +18,8 @@ use sync_service::{Config, ConfigSource, Server, ServerBuilder};
 /// gave memory back to the kernel and faulted it in again (`clear_page`
 /// and `malloc_consolidate` high in the profile); jemalloc took bulk sync
 /// from about 12,500 to 21,000 operations/s (docs/benchmarks.md). mimalloc
-/// did as well on writes but added 40 MB of resident memory at start.
+/// did as well on writes but added 40 MB of resident memory at start. Its
+/// options are built in from `.cargo/config.toml`.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
