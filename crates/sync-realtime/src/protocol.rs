@@ -184,24 +184,46 @@ impl ServerChange {
         }
     }
 
-    /// The message for `change` of the log `log`.
-    pub fn from_change(change: &Change, log: LogId) -> ServerChange {
+    /// The message for `change` of the log `log`; the document and delta
+    /// are moved, not copied.
+    pub fn from_change(change: Change, log: LogId) -> ServerChange {
         ServerChange {
-            collection: change.collection.clone(),
-            namespace: change.namespace.clone(),
-            record_id: change.id.clone(),
-            data: change.data.clone(),
-            delta: change.delta.clone(),
+            collection: change.collection,
+            namespace: change.namespace,
+            record_id: change.id,
+            data: change.data,
+            delta: change.delta,
             version: change.version,
             seq: change.seq,
             cursor: Cursor::new(log, change.seq),
             timestamp: change.timestamp,
             origin: Some(Origin {
-                device_id: change.device_id.clone(),
-                op_id: change.op_id.clone(),
+                device_id: change.device_id,
+                op_id: change.op_id,
             }),
             matches: None,
         }
+    }
+
+    /// The JSON text of the `insert`, `update` or `delete` message (by
+    /// `op`) of this change: [`ServerMessage::change`]'s text, without
+    /// moving or copying the change into a message.
+    pub fn message_json(&self, op: ChangeOp) -> String {
+        /// [`ServerMessage`]'s change variants over a borrowed change.
+        #[derive(Serialize)]
+        #[serde(tag = "type", rename_all = "lowercase")]
+        enum ChangeMessage<'a> {
+            Insert(&'a ServerChange),
+            Update(&'a ServerChange),
+            Delete(&'a ServerChange),
+        }
+        let message = match op {
+            ChangeOp::Insert => ChangeMessage::Insert(self),
+            ChangeOp::Update => ChangeMessage::Update(self),
+            ChangeOp::Delete => ChangeMessage::Delete(self),
+        };
+        // Plain data with string keys: serialisation cannot fail.
+        serde_json::to_string(&message).unwrap_or_default()
     }
 }
 
@@ -395,6 +417,27 @@ mod tests {
     }
 
     #[test]
+    fn a_borrowed_change_encodes_as_its_message() {
+        let mut change = ServerChange::from_change(
+            serde_json::from_value(json!({
+                "seq": 7, "namespace": "default", "collection": "todos", "id": "doc-1",
+                "op": "insert", "delta": {"text": "\"milk\" \u{e9}"}, "version": 1,
+                "timestamp": "2023-12-01T10:30:00.000Z-00000000-0000000000000001",
+                "opId": "op-1", "deviceId": "device-A", "data": {"text": "\"milk\" \u{e9}"}
+            }))
+            .unwrap(),
+            LogId(0xabc),
+        );
+        change.matches = Some(false);
+        for op in [ChangeOp::Insert, ChangeOp::Update, ChangeOp::Delete] {
+            assert_eq!(
+                change.message_json(op),
+                ServerMessage::change(change.clone(), op).to_json()
+            );
+        }
+    }
+
+    #[test]
     fn server_messages_have_the_spec_shape() {
         let change: Change = serde_json::from_value(json!({
             "seq": 1234, "namespace": "default", "collection": "todos", "id": "doc-1",
@@ -404,8 +447,8 @@ mod tests {
             "data": {"text": "milk", "done": true}
         }))
         .unwrap();
-        let message =
-            ServerMessage::change(ServerChange::from_change(&change, LogId(0xabc)), change.op);
+        let op = change.op;
+        let message = ServerMessage::change(ServerChange::from_change(change, LogId(0xabc)), op);
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&message.to_json()).unwrap(),
             json!({

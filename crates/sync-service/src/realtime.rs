@@ -53,7 +53,8 @@ pub enum Outbound {
 /// filtered subscription may need are encoded on first use.
 #[derive(Debug)]
 pub(crate) struct EncodedChange {
-    change: Change,
+    change: ServerChange,
+    op: ChangeOp,
     log: LogId,
     plain: Utf8Bytes,
     as_insert: OnceLock<Utf8Bytes>,
@@ -62,37 +63,40 @@ pub(crate) struct EncodedChange {
 
 impl EncodedChange {
     fn new(change: Change, log: LogId) -> EncodedChange {
-        let message = ServerMessage::change(ServerChange::from_change(&change, log), change.op);
+        let op = change.op;
+        let change = ServerChange::from_change(change, log);
         EncodedChange {
-            plain: message.to_json().into(),
+            plain: change.message_json(op).into(),
             change,
+            op,
             log,
             as_insert: OnceLock::new(),
             leaving: OnceLock::new(),
         }
     }
 
+    /// The operation that caused the change.
+    fn op_id(&self) -> Option<&OpId> {
+        self.change.origin.as_ref().map(|origin| &origin.op_id)
+    }
+
     /// The change arriving in a filtered subscription it starts to match.
     fn as_insert(&self) -> Utf8Bytes {
         self.as_insert
-            .get_or_init(|| {
-                let message =
-                    ServerMessage::Insert(ServerChange::from_change(&self.change, self.log));
-                message.to_json().into()
-            })
+            .get_or_init(|| self.change.message_json(ChangeOp::Insert).into())
             .clone()
     }
 
     /// The change that makes a document leave a filtered subscription.
     fn leaving(&self) -> Utf8Bytes {
-        if self.change.op == ChangeOp::Delete {
+        if self.op == ChangeOp::Delete {
             return self.plain.clone();
         }
         self.leaving
             .get_or_init(|| {
-                let mut change = ServerChange::from_change(&self.change, self.log);
+                let mut change = self.change.clone();
                 change.matches = Some(false);
-                ServerMessage::Update(change).to_json().into()
+                change.message_json(ChangeOp::Update).into()
             })
             .clone()
     }
@@ -272,11 +276,11 @@ impl Subscription {
             .is_some_and(|data| self.filter.matches(data));
         let was = state
             .matching
-            .insert(inner.id.clone(), now)
+            .insert(inner.record_id.clone(), now)
             .or((!state.unseen_may_match).then_some(false));
         match (was, now) {
             (Some(true), true) => Some(change.plain.clone()),
-            (Some(false), true) | (None, true) => Some(match inner.op {
+            (Some(false), true) | (None, true) => Some(match change.op {
                 ChangeOp::Update => change.as_insert(),
                 _ => change.plain.clone(),
             }),
@@ -301,13 +305,13 @@ impl Subscription {
         }
         if state
             .sent_versions
-            .get(&inner.id)
+            .get(&inner.record_id)
             .is_some_and(|sent| inner.version <= *sent)
         {
             state.last_seq = inner.seq;
             return;
         }
-        if self.connection.is_own(&inner.op_id) {
+        if change.op_id().is_some_and(|op_id| self.connection.is_own(op_id)) {
             // No echo: the writer has its ack. It still learns whether the
             // document matches, for its next change.
             let _ = self.frame_for(state, change);
