@@ -1,7 +1,7 @@
 //! Catch-up: a client `N` changes behind. The changes are written first
 //! (bulk sync, batches of 500), then a fresh subscriber subscribes with the
 //! cursor from before them; the figure is the time from its `subscribe`
-//! until it has received all `N`.
+//! until it has received all `N`, with the CPU both sides spent in it.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::bulk::{self, BulkConfig};
 use crate::error::{LoadError, Result};
 use crate::raw::Read;
+use crate::stats::{CpuMeter, CpuUse};
 use crate::ws;
 
 /// What to run.
@@ -21,6 +22,8 @@ pub struct CatchupConfig {
     pub changes: u64,
     /// Longest wait for them.
     pub timeout: Duration,
+    /// The server's pid, to report its CPU time while catching up.
+    pub server_pid: Option<u32>,
 }
 
 /// What a catch-up run measured.
@@ -38,6 +41,8 @@ pub struct CatchupResult {
     pub catch_up_s: f64,
     /// Changes received per second while catching up.
     pub changes_per_s: f64,
+    /// CPU spent from `subscribe` to the last change.
+    pub cpu: CpuUse,
 }
 
 /// Runs the scenario.
@@ -67,6 +72,7 @@ pub async fn run(config: &CatchupConfig) -> Result<CatchupResult> {
 
     let mut socket = ws::connect(&config.url, 256 * 1024).await?;
     ws::hello(&mut socket, Some(&format!("lg-behind-{tag}"))).await?;
+    let meter = CpuMeter::start(config.server_pid);
     let started = Instant::now();
     ws::subscribe(&mut socket, &collection, Some(&cursor)).await?;
     let subscribed_s = started.elapsed().as_secs_f64();
@@ -86,6 +92,7 @@ pub async fn run(config: &CatchupConfig) -> Result<CatchupResult> {
         }
     }
     let catch_up_s = started.elapsed().as_secs_f64();
+    let cpu = meter.stop();
     Ok(CatchupResult {
         changes: config.changes,
         received,
@@ -93,5 +100,6 @@ pub async fn run(config: &CatchupConfig) -> Result<CatchupResult> {
         subscribed_s,
         catch_up_s,
         changes_per_s: received as f64 / catch_up_s,
+        cpu,
     })
 }

@@ -135,6 +135,9 @@ enum Scenario {
         /// Changes it is behind.
         #[arg(long, default_value_t = 100_000)]
         changes: u64,
+        /// The server's pid, to report its CPU time.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// One writer, one other subscribed client: send-to-receipt latency.
     Latency {
@@ -283,11 +286,16 @@ async fn main() -> anyhow::Result<()> {
             };
             print(&idle::run(&config).await.context("idle")?)
         }
-        Scenario::Catchup { url, changes } => {
+        Scenario::Catchup {
+            url,
+            changes,
+            server_pid,
+        } => {
             let config = catchup::CatchupConfig {
                 url,
                 changes,
                 timeout: Duration::from_secs(120),
+                server_pid,
             };
             print(&catchup::run(&config).await.context("catch-up")?)
         }

@@ -580,6 +580,7 @@ async fn catch_up(plan: &Plan, records: &mut Vec<Value>) {
         url: server.ws_url(),
         changes,
         timeout: Duration::from_secs(120),
+        server_pid: Some(server.pid()),
     };
     let result = catchup::run(&config).await.expect("catch-up run");
     show("catch-up", &result);
@@ -594,6 +595,15 @@ async fn catch_up(plan: &Plan, records: &mut Vec<Value>) {
         (changes >= 100_000).then_some(0.25),
         false,
     ));
+    if let Some(server_s) = result.cpu.server_s {
+        records.push(record(
+            "realtime: catch-up, server CPU per change",
+            server_s * 1e6 / changes as f64,
+            "us",
+            None,
+            false,
+        ));
+    }
 }
 
 /// The rate of the write-to-other-client run: modest, so the figure is
