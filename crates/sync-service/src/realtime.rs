@@ -311,7 +311,10 @@ impl Subscription {
             state.last_seq = inner.seq;
             return;
         }
-        if change.op_id().is_some_and(|op_id| self.connection.is_own(op_id)) {
+        if change
+            .op_id()
+            .is_some_and(|op_id| self.connection.is_own(op_id))
+        {
             // No echo: the writer has its ack. It still learns whether the
             // document matches, for its next change.
             let _ = self.frame_for(state, change);

@@ -98,7 +98,10 @@ mod tests {
     #[tokio::test]
     async fn a_failed_flush_covers_nobody() {
         let flushes = Flushes::default();
-        assert_eq!(flushes.share(|| async { Err("disk full") }).await, Err("disk full"));
+        assert_eq!(
+            flushes.share(|| async { Err("disk full") }).await,
+            Err("disk full")
+        );
         let mut ran = false;
         flushes
             .share(|| async {
