@@ -599,7 +599,7 @@ async fn catch_up(plan: &Plan, records: &mut Vec<Value>) {
         records.push(record(
             "realtime: catch-up, server CPU per change",
             server_s * 1e6 / changes as f64,
-            "us",
+            "µs",
             None,
             false,
         ));
