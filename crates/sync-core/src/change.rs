@@ -4,6 +4,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::JsonObject;
 use crate::clock::Hlc;
@@ -90,6 +91,67 @@ impl Change {
             self.id.clone(),
         )
     }
+}
+
+/// A [`Change`] whose delta and document stay JSON text: what a reader that
+/// passes changes on without looking into their documents (a subscriber's
+/// catch-up) reads, without the cost of building them. Its JSON is the
+/// [`Change`]'s.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawChange {
+    /// As in [`Change`].
+    pub seq: Seq,
+    /// As in [`Change`].
+    pub namespace: Namespace,
+    /// As in [`Change`].
+    pub collection: CollectionName,
+    /// As in [`Change`].
+    pub id: DocId,
+    /// As in [`Change`].
+    pub op: ChangeOp,
+    /// The changed fields, as JSON text.
+    pub delta: Box<RawValue>,
+    /// As in [`Change`].
+    pub version: Version,
+    /// As in [`Change`].
+    pub timestamp: Hlc,
+    /// As in [`Change`].
+    pub op_id: OpId,
+    /// As in [`Change`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<DeviceId>,
+    /// As in [`Change`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserId>,
+    /// The whole document after the change, as JSON text; `None` for a
+    /// delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Box<RawValue>>,
+}
+
+impl From<Change> for RawChange {
+    fn from(change: Change) -> RawChange {
+        RawChange {
+            seq: change.seq,
+            namespace: change.namespace,
+            collection: change.collection,
+            id: change.id,
+            op: change.op,
+            delta: raw(&change.delta),
+            version: change.version,
+            timestamp: change.timestamp,
+            op_id: change.op_id,
+            device_id: change.device_id,
+            user: change.user,
+            data: change.data.as_ref().map(raw),
+        }
+    }
+}
+
+fn raw(object: &JsonObject) -> Box<RawValue> {
+    // A map with string keys always serialises.
+    serde_json::value::to_raw_value(object).unwrap_or_default()
 }
 
 #[cfg(test)]

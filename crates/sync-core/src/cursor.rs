@@ -77,8 +77,30 @@ impl Cursor {
 }
 
 impl fmt::Display for Cursor {
+    /// `c1.`, the log id in 16 lowercase hex digits, `.` and the seq in
+    /// decimal; written by hand, as every change message carries one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{:016x}.{}", Self::PREFIX, self.log.0, self.seq.0)
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 3 + 16 + 1 + 20];
+        text[..3].copy_from_slice(Self::PREFIX.as_bytes());
+        for (i, digit) in text[3..19].iter_mut().enumerate() {
+            *digit = HEX[(self.log.0 >> (60 - 4 * i) & 0xf) as usize];
+        }
+        text[19] = b'.';
+        let mut seq = self.seq.0;
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (seq % 10) as u8;
+            seq /= 10;
+            if seq == 0 {
+                break;
+            }
+        }
+        let end = 20 + digits.len() - start;
+        text[20..end].copy_from_slice(&digits[start..]);
+        f.write_str(std::str::from_utf8(&text[..end]).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -101,6 +123,10 @@ mod tests {
     fn prints_and_parses() {
         let cursor = Cursor::new(LogId(0xabc), Seq(1234));
         assert_eq!(cursor.to_string(), "c1.0000000000000abc.1234");
+        assert_eq!(
+            Cursor::new(LogId(u64::MAX), Seq(0)).to_string(),
+            "c1.ffffffffffffffff.0"
+        );
         assert_eq!(Cursor::parse("c1.0000000000000abc.1234").unwrap(), cursor);
     }
 
@@ -126,6 +152,7 @@ mod tests {
         #[test]
         fn roundtrip(log in any::<u64>(), seq in any::<u64>()) {
             let cursor = Cursor::new(LogId(log), Seq(seq));
+            prop_assert_eq!(cursor.to_string(), format!("c1.{log:016x}.{seq}"));
             prop_assert_eq!(Cursor::parse(&cursor.to_string()).unwrap(), cursor);
         }
 

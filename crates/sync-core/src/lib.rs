@@ -61,7 +61,7 @@ mod schema;
 pub mod store;
 pub mod timestamp;
 
-pub use change::{Change, ChangeOp};
+pub use change::{Change, ChangeOp, RawChange};
 pub use clock::{Clock, Hlc, HlcClock, ManualClock, NodeId, SystemClock};
 pub use conflict::{ConflictData, ConflictRecord, ConflictResolver, ConflictStatus, Strategy};
 pub use cursor::{Cursor, LogId};

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::JsonObject;
-use crate::change::{Change, ChangeOp};
+use crate::change::{Change, ChangeOp, RawChange};
 use crate::clock::Hlc;
 use crate::conflict::{ConflictRecord, ConflictStatus, Strategy};
 use crate::cursor::LogId;
@@ -130,12 +130,17 @@ pub struct ChangeFilter {
 impl ChangeFilter {
     /// Whether `change` passes the filter.
     pub fn matches(&self, change: &Change) -> bool {
+        self.admits(&change.namespace, &change.collection)
+    }
+
+    /// Whether the changes of a collection of a namespace pass the filter.
+    pub fn admits(&self, namespace: &Namespace, collection: &CollectionName) -> bool {
         self.namespaces
             .as_ref()
-            .is_none_or(|set| set.contains(&change.namespace))
+            .is_none_or(|set| set.contains(namespace))
             && match &self.collections {
-                Some(set) => set.contains(&change.collection),
-                None => !(self.skip_branches && change.collection.is_branch()),
+                Some(set) => set.contains(collection),
+                None => !(self.skip_branches && collection.is_branch()),
             }
     }
 }
@@ -184,11 +189,11 @@ impl BranchRecord {
     }
 }
 
-/// A page of the change log.
+/// A page of the change log, its changes as [`Change`]s or [`RawChange`]s.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChangePage {
+pub struct ChangePage<C = Change> {
     /// The matching changes, in log order.
-    pub changes: Vec<Change>,
+    pub changes: Vec<C>,
     /// The last seq examined, matching or not: the reader's next `after`, so
     /// filtered readers move past entries that are not theirs.
     pub last_seq: Seq,
@@ -586,6 +591,22 @@ pub trait SyncStore: Send + Sync {
         filter: &ChangeFilter,
         limit: usize,
     ) -> Result<ChangePage, StoreError>;
+
+    /// [`changes_after`](Self::changes_after) with each change's delta and
+    /// document left as JSON text, for readers that pass them on unread.
+    async fn raw_changes_after(
+        &self,
+        after: Seq,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<ChangePage<RawChange>, StoreError> {
+        let page = self.changes_after(after, filter, limit).await?;
+        Ok(ChangePage {
+            changes: page.changes.into_iter().map(RawChange::from).collect(),
+            last_seq: page.last_seq,
+            has_more: page.has_more,
+        })
+    }
 
     /// The durable head of the log.
     async fn head(&self) -> Result<Seq, StoreError>;

@@ -5,10 +5,11 @@
 //! `hello`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sync_core::{
     Action, BranchName, Change, ChangeOp, CollectionName, ConflictRecord, Cursor, DeviceId, DocId,
     ErrorBody, ErrorCode, Filter, Hlc, JsonObject, LogId, Namespace, OpId, OpStatus, Operation,
-    Priority, Seq, Timestamp, Version,
+    Priority, RawChange, Seq, Timestamp, Version,
 };
 
 /// A client's write: `insert`, `update` or `delete` of one document.
@@ -133,10 +134,11 @@ pub struct Origin {
     pub op_id: OpId,
 }
 
-/// A change pushed to a subscriber.
+/// A change pushed to a subscriber; its document and delta are
+/// [`JsonObject`]s, or JSON text (`Box<RawValue>`) passed on unread.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ServerChange {
+pub struct ServerChange<Body = JsonObject> {
     /// The collection.
     pub collection: CollectionName,
     /// The namespace.
@@ -145,9 +147,9 @@ pub struct ServerChange {
     pub record_id: DocId,
     /// The whole document after the change (absent for a delete).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<JsonObject>,
+    pub data: Option<Body>,
     /// The changed fields only.
-    pub delta: JsonObject,
+    pub delta: Body,
     /// The document's version after the change.
     pub version: Version,
     /// The change's position in the log.
@@ -204,26 +206,78 @@ impl ServerChange {
             matches: None,
         }
     }
+}
 
+impl ServerChange<Box<RawValue>> {
+    /// The message for `change` of the log `log`, its document and delta
+    /// left as the JSON text they are.
+    pub fn from_raw_change(change: RawChange, log: LogId) -> ServerChange<Box<RawValue>> {
+        ServerChange {
+            collection: change.collection,
+            namespace: change.namespace,
+            record_id: change.id,
+            data: change.data,
+            delta: change.delta,
+            version: change.version,
+            seq: change.seq,
+            cursor: Cursor::new(log, change.seq),
+            timestamp: change.timestamp,
+            origin: Some(Origin {
+                device_id: change.device_id,
+                op_id: change.op_id,
+            }),
+            matches: None,
+        }
+    }
+}
+
+impl ServerChange {
     /// The JSON text of the `insert`, `update` or `delete` message (by
     /// `op`) of this change: [`ServerMessage::change`]'s text, without
     /// moving or copying the change into a message.
     pub fn message_json(&self, op: ChangeOp) -> String {
-        /// [`ServerMessage`]'s change variants over a borrowed change.
-        #[derive(Serialize)]
-        #[serde(tag = "type", rename_all = "lowercase")]
-        enum ChangeMessage<'a> {
-            Insert(&'a ServerChange),
-            Update(&'a ServerChange),
-            Delete(&'a ServerChange),
-        }
-        let message = match op {
-            ChangeOp::Insert => ChangeMessage::Insert(self),
-            ChangeOp::Update => ChangeMessage::Update(self),
-            ChangeOp::Delete => ChangeMessage::Delete(self),
-        };
-        // Plain data with string keys: serialisation cannot fail.
-        serde_json::to_string(&message).unwrap_or_default()
+        change_message_json(self, op, 0)
+    }
+}
+
+impl ServerChange<Box<RawValue>> {
+    /// The JSON text of the `insert`, `update` or `delete` message (by
+    /// `op`) of this change, its document and delta copied as they are.
+    pub fn message_json(&self, op: ChangeOp) -> String {
+        let bodies = self.delta.get().len() + self.data.as_ref().map_or(0, |data| data.get().len());
+        change_message_json(self, op, bodies)
+    }
+}
+
+/// The text of a change message, written into one buffer sized for the
+/// `bodies` bytes of its document and delta and the fields around them.
+fn change_message_json<Body: Serialize>(
+    change: &ServerChange<Body>,
+    op: ChangeOp,
+    bodies: usize,
+) -> String {
+    /// [`ServerMessage`]'s change variants over a borrowed change.
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum ChangeMessage<'a, Body> {
+        Insert(&'a ServerChange<Body>),
+        Update(&'a ServerChange<Body>),
+        Delete(&'a ServerChange<Body>),
+    }
+    /// The message's fields other than the document and delta, with room
+    /// for typical names.
+    const FIELDS_LEN: usize = 320;
+    let message = match op {
+        ChangeOp::Insert => ChangeMessage::Insert(change),
+        ChangeOp::Update => ChangeMessage::Update(change),
+        ChangeOp::Delete => ChangeMessage::Delete(change),
+    };
+    let mut text = Vec::with_capacity(FIELDS_LEN + bodies);
+    // Plain data with string keys: serialisation cannot fail, and
+    // serde_json writes UTF-8.
+    match serde_json::to_writer(&mut text, &message) {
+        Ok(()) => String::from_utf8(text).unwrap_or_default(),
+        Err(_) => String::new(),
     }
 }
 
@@ -360,6 +414,7 @@ impl ServerMessage {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
@@ -433,6 +488,63 @@ mod tests {
             assert_eq!(
                 change.message_json(op),
                 ServerMessage::change(change.clone(), op).to_json()
+            );
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            "[a-z\"\\\\\n\t\u{1}\u{e9}\u{1F600}]{0,6}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-c\"\u{e9}]{1,3}", inner, 0..4)
+                    .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn json_object() -> impl Strategy<Value = JsonObject> {
+        proptest::collection::btree_map("[a-z\"\\\\]{1,4}", json_value(), 0..5)
+            .prop_map(|map| map.into_iter().collect())
+    }
+
+    proptest! {
+        /// The catch-up passes a stored change's document and delta on as
+        /// text: its message must be the one the decoded change gives.
+        #[test]
+        fn a_raw_change_encodes_as_the_change_it_was_stored_from(
+            data in json_object(),
+            delta in json_object(),
+            op in prop_oneof![Just(ChangeOp::Insert), Just(ChangeOp::Update), Just(ChangeOp::Delete)],
+            device in proptest::option::of("[a-z.:_-]{1,5}"),
+            seq in 1u64..u64::MAX / 2,
+        ) {
+            let change: Change = serde_json::from_value(json!({
+                "seq": seq, "namespace": "default", "collection": "todos", "id": "doc-1:a@b",
+                "op": op, "delta": delta, "version": 3,
+                "timestamp": "2023-12-01T10:30:00.000Z-00000000-0000000000000001",
+                "opId": "op-1", "deviceId": device,
+                "data": (op != ChangeOp::Delete).then_some(data),
+            }))
+            .unwrap();
+            let stored = serde_json::to_vec(&change).unwrap();
+            let raw: RawChange = serde_json::from_slice(&stored).unwrap();
+            let log = LogId(0xabc);
+            prop_assert_eq!(
+                ServerChange::from_raw_change(raw.clone(), log).message_json(op),
+                ServerChange::from_change(change.clone(), log).message_json(op)
+            );
+            prop_assert_eq!(
+                ServerChange::from_raw_change(RawChange::from(change.clone()), log).message_json(op),
+                ServerChange::from_change(change, log).message_json(op)
             );
         }
     }

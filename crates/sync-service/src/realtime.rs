@@ -348,6 +348,20 @@ impl Subscription {
     }
 }
 
+/// Sends the frames of a page once they are encoded.
+async fn send_all(
+    subscription: &Subscription,
+    encoded: tokio::task::JoinHandle<Vec<Utf8Bytes>>,
+) -> Result<(), ApiError> {
+    let frames = encoded
+        .await
+        .map_err(|error| ApiError::Internal(format!("encoding a catch-up page failed: {error}")))?;
+    for frame in frames {
+        subscription.connection.send(Outbound::Frame(frame)).await;
+    }
+    Ok(())
+}
+
 type Key = (Namespace, CollectionName);
 
 /// The fan-out of one server node.
@@ -565,23 +579,69 @@ impl Hub {
             collections: Some([subscription.collection.clone()].into()),
             skip_branches: true,
         };
+        if subscription.filter.is_empty() {
+            return self.catch_up_unread(subscription, &filter, after).await;
+        }
         loop {
             let page = self
                 .store
                 .changes_after(after, &filter, CATCH_UP_PAGE)
                 .await?;
-            for change in page.changes {
-                let encoded = EncodedChange::new(change, log);
-                let frame = {
-                    let mut state = lock(&subscription.state);
-                    subscription.frame_for(&mut state, &encoded)
-                };
-                if let Some(frame) = frame {
-                    subscription.connection.send(Outbound::Frame(frame)).await;
-                }
+            let frames: Vec<Utf8Bytes> = {
+                let mut state = lock(&subscription.state);
+                page.changes
+                    .into_iter()
+                    .filter_map(|change| {
+                        subscription.frame_for(&mut state, &EncodedChange::new(change, log))
+                    })
+                    .collect()
+            };
+            for frame in frames {
+                subscription.connection.send(Outbound::Frame(frame)).await;
             }
             after = page.last_seq;
             if !page.has_more {
+                return Ok(after);
+            }
+        }
+    }
+
+    /// The catch-up of a subscription without a filter: nothing to look
+    /// for in the documents, so their stored text goes into the frames as
+    /// it is. A page is encoded on a blocking thread while the next is
+    /// read and the one before is written, so the three use both cores.
+    async fn catch_up_unread(
+        &self,
+        subscription: &Arc<Subscription>,
+        filter: &ChangeFilter,
+        mut after: Seq,
+    ) -> Result<Seq, ApiError> {
+        let log = self.store.log_id();
+        let mut encoding: Option<tokio::task::JoinHandle<Vec<Utf8Bytes>>> = None;
+        loop {
+            let page = self
+                .store
+                .raw_changes_after(after, filter, CATCH_UP_PAGE)
+                .await?;
+            let next = tokio::task::spawn_blocking(move || {
+                page.changes
+                    .into_iter()
+                    .map(|change| {
+                        let op = change.op;
+                        ServerChange::from_raw_change(change, log)
+                            .message_json(op)
+                            .into()
+                    })
+                    .collect()
+            });
+            if let Some(encoded) = encoding.replace(next) {
+                send_all(subscription, encoded).await?;
+            }
+            after = page.last_seq;
+            if !page.has_more {
+                if let Some(encoded) = encoding {
+                    send_all(subscription, encoded).await?;
+                }
                 return Ok(after);
             }
         }

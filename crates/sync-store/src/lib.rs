@@ -28,6 +28,8 @@ mod codec;
 #[cfg_attr(not(all(feature = "sled", feature = "postgres")), allow(dead_code))]
 mod committed;
 mod error;
+#[cfg(any(feature = "sled", feature = "postgres"))]
+mod log_change;
 #[cfg(feature = "postgres")]
 mod pg_store;
 mod replay;

@@ -61,8 +61,8 @@ use sync_core::store::{
 };
 use sync_core::{
     BranchName, Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey,
-    Document, Filter, LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, Timestamp,
-    UserId, Version,
+    Document, Filter, LogId, Namespace, OpId, OpResult, RawChange, Seq, StoreError, SyncStore,
+    Timestamp, UserId, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -77,6 +77,7 @@ use self::rows::{
 };
 use crate::committed::CommitWatch;
 use crate::error::Error;
+use crate::log_change::LogChange;
 use crate::replay::{document_at, projection_differences};
 
 /// Settings of a [`PgStore`].
@@ -412,6 +413,78 @@ impl PgStore {
         Ok(head)
     }
 
+    /// The durable changes after `after` that pass `filter`, at most
+    /// `limit`, decoded as `C`.
+    async fn read_changes<C: LogChange>(
+        &self,
+        after: Seq,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<ChangePage<C>, Error> {
+        // The settled head first: every seq at or below it is committed and
+        // durable, and the next statement's snapshot is later, so it sees
+        // all of them.
+        let head = self.durable_head().await?;
+        if after >= head {
+            return Ok(ChangePage {
+                changes: Vec::new(),
+                last_seq: after,
+                has_more: false,
+            });
+        }
+        // As in the sled store, a page holds at least one change.
+        let limit = limit.max(1);
+        let namespaces: Option<Vec<&str>> = filter
+            .namespaces
+            .as_ref()
+            .map(|set| set.iter().map(Namespace::as_str).collect());
+        let collections: Option<Vec<&str>> = filter
+            .collections
+            .as_ref()
+            .map(|set| set.iter().map(CollectionName::as_str).collect());
+        let rows = self
+            .query(
+                "SELECT seq, body FROM changes
+                 WHERE seq > $1 AND seq <= $2
+                   AND ($3::text[] IS NULL OR namespace = ANY($3))
+                   AND (collection = ANY($4)
+                        OR $4::text[] IS NULL AND NOT ($6 AND strpos(collection, '@') > 0))
+                 ORDER BY seq LIMIT $5",
+                &[
+                    &to_db(after.get())?,
+                    &to_db(head.get())?,
+                    &namespaces,
+                    &collections,
+                    &limit_param(limit),
+                    &filter.skip_branches,
+                ],
+            )
+            .await?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq = Seq(get_u64(row, "changes", 0)?);
+            let change: C = decode("changes", get(row, "changes", 1)?)?;
+            if change.seq() != seq {
+                return Err(Error::Corrupt {
+                    tree: "changes",
+                    message: format!("row {seq} holds change {}", change.seq()),
+                });
+            }
+            changes.push(change);
+        }
+        // A full page ends at its last change; otherwise every entry up to
+        // the head was examined.
+        let last_seq = match changes.last() {
+            Some(last) if changes.len() == limit => last.seq(),
+            _ => head,
+        };
+        Ok(ChangePage {
+            changes,
+            last_seq,
+            has_more: last_seq < head,
+        })
+    }
+
     /// Settles the commits that wrote `documents` unless known settled.
     async fn settle_documents(&self, documents: &[Document]) -> Result<(), Error> {
         match documents.iter().map(|document| document.seq).max() {
@@ -656,69 +729,16 @@ impl SyncStore for PgStore {
         filter: &ChangeFilter,
         limit: usize,
     ) -> Result<ChangePage, StoreError> {
-        // The settled head first: every seq at or below it is committed and
-        // durable, and the next statement's snapshot is later, so it sees
-        // all of them.
-        let head = self.durable_head().await?;
-        if after >= head {
-            return Ok(ChangePage {
-                changes: Vec::new(),
-                last_seq: after,
-                has_more: false,
-            });
-        }
-        // As in the sled store, a page holds at least one change.
-        let limit = limit.max(1);
-        let namespaces: Option<Vec<&str>> = filter
-            .namespaces
-            .as_ref()
-            .map(|set| set.iter().map(Namespace::as_str).collect());
-        let collections: Option<Vec<&str>> = filter
-            .collections
-            .as_ref()
-            .map(|set| set.iter().map(CollectionName::as_str).collect());
-        let rows = self
-            .query(
-                "SELECT seq, body FROM changes
-                 WHERE seq > $1 AND seq <= $2
-                   AND ($3::text[] IS NULL OR namespace = ANY($3))
-                   AND (collection = ANY($4)
-                        OR $4::text[] IS NULL AND NOT ($6 AND strpos(collection, '@') > 0))
-                 ORDER BY seq LIMIT $5",
-                &[
-                    &to_db(after.get())?,
-                    &to_db(head.get())?,
-                    &namespaces,
-                    &collections,
-                    &limit_param(limit),
-                    &filter.skip_branches,
-                ],
-            )
-            .await?;
-        let mut changes = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let seq = Seq(get_u64(row, "changes", 0)?);
-            let change: Change = decode("changes", get(row, "changes", 1)?)?;
-            if change.seq != seq {
-                return Err(Error::Corrupt {
-                    tree: "changes",
-                    message: format!("row {seq} holds change {}", change.seq),
-                }
-                .into());
-            }
-            changes.push(change);
-        }
-        // A full page ends at its last change; otherwise every entry up to
-        // the head was examined.
-        let last_seq = match changes.last() {
-            Some(last) if changes.len() == limit => last.seq,
-            _ => head,
-        };
-        Ok(ChangePage {
-            changes,
-            last_seq,
-            has_more: last_seq < head,
-        })
+        Ok(self.read_changes(after, filter, limit).await?)
+    }
+
+    async fn raw_changes_after(
+        &self,
+        after: Seq,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<ChangePage<RawChange>, StoreError> {
+        Ok(self.read_changes(after, filter, limit).await?)
     }
 
     async fn head(&self) -> Result<Seq, StoreError> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use sync_core::{Change, CollectionName, Cursor, DeviceId, Namespace, Seq};
+use sync_core::{Change, CollectionName, Cursor, DeviceId, Namespace, RawChange, Seq};
 use tokio::time::Instant;
 
 use super::sync::parse_cursor;
@@ -21,7 +21,9 @@ const LIMIT_DEFAULT: usize = 1_000;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Feed {
-    changes: Vec<Change>,
+    // Passed on as stored: the documents are not read here.
+    #[schema(value_type = Vec<Change>)]
+    changes: Vec<RawChange>,
     cursor: Cursor,
     has_more: bool,
 }
@@ -90,7 +92,7 @@ pub(crate) async fn feed(
     let mut deadline = Instant::now() + Duration::from_secs(wait_secs);
     let mut after = after;
     loop {
-        let page = store.changes_after(after, &scope.filter, limit).await?;
+        let page = store.raw_changes_after(after, &scope.filter, limit).await?;
         let done = !page.changes.is_empty() || page.has_more || Instant::now() >= deadline;
         if done {
             if let Some(device) = &device {

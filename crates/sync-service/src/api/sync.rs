@@ -14,7 +14,7 @@ use serde_json::Value;
 use sync_core::store::ChangeFilter;
 use sync_core::{
     Action, Change, CollectionName, ConflictRecord, Cursor, DeviceId, DocId, Namespace, OpError,
-    OpId, OpResult, Operation, Seq, Strategy, Timestamp,
+    OpId, OpResult, Operation, RawChange, Seq, Strategy, Timestamp,
 };
 
 use super::{Caller, JsonBody, REQUEST_ID};
@@ -80,8 +80,10 @@ pub(crate) struct SyncResponse {
     errors: Vec<OpError>,
     sync_timestamp: Timestamp,
     cursor: Option<Cursor>,
+    // Passed on as stored: the documents are not read here.
     #[serde(skip_serializing_if = "Option::is_none")]
-    changes: Option<Vec<Change>>,
+    #[schema(value_type = Option<Vec<Change>>)]
+    changes: Option<Vec<RawChange>>,
     has_more: bool,
 }
 
@@ -292,7 +294,7 @@ async fn run(
             .unwrap_or(PULL_LIMIT_DEFAULT)
             .clamp(1, state.limits().changes_per_page_max);
         let after = cursor.map_or(Seq::ZERO, Cursor::seq);
-        let page = store.changes_after(after, &scope.filter, limit).await?;
+        let page = store.raw_changes_after(after, &scope.filter, limit).await?;
         let since = if cursor.is_none() {
             request.last_sync_timestamp
         } else {

@@ -28,8 +28,8 @@ use sync_core::store::{
 };
 use sync_core::{
     BranchName, Change, CollectionName, ConflictId, ConflictRecord, DeviceId, DocId, DocKey,
-    Document, Filter, LogId, Namespace, OpId, OpResult, Seq, StoreError, SyncStore, UserId,
-    Version,
+    Document, Filter, LogId, Namespace, OpId, OpResult, RawChange, Seq, StoreError, SyncStore,
+    UserId, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -40,6 +40,7 @@ use self::pages::Page;
 use self::records::Record;
 use crate::codec::{Codec, Compression, Encryption};
 use crate::error::Error;
+use crate::log_change::LogChange;
 use crate::replay::{document_at, projection_differences};
 
 /// Whether an acknowledgement waits for the disk.
@@ -213,6 +214,37 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// The retained changes after `after` that pass `filter`, at most
+    /// `limit`, decoded as `C`.
+    fn changes_after<C: LogChange>(
+        &self,
+        after: Seq,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<ChangePage<C>, Error> {
+        let head = self.head();
+        let mut changes = Vec::new();
+        let mut last_seq = after;
+        if after < head {
+            self.visit_log(after.next(), head, |entry| {
+                let change: C = entry.decode_as()?;
+                last_seq = entry.seq;
+                if change.passes(filter) {
+                    changes.push(change);
+                    if changes.len() >= limit {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            })?;
+        }
+        Ok(ChangePage {
+            changes,
+            last_seq,
+            has_more: last_seq < head,
+        })
     }
 
     /// Visits a document's retained log entries, newest first, from the
@@ -708,27 +740,16 @@ impl SyncStore for SledStore {
         filter: &ChangeFilter,
         limit: usize,
     ) -> Result<ChangePage, StoreError> {
-        let head = self.shared.head();
-        let mut changes = Vec::new();
-        let mut last_seq = after;
-        if after < head {
-            self.shared.visit_log(after.next(), head, |entry| {
-                let change = entry.decode()?;
-                last_seq = change.seq;
-                if filter.matches(&change) {
-                    changes.push(change);
-                    if changes.len() >= limit {
-                        return Ok(ControlFlow::Break(()));
-                    }
-                }
-                Ok(ControlFlow::Continue(()))
-            })?;
-        }
-        Ok(ChangePage {
-            changes,
-            last_seq,
-            has_more: last_seq < head,
-        })
+        Ok(self.shared.changes_after(after, filter, limit)?)
+    }
+
+    async fn raw_changes_after(
+        &self,
+        after: Seq,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<ChangePage<RawChange>, StoreError> {
+        Ok(self.shared.changes_after(after, filter, limit)?)
     }
 
     async fn head(&self) -> Result<Seq, StoreError> {

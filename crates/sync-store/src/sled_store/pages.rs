@@ -14,6 +14,7 @@
 //! consecutive, but every entry of a page is at or before the page's key
 //! and after the previous page's key.
 
+use serde::de::DeserializeOwned;
 use sync_core::{Change, Seq};
 
 use super::layout;
@@ -43,6 +44,11 @@ pub(crate) struct Entry<'a> {
 impl Entry<'_> {
     /// The change.
     pub(crate) fn decode(&self) -> Result<Change, Error> {
+        self.decode_as()
+    }
+
+    /// The change, as a [`Change`] or a [`RawChange`](sync_core::RawChange).
+    pub(crate) fn decode_as<C: DeserializeOwned>(&self) -> Result<C, Error> {
         serde_json::from_slice(self.change).map_err(|error| corrupt(error.to_string()))
     }
 }

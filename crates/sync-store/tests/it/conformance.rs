@@ -8,8 +8,8 @@
 
 use serde_json::json;
 use sync_core::store::{
-    BranchRecord, ChangeFilter, CommitOutcome, ConflictQuery, DeviceCapabilities, DeviceRecord,
-    RetentionPolicy, WriteEffect,
+    BranchRecord, ChangeFilter, ChangePage, CommitOutcome, ConflictQuery, DeviceCapabilities,
+    DeviceRecord, RetentionPolicy, WriteEffect,
 };
 use sync_core::{
     ChangeOp, ConflictData, ConflictRecord, ConflictStatus, Filter, OpStatus, Seq, Strategy,
@@ -17,6 +17,35 @@ use sync_core::{
 };
 
 use crate::support::{insert, key, obj, write};
+
+/// The page of changes after `after`, read whole; the same page read with
+/// the documents left as text must hold the same changes, in the same JSON.
+async fn changes_after(
+    store: &dyn SyncStore,
+    after: Seq,
+    filter: &ChangeFilter,
+    limit: usize,
+) -> ChangePage {
+    let page = store.changes_after(after, filter, limit).await.unwrap();
+    let raw = store.raw_changes_after(after, filter, limit).await.unwrap();
+    assert_eq!((raw.last_seq, raw.has_more), (page.last_seq, page.has_more));
+    let json = |changes: Vec<serde_json::Value>| serde_json::Value::Array(changes);
+    assert_eq!(
+        json(
+            raw.changes
+                .iter()
+                .map(|c| serde_json::to_value(c).unwrap())
+                .collect()
+        ),
+        json(
+            page.changes
+                .iter()
+                .map(|c| serde_json::to_value(c).unwrap())
+                .collect()
+        ),
+    );
+    page
+}
 
 fn committed(outcome: &CommitOutcome) -> &sync_core::OpResult {
     match outcome {
@@ -176,19 +205,13 @@ pub(crate) async fn the_change_log_is_ordered_filtered_and_paged(store: &dyn Syn
         ));
     }
     store.apply(writes).await.unwrap();
-    let all = store
-        .changes_after(Seq::ZERO, &ChangeFilter::default(), 100)
-        .await
-        .unwrap();
+    let all = changes_after(store, Seq::ZERO, &ChangeFilter::default(), 100).await;
     let seqs: Vec<u64> = all.changes.iter().map(|c| c.seq.get()).collect();
     assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
     assert!(!all.has_more);
     assert!(all.changes.iter().all(|c| c.data.is_some()));
 
-    let page = store
-        .changes_after(Seq(3), &ChangeFilter::default(), 4)
-        .await
-        .unwrap();
+    let page = changes_after(store, Seq(3), &ChangeFilter::default(), 4).await;
     assert_eq!(page.changes.first().map(|c| c.seq), Some(Seq(4)));
     assert_eq!(
         (page.changes.len(), page.last_seq, page.has_more),
@@ -203,7 +226,7 @@ pub(crate) async fn the_change_log_is_ordered_filtered_and_paged(store: &dyn Syn
     let mut after = Seq::ZERO;
     let mut found = Vec::new();
     loop {
-        let page = store.changes_after(after, &only_a_todos, 1).await.unwrap();
+        let page = changes_after(store, after, &only_a_todos, 1).await;
         found.extend(page.changes.iter().map(|c| c.id.to_string()));
         after = page.last_seq;
         if !page.has_more {
@@ -622,7 +645,7 @@ pub(crate) async fn branches_are_kept_per_document_and_apart_from_it(store: &dyn
         skip_branches: true,
         ..ChangeFilter::default()
     };
-    let documents = store.changes_after(Seq::ZERO, &plain, 10).await.unwrap();
+    let documents = changes_after(store, Seq::ZERO, &plain, 10).await;
     assert_eq!(
         documents.changes.len(),
         1,
@@ -634,17 +657,16 @@ pub(crate) async fn branches_are_kept_per_document_and_apart_from_it(store: &dyn
         .await
         .unwrap();
     assert_eq!(everything.changes.len(), 2, "the whole log");
-    let named = store
-        .changes_after(
-            Seq::ZERO,
-            &ChangeFilter {
-                collections: Some([address.collection.clone()].into()),
-                ..plain
-            },
-            10,
-        )
-        .await
-        .unwrap();
+    let named = changes_after(
+        store,
+        Seq::ZERO,
+        &ChangeFilter {
+            collections: Some([address.collection.clone()].into()),
+            ..plain
+        },
+        10,
+    )
+    .await;
     assert_eq!(named.changes.len(), 1);
     assert_eq!(named.changes[0].collection, "todos@draft");
     assert_eq!(store.history(&address).await.unwrap().len(), 1);
@@ -844,10 +866,7 @@ pub(crate) async fn a_long_log_compacts_and_pages_through(store: &dyn SyncStore)
     let mut paged = Vec::new();
     let mut after = Seq::ZERO;
     loop {
-        let page = store
-            .changes_after(after, &ChangeFilter::default(), 37)
-            .await
-            .unwrap();
+        let page = changes_after(store, after, &ChangeFilter::default(), 37).await;
         paged.extend(page.changes.iter().map(|c| c.seq));
         after = page.last_seq;
         if !page.has_more {
