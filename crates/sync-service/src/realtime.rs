@@ -19,8 +19,8 @@ use std::time::Duration;
 use axum::extract::ws::Utf8Bytes;
 use sync_core::store::ChangeFilter;
 use sync_core::{
-    Change, ChangeOp, Clock, CollectionName, Cursor, DocId, Filter, LogId, Namespace, OpId, Seq,
-    SyncStore, UserId, Version,
+    Change, ChangeOp, Clock, CollectionName, Cursor, DocId, Filter, LogId, Namespace, OpId,
+    RawChange, Seq, SyncStore, UserId, Version,
 };
 use sync_realtime::{ServerChange, ServerMessage};
 use tokio::sync::Notify;
@@ -31,6 +31,10 @@ use crate::send_queue::SendQueue;
 
 /// Changes one catch-up read takes at a time.
 const CATCH_UP_PAGE: usize = 1_000;
+/// A catch-up page of at least this many changes is encoded on a blocking
+/// thread, beside the reading and the writing; a short one (the usual
+/// resume after a reconnect) is not worth the hop.
+const ENCODE_APART_MIN: usize = 256;
 /// Changes the tailer reads at a time.
 const TAIL_PAGE: usize = 4_096;
 /// Live changes buffered for a subscription while it catches up.
@@ -348,18 +352,40 @@ impl Subscription {
     }
 }
 
-/// Sends the frames of a page once they are encoded.
-async fn send_all(
-    subscription: &Subscription,
-    encoded: tokio::task::JoinHandle<Vec<Utf8Bytes>>,
-) -> Result<(), ApiError> {
-    let frames = encoded
-        .await
-        .map_err(|error| ApiError::Internal(format!("encoding a catch-up page failed: {error}")))?;
-    for frame in frames {
-        subscription.connection.send(Outbound::Frame(frame)).await;
+/// The frames of a catch-up page: encoded, or being encoded on a blocking
+/// thread.
+enum Frames {
+    Ready(Vec<Utf8Bytes>),
+    Pending(tokio::task::JoinHandle<Vec<Utf8Bytes>>),
+}
+
+impl Frames {
+    /// Sends the frames once they are encoded.
+    async fn send(self, subscription: &Subscription) -> Result<(), ApiError> {
+        let frames = match self {
+            Frames::Ready(frames) => frames,
+            Frames::Pending(encoding) => encoding.await.map_err(|error| {
+                ApiError::Internal(format!("encoding a catch-up page failed: {error}"))
+            })?,
+        };
+        for frame in frames {
+            subscription.connection.send(Outbound::Frame(frame)).await;
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+/// The frames of changes read with their documents left as text.
+fn encode_unread(changes: Vec<RawChange>, log: LogId) -> Vec<Utf8Bytes> {
+    changes
+        .into_iter()
+        .map(|change| {
+            let op = change.op;
+            ServerChange::from_raw_change(change, log)
+                .message_json(op)
+                .into()
+        })
+        .collect()
 }
 
 type Key = (Namespace, CollectionName);
@@ -608,7 +634,7 @@ impl Hub {
 
     /// The catch-up of a subscription without a filter: nothing to look
     /// for in the documents, so their stored text goes into the frames as
-    /// it is. A page is encoded on a blocking thread while the next is
+    /// it is. A long page is encoded on a blocking thread while the next is
     /// read and the one before is written, so the three use both cores.
     async fn catch_up_unread(
         &self,
@@ -617,30 +643,27 @@ impl Hub {
         mut after: Seq,
     ) -> Result<Seq, ApiError> {
         let log = self.store.log_id();
-        let mut encoding: Option<tokio::task::JoinHandle<Vec<Utf8Bytes>>> = None;
+        let mut encoding: Option<Frames> = None;
         loop {
             let page = self
                 .store
                 .raw_changes_after(after, filter, CATCH_UP_PAGE)
                 .await?;
-            let next = tokio::task::spawn_blocking(move || {
-                page.changes
-                    .into_iter()
-                    .map(|change| {
-                        let op = change.op;
-                        ServerChange::from_raw_change(change, log)
-                            .message_json(op)
-                            .into()
-                    })
-                    .collect()
-            });
-            if let Some(encoded) = encoding.replace(next) {
-                send_all(subscription, encoded).await?;
+            let changes = page.changes;
+            let next = if changes.len() >= ENCODE_APART_MIN {
+                Frames::Pending(tokio::task::spawn_blocking(move || {
+                    encode_unread(changes, log)
+                }))
+            } else {
+                Frames::Ready(encode_unread(changes, log))
+            };
+            if let Some(frames) = encoding.replace(next) {
+                frames.send(subscription).await?;
             }
             after = page.last_seq;
             if !page.has_more {
-                if let Some(encoded) = encoding {
-                    send_all(subscription, encoded).await?;
+                if let Some(frames) = encoding {
+                    frames.send(subscription).await?;
                 }
                 return Ok(after);
             }
