@@ -205,11 +205,7 @@ async fn disk_after(writes: u64) -> DiskRun {
         Err(_) => unreachable!("one handle"),
     }
     let directory = directory_bytes(dir.path());
-    let db = sled::Config::new()
-        .path(dir.path())
-        .segment_size(segment_bytes(dir.path()))
-        .open()
-        .expect("reopen with sled");
+    let db = sled::open(dir.path()).expect("reopen with sled");
     let records = db
         .tree_names()
         .into_iter()
@@ -222,16 +218,6 @@ async fn disk_after(writes: u64) -> DiskRun {
         records,
         budget: 3.0 * (documents as f64 * DOCUMENT_BYTES as f64) + 200.0 * changes as f64,
     }
-}
-
-/// The segment size the sled directory at `path` was created with (its
-/// `conf` file, lines of `key: value`): sled opens it with no other.
-fn segment_bytes(path: &std::path::Path) -> usize {
-    let conf = std::fs::read(path.join("conf")).expect("sled's conf");
-    String::from_utf8_lossy(&conf)
-        .lines()
-        .find_map(|line| line.strip_prefix("segment_size: ")?.trim().parse().ok())
-        .expect("a segment size")
 }
 
 /// What [`disk_after`] measured, in bytes.

@@ -288,16 +288,6 @@ mod tests {
         }
     }
 
-    /// The data directory at `path` opened with sled alone, as the store
-    /// opens it.
-    fn raw_sled(path: &std::path::Path) -> sled::Db {
-        sled::Config::new()
-            .path(path)
-            .segment_size(super::super::segment_bytes(path).expect("conf"))
-            .open()
-            .expect("sled")
-    }
-
     /// Writes `writes` into a data directory the way format 1 laid them
     /// out, through a store of the current format read back as a snapshot.
     async fn format_1_directory(writes: Vec<Write>) -> (tempfile::TempDir, StoreSnapshot) {
@@ -310,7 +300,7 @@ mod tests {
         store.close().expect("close");
 
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = raw_sled(dir.path());
+        let db = sled::open(dir.path()).expect("sled");
         let trees: Vec<sled::Tree> = FORMAT_1_TREES
             .iter()
             .map(|name| db.open_tree(name).expect("tree"))
@@ -408,49 +398,12 @@ mod tests {
         }
 
         // The old trees are gone, and opening again changes nothing.
-        let db = raw_sled(dir.path());
+        let db = sled::open(dir.path()).expect("sled");
         assert!(!has_format_1(&db));
         drop(db);
         let store = SledStore::open(dir.path(), StoreConfig::default()).expect("reopen");
         assert_eq!(store.snapshot().await.expect("snapshot").changes.len(), 5);
         store.close().expect("close");
-    }
-
-    #[tokio::test]
-    async fn a_directory_keeps_the_segment_size_it_was_created_with() {
-        let segment_size = |dir: &tempfile::TempDir| {
-            String::from_utf8_lossy(&std::fs::read(dir.path().join("conf")).expect("conf"))
-                .lines()
-                .find_map(|line| line.strip_prefix("segment_size: ").map(str::to_owned))
-        };
-        let earlier = tempfile::tempdir().expect("temp dir");
-        drop(
-            sled::Config::new()
-                .path(earlier.path())
-                .segment_size(super::super::SEGMENT_BYTES_BEFORE)
-                .open()
-                .expect("sled"),
-        );
-        let fresh = tempfile::tempdir().expect("temp dir");
-        for dir in [&earlier, &fresh] {
-            for round in 0..2 {
-                let store = SledStore::open(dir.path(), StoreConfig::default()).expect("open");
-                let id = format!("d{round}");
-                store
-                    .apply(vec![write(
-                        &format!("op-{round}"),
-                        &id,
-                        0,
-                        json!({"n": round}),
-                    )])
-                    .await
-                    .expect("apply");
-                assert_eq!(store.head().await.expect("head"), Seq(round + 1));
-                store.close().expect("close");
-            }
-        }
-        assert_eq!(segment_size(&earlier).as_deref(), Some("524288"));
-        assert_eq!(segment_size(&fresh).as_deref(), Some("8388608"));
     }
 
     #[tokio::test]
@@ -468,7 +421,7 @@ mod tests {
         store.close().expect("close");
         // Format 2: every counter in `M stats`, no device record.
         {
-            let db = raw_sled(dir.path());
+            let db = sled::open(dir.path()).expect("sled");
             let tree = db.open_tree(layout::TREE).expect("tree");
             for entry in tree.scan_prefix(layout::DEVICES_STATS) {
                 tree.remove(entry.expect("entry").0).expect("remove");
@@ -488,7 +441,7 @@ mod tests {
             .expect("apply");
         let after = store.stats().await.expect("stats");
         store.close().expect("close");
-        let db = raw_sled(dir.path());
+        let db = sled::open(dir.path()).expect("sled");
         let tree = db.open_tree(layout::TREE).expect("tree");
         let totals: StoreStats = layout::decode(
             "meta",
@@ -526,7 +479,7 @@ mod tests {
         // migration cut short leaves them.
         let codec = Codec::new(Default::default(), None);
         {
-            let db = raw_sled(dir.path());
+            let db = sled::open(dir.path()).expect("sled");
             let tree = db.open_tree(layout::TREE).expect("tree");
             let records: Vec<_> = tree
                 .scan_prefix(layout::LOG_ENTRIES)
@@ -556,7 +509,7 @@ mod tests {
             assert_eq!(history, history_before);
             assert!(store.verify_projection().expect("verify").is_empty());
             store.close().expect("close");
-            let db = raw_sled(dir.path());
+            let db = sled::open(dir.path()).expect("sled");
             let tree = db.open_tree(layout::TREE).expect("tree");
             // Ten pages as they were, then 140 changes in pages of 64.
             assert_eq!(tree.scan_prefix(layout::LOG_ENTRIES).count(), 10 + 3);
@@ -601,7 +554,7 @@ mod tests {
         store.close().expect("close");
         // Format 4 wrote every document and op result as JSON.
         {
-            let db = raw_sled(dir.path());
+            let db = sled::open(dir.path()).expect("sled");
             let tree = db.open_tree(layout::TREE).expect("tree");
             for stored in &before.documents {
                 let key = layout::document(&stored.document.key());
@@ -634,7 +587,7 @@ mod tests {
             .await
             .expect("apply");
         store.close().expect("close");
-        let db = raw_sled(dir.path());
+        let db = sled::open(dir.path()).expect("sled");
         let tree = db.open_tree(layout::TREE).expect("tree");
         let first_byte = |key: &[u8]| {
             let sealed = tree.get(key).expect("get").expect("record");
@@ -654,7 +607,7 @@ mod tests {
     async fn a_newer_format_is_refused() {
         let dir = tempfile::tempdir().expect("temp dir");
         {
-            let db = raw_sled(dir.path());
+            let db = sled::open(dir.path()).expect("sled");
             db.open_tree(layout::TREE)
                 .expect("tree")
                 .insert(layout::FORMAT_KEY, &layout::encode_u64(layout::FORMAT + 1))

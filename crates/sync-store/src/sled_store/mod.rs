@@ -230,7 +230,7 @@ impl Shared {
         if after < head {
             self.visit_log(after.next(), head, |entry| {
                 let change: C = entry.decode_as()?;
-                last_seq = change.seq();
+                last_seq = entry.seq;
                 if change.passes(filter) {
                     changes.push(change);
                     if changes.len() >= limit {
@@ -385,34 +385,8 @@ fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, Error> {
     let config = sled::Config::new()
         .path(path)
         .mode(sled::Mode::HighThroughput)
-        .cache_capacity(cache_bytes)
-        .segment_size(segment_bytes(path)?);
+        .cache_capacity(cache_bytes);
     Ok(config.open()?)
-}
-
-/// sled's segment size (also its I/O buffer's) for a new data directory,
-/// its largest. After 1,000,000 writes of 100-byte documents the directory
-/// held 226 MB with it against 399 MB with sled's default of 512 KiB
-/// (2 MiB: 340 MB), at the same write rate; an I/O buffer that large is
-/// resident only as far as it is written.
-const SEGMENT_BYTES: usize = 8 << 20;
-/// sled's default segment size, with which every data directory before
-/// [`SEGMENT_BYTES`] was created.
-const SEGMENT_BYTES_BEFORE: usize = 512 << 10;
-
-/// The segment size to open the directory at `path` with: sled refuses to
-/// open a directory with another than it was created with (its `conf`
-/// file, lines of `key: value`).
-fn segment_bytes(path: &Path) -> Result<usize, Error> {
-    let conf = match std::fs::read(path.join("conf")) {
-        Ok(conf) => conf,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(SEGMENT_BYTES),
-        Err(error) => return Err(sled::Error::Io(error).into()),
-    };
-    Ok(String::from_utf8_lossy(&conf)
-        .lines()
-        .find_map(|line| line.strip_prefix("segment_size: ")?.trim().parse().ok())
-        .unwrap_or(SEGMENT_BYTES_BEFORE))
 }
 
 /// Waits up to [`LOCK_WAIT`] until no handle holds the exclusive lock sled
