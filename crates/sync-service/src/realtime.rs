@@ -613,13 +613,16 @@ impl Hub {
                 .store
                 .changes_after(after, &filter, CATCH_UP_PAGE)
                 .await?;
+            let encoded: Vec<EncodedChange> = page
+                .changes
+                .into_iter()
+                .map(|change| EncodedChange::new(change, log))
+                .collect();
             let frames: Vec<Utf8Bytes> = {
                 let mut state = lock(&subscription.state);
-                page.changes
-                    .into_iter()
-                    .filter_map(|change| {
-                        subscription.frame_for(&mut state, &EncodedChange::new(change, log))
-                    })
+                encoded
+                    .iter()
+                    .filter_map(|change| subscription.frame_for(&mut state, change))
                     .collect()
             };
             for frame in frames {
