@@ -415,23 +415,20 @@ impl PgStore {
 
     /// The durable changes after `after` that pass `filter`, at most
     /// `limit`, decoded as `C`.
+    ///
+    /// One statement reads the settled head and the page, so both come from
+    /// one snapshot: every seq at or below that head is committed and
+    /// durable, so the snapshot sees all of them. Rows past the head
+    /// (committed, their flush still under way) are read but not returned.
+    /// The head is not a bound of the scan, because the planner, not knowing
+    /// it, would then sort the whole rest of the log instead of walking the
+    /// index in order.
     async fn read_changes<C: LogChange>(
         &self,
         after: Seq,
         filter: &ChangeFilter,
         limit: usize,
     ) -> Result<ChangePage<C>, Error> {
-        // The settled head first: every seq at or below it is committed and
-        // durable, and the next statement's snapshot is later, so it sees
-        // all of them.
-        let head = self.durable_head().await?;
-        if after >= head {
-            return Ok(ChangePage {
-                changes: Vec::new(),
-                last_seq: after,
-                has_more: false,
-            });
-        }
         // As in the sled store, a page holds at least one change.
         let limit = limit.max(1);
         let namespaces: Option<Vec<&str>> = filter
@@ -444,15 +441,22 @@ impl PgStore {
             .map(|set| set.iter().map(CollectionName::as_str).collect());
         let rows = self
             .query(
-                "SELECT seq, body FROM changes
-                 WHERE seq > $1 AND seq <= $2
-                   AND ($3::text[] IS NULL OR namespace = ANY($3))
-                   AND (collection = ANY($4)
-                        OR $4::text[] IS NULL AND NOT ($6 AND strpos(collection, '@') > 0))
-                 ORDER BY seq LIMIT $5",
+                &format!(
+                    "SELECT settled.head, page.seq, page.body
+                     FROM ({}) AS settled (head)
+                     LEFT JOIN LATERAL (
+                         SELECT seq, body FROM changes
+                         WHERE seq > $1
+                           AND ($2::text[] IS NULL OR namespace = ANY($2))
+                           AND (collection = ANY($3)
+                                OR $3::text[] IS NULL
+                                   AND NOT ($5 AND strpos(collection, '@') > 0))
+                         ORDER BY seq LIMIT $4
+                     ) AS page ON true",
+                    head::SETTLED_HEAD
+                ),
                 &[
                     &to_db(after.get())?,
-                    &to_db(head.get())?,
                     &namespaces,
                     &collections,
                     &limit_param(limit),
@@ -460,10 +464,26 @@ impl PgStore {
                 ],
             )
             .await?;
+        let head = match rows.first() {
+            Some(row) => Seq(get_u64(row, "log_settled", 0)?),
+            None => {
+                return Err(Error::Corrupt {
+                    tree: "log_settled",
+                    message: "no settled head".to_owned(),
+                });
+            }
+        };
+        advance(&self.heads, head);
         let mut changes = Vec::with_capacity(rows.len());
         for row in &rows {
-            let seq = Seq(get_u64(row, "changes", 0)?);
-            let change: C = decode("changes", get(row, "changes", 1)?)?;
+            let Some(seq) = get::<Option<i64>>(row, "changes", 1)? else {
+                break;
+            };
+            let seq = Seq(rows::from_db("changes", seq)?);
+            if seq > head {
+                break;
+            }
+            let change: C = decode("changes", get(row, "changes", 2)?)?;
             if change.seq() != seq {
                 return Err(Error::Corrupt {
                     tree: "changes",
@@ -476,7 +496,7 @@ impl PgStore {
         // the head was examined.
         let last_seq = match changes.last() {
             Some(last) if changes.len() == limit => last.seq(),
-            _ => head,
+            _ => head.max(after),
         };
         Ok(ChangePage {
             changes,
