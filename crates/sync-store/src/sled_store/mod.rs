@@ -376,15 +376,10 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, Error> {
     wait_until_unlocked(path);
-    // High-throughput mode trades disk space (segments are rewritten less
-    // eagerly) for far less CPU per write: the committer is CPU-bound, and
-    // this mode took 64 concurrent durable writers from about 13,000 to
-    // 25,000 acknowledged writes per second.
-    // sled's other mode, LowSpace, left the same disk per change in a
-    // measured run of 64 writers (1,256 against 1,263 bytes).
+    // sled 0.34 has a `mode` setting (LowSpace, HighThroughput) that it
+    // stores and never reads, so it is left at its default.
     let config = sled::Config::new()
         .path(path)
-        .mode(sled::Mode::HighThroughput)
         .cache_capacity(cache_bytes);
     Ok(config.open()?)
 }
