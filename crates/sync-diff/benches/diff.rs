@@ -27,9 +27,11 @@ fn notes(edit_start: bool, edit_end: bool) -> String {
     lines.join("\n")
 }
 
+/// Diffs and applies the patch as a client applies a received one: by
+/// value, moving its values into the result.
 fn diff_apply<D: DiffCalculator>(calculator: &D, old: &Value, new: &Value) -> Value {
     let patch = calculator.diff(old, new);
-    calculator.apply(old, &patch).unwrap_or(Value::Null)
+    calculator.apply_owned(old, patch).unwrap_or(Value::Null)
 }
 
 fn benches(c: &mut Criterion) {

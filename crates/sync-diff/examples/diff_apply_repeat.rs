@@ -10,7 +10,8 @@
 //! The difference between two counts (1,200 and 200 repeats, say) over
 //! the difference in repeats is the cost of one iteration, setup excluded.
 //! `copy` copies and drops the new document instead: what returning a new
-//! document costs at least, as every `apply` does.
+//! document costs at least, as every `apply` does. A third argument,
+//! `borrowed`, applies the patch by reference instead of by value.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -22,15 +23,36 @@ use sync_diff::{FieldDeltaDiff, JsonPatchDiff, MergePatchDiff};
 #[path = "../benches/documents/mod.rs"]
 mod documents;
 
-/// One iteration, as the benchmark runs it.
-fn diff_apply<D: DiffCalculator>(calculator: &D, old: &Value, new: &Value) -> Value {
+/// One iteration: as the benchmark runs it, or with the patch borrowed.
+fn diff_apply<D: DiffCalculator>(
+    calculator: &D,
+    old: &Value,
+    new: &Value,
+    borrowed: bool,
+) -> Value {
     let patch = calculator.diff(old, new);
-    calculator.apply(old, &patch).unwrap_or(Value::Null)
+    let result = if borrowed {
+        calculator.apply(old, &patch)
+    } else {
+        calculator.apply_owned(old, patch)
+    };
+    result.unwrap_or(Value::Null)
 }
 
-fn repeat<D: DiffCalculator>(calculator: &D, old: &Value, new: &Value, times: usize) {
+fn repeat<D: DiffCalculator>(
+    calculator: &D,
+    old: &Value,
+    new: &Value,
+    times: usize,
+    borrowed: bool,
+) {
     for _ in 0..times {
-        black_box(diff_apply(calculator, black_box(old), black_box(new)));
+        black_box(diff_apply(
+            calculator,
+            black_box(old),
+            black_box(new),
+            borrowed,
+        ));
     }
 }
 
@@ -39,12 +61,17 @@ fn main() -> ExitCode {
     let (Some(format), Some(Ok(times))) = (args.next(), args.next().map(|n| n.parse())) else {
         return usage();
     };
+    let borrowed = match args.next().as_deref() {
+        None => false,
+        Some("borrowed") => true,
+        Some(_) => return usage(),
+    };
     let old = documents::document(false);
     let new = documents::document(true);
     match format.as_str() {
-        "field_delta" => repeat(&FieldDeltaDiff, &old, &new, times),
-        "json_patch" => repeat(&JsonPatchDiff, &old, &new, times),
-        "merge_patch" => repeat(&MergePatchDiff, &old, &new, times),
+        "field_delta" => repeat(&FieldDeltaDiff, &old, &new, times, borrowed),
+        "json_patch" => repeat(&JsonPatchDiff, &old, &new, times, borrowed),
+        "merge_patch" => repeat(&MergePatchDiff, &old, &new, times, borrowed),
         "copy" => {
             for _ in 0..times {
                 black_box(black_box(&new).clone());
@@ -57,6 +84,6 @@ fn main() -> ExitCode {
 
 #[allow(clippy::print_stderr)]
 fn usage() -> ExitCode {
-    eprintln!("usage: diff_apply_repeat field_delta|json_patch|merge_patch|copy TIMES");
+    eprintln!("usage: diff_apply_repeat field_delta|json_patch|merge_patch|copy TIMES [borrowed]");
     ExitCode::FAILURE
 }

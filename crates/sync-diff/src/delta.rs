@@ -2,6 +2,7 @@
 //! nested path. The readable format, for inspection, analytics and the
 //! conflict engine's "which fields changed" questions.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -117,30 +118,68 @@ fn diff_at<'a>(path: &mut Vec<&'a str>, old: &'a Value, new: &'a Value, delta: &
 /// exist yet and its parent must be an object; modified and removed fields
 /// must exist. On error `doc` is untouched (the delta is applied to a copy).
 pub fn apply(doc: &Value, delta: &FieldDelta) -> Result<Value, DiffError> {
-    let mut result = clone_leaving_out(doc, 0, &overwritten_paths(delta));
-    for path in &delta.removed {
+    let result = clone_leaving_out(doc, 0, &overwritten_paths(delta));
+    apply_changes(result, &delta.removed, &delta.modified, &delta.added)
+}
+
+/// [`apply`] for a delta the caller no longer needs: the same result or
+/// error, with the delta's values moved into the result instead of copied.
+pub fn apply_owned(doc: &Value, delta: FieldDelta) -> Result<Value, DiffError> {
+    let result = clone_leaving_out(doc, 0, &overwritten_paths(&delta));
+    apply_changes(result, &delta.removed, delta.modified, delta.added)
+}
+
+/// A value of a delta: borrowed, and copied into the result, or owned,
+/// and moved there.
+trait DeltaValue {
+    fn into_value(self) -> Value;
+}
+
+impl DeltaValue for &Value {
+    fn into_value(self) -> Value {
+        self.clone()
+    }
+}
+
+impl DeltaValue for Value {
+    fn into_value(self) -> Value {
+        self
+    }
+}
+
+/// Applies a delta's removals, then its modifications, then its additions
+/// to `result`, the document copied without what the delta overwrites.
+fn apply_changes<P: Borrow<FieldPath>, V: DeltaValue>(
+    mut result: Value,
+    removed: &BTreeSet<FieldPath>,
+    modified: impl IntoIterator<Item = (P, V)>,
+    added: impl IntoIterator<Item = (P, V)>,
+) -> Result<Value, DiffError> {
+    for path in removed {
         let (parent, key) = parent_object(&mut result, path)?;
         parent
             .remove(key)
             .ok_or_else(|| mismatch(path, "removed field does not exist"))?;
     }
-    for (path, value) in &delta.modified {
+    for (path, value) in modified {
+        let path = path.borrow();
         if path.is_root() {
-            result = value.clone();
+            result = value.into_value();
             continue;
         }
         let (parent, key) = parent_object(&mut result, path)?;
         let slot = parent
             .get_mut(key)
             .ok_or_else(|| mismatch(path, "modified field does not exist"))?;
-        *slot = value.clone();
+        *slot = value.into_value();
     }
-    for (path, value) in &delta.added {
+    for (path, value) in added {
+        let path = path.borrow();
         let (parent, key) = parent_object(&mut result, path)?;
         if parent.contains_key(key) {
             return Err(mismatch(path, "added field already exists"));
         }
-        parent.insert(key.to_owned(), value.clone());
+        parent.insert(key.to_owned(), value.into_value());
     }
     Ok(result)
 }

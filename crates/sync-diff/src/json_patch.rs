@@ -85,14 +85,26 @@ pub fn apply(doc: &Value, patch: &Patch) -> Result<Value, DiffError> {
     Ok(result)
 }
 
+/// [`apply`] for a patch the caller no longer needs: the same result or
+/// error, with the values of `add` and `replace` operations moved into the
+/// result instead of copied.
+pub fn apply_owned(doc: &Value, patch: Patch) -> Result<Value, DiffError> {
+    let mut result = doc.clone();
+    for operation in patch.0 {
+        match operation {
+            PatchOperation::Add { path, value } => add(&mut result, &path, value)?,
+            PatchOperation::Replace { path, value } => replace(&mut result, &path, value)?,
+            operation => apply_operation(&mut result, &operation)?,
+        }
+    }
+    Ok(result)
+}
+
 fn apply_operation(doc: &mut Value, operation: &PatchOperation) -> Result<(), DiffError> {
     match operation {
         PatchOperation::Add { path, value } => add(doc, path, value.clone()),
         PatchOperation::Remove { path } => remove(doc, path).map(drop),
-        PatchOperation::Replace { path, value } => {
-            *path.get_mut(doc)? = value.clone();
-            Ok(())
-        }
+        PatchOperation::Replace { path, value } => replace(doc, path, value.clone()),
         PatchOperation::Move { from, path } => {
             if path.is_proper_descendant_of(from) {
                 return Err(DiffError::MoveIntoChild {
@@ -120,6 +132,11 @@ fn apply_operation(doc: &mut Value, operation: &PatchOperation) -> Result<(), Di
             }
         }
     }
+}
+
+fn replace(doc: &mut Value, path: &JsonPointer, value: Value) -> Result<(), DiffError> {
+    *path.get_mut(doc)? = value;
+    Ok(())
 }
 
 fn add(doc: &mut Value, path: &JsonPointer, value: Value) -> Result<(), DiffError> {

@@ -43,6 +43,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Each `apply` has an `apply_owned` form (and [`DiffCalculator::apply_owned`])
+//! for a patch the caller no longer needs, such as a received delta: the
+//! same result, with the patch's values moved into it instead of copied.
+//!
 //! Nothing here knows about storage, sockets or document metadata: values
 //! in, values out.
 
@@ -80,6 +84,10 @@ impl DiffCalculator for FieldDeltaDiff {
     fn apply(&self, doc: &Value, patch: &FieldDelta) -> Result<Value, DiffError> {
         delta::apply(doc, patch)
     }
+
+    fn apply_owned(&self, doc: &Value, patch: FieldDelta) -> Result<Value, DiffError> {
+        delta::apply_owned(doc, patch)
+    }
 }
 
 /// RFC 7386 merge patches through [`DiffCalculator`].
@@ -97,6 +105,10 @@ impl DiffCalculator for MergePatchDiff {
     fn apply(&self, doc: &Value, patch: &Value) -> Result<Value, DiffError> {
         Ok(merge_patch::apply(doc, patch))
     }
+
+    fn apply_owned(&self, doc: &Value, patch: Value) -> Result<Value, DiffError> {
+        Ok(merge_patch::apply_owned(doc, patch))
+    }
 }
 
 /// RFC 6902 JSON Patch through [`DiffCalculator`].
@@ -113,6 +125,10 @@ impl DiffCalculator for JsonPatchDiff {
 
     fn apply(&self, doc: &Value, patch: &Patch) -> Result<Value, DiffError> {
         json_patch::apply(doc, patch)
+    }
+
+    fn apply_owned(&self, doc: &Value, patch: Patch) -> Result<Value, DiffError> {
+        json_patch::apply_owned(doc, patch)
     }
 }
 

@@ -56,13 +56,13 @@ pub fn diff_objects(old: &JsonObject, new: &JsonObject) -> JsonObject {
 /// value is a valid merge patch. Builds the result without first copying
 /// the parts of `doc` the patch replaces.
 pub fn apply(doc: &Value, patch: &Value) -> Value {
-    match (doc, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            Value::Object(apply_to_object(target, patch))
-        }
-        (_, Value::Object(patch)) => Value::Object(apply_to_object(&Map::new(), patch)),
-        _ => patch.clone(),
-    }
+    apply_patch(doc, patch)
+}
+
+/// [`apply`] for a patch the caller no longer needs: the same result, with
+/// the patch's values moved into it instead of copied.
+pub fn apply_owned(doc: &Value, patch: Value) -> Value {
+    apply_patch(doc, patch)
 }
 
 /// Applies `patch` to `doc` in place.
@@ -92,22 +92,122 @@ fn apply_members(target: &mut JsonObject, patch: &JsonObject) {
 /// Applies an object patch to an object document: the shape of every
 /// document update.
 pub fn apply_to_object(doc: &JsonObject, patch: &JsonObject) -> JsonObject {
+    apply_members_to(doc, patch)
+}
+
+/// [`apply_to_object`] for a patch the caller no longer needs: the same
+/// result, with the patch's values moved into it instead of copied.
+pub fn apply_to_object_owned(doc: &JsonObject, patch: JsonObject) -> JsonObject {
+    apply_members_to(doc, patch)
+}
+
+/// A merge patch, borrowed (its values copied into the result) or owned
+/// (moved there): [`apply`] and [`apply_owned`] share one walk.
+trait PatchSource: Sized {
+    /// The members of an object patch.
+    type Members: MemberSource<Patch = Self>;
+
+    /// The members if the patch is an object, else the value that replaces
+    /// the target.
+    fn members_or_replacement(self) -> Result<Self::Members, Value>;
+
+    fn is_null(&self) -> bool;
+}
+
+/// The members of an object patch, taken one key at a time.
+trait MemberSource {
+    type Patch: PatchSource<Members = Self>;
+
+    /// The patch for the target's member `key`. Called at most once per key.
+    fn take(&mut self, key: &str) -> Option<Self::Patch>;
+
+    /// The non-null patches for keys that `target` lacks, with their keys.
+    /// Only called after [`take`](Self::take) was called for each of
+    /// `target`'s keys.
+    fn into_new_members(self, target: &JsonObject) -> impl Iterator<Item = (String, Self::Patch)>;
+}
+
+impl<'a> PatchSource for &'a Value {
+    type Members = &'a JsonObject;
+
+    fn members_or_replacement(self) -> Result<&'a JsonObject, Value> {
+        match self {
+            Value::Object(members) => Ok(members),
+            _ => Err(self.clone()),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        Value::is_null(self)
+    }
+}
+
+impl<'a> MemberSource for &'a JsonObject {
+    type Patch = &'a Value;
+
+    fn take(&mut self, key: &str) -> Option<&'a Value> {
+        self.get(key)
+    }
+
+    fn into_new_members(self, target: &JsonObject) -> impl Iterator<Item = (String, &'a Value)> {
+        self.iter()
+            .filter(|(key, patch)| !patch.is_null() && !target.contains_key(*key))
+            .map(|(key, patch)| (key.clone(), patch))
+    }
+}
+
+impl PatchSource for Value {
+    type Members = JsonObject;
+
+    fn members_or_replacement(self) -> Result<JsonObject, Value> {
+        match self {
+            Value::Object(members) => Ok(members),
+            _ => Err(self),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        Value::is_null(self)
+    }
+}
+
+impl MemberSource for JsonObject {
+    type Patch = Value;
+
+    /// Leaves `null` in the member's place, so that the members not taken
+    /// are the non-null ones left.
+    fn take(&mut self, key: &str) -> Option<Value> {
+        self.get_mut(key).map(std::mem::take)
+    }
+
+    fn into_new_members(self, _target: &JsonObject) -> impl Iterator<Item = (String, Value)> {
+        self.into_iter().filter(|(_, patch)| !patch.is_null())
+    }
+}
+
+fn apply_patch<P: PatchSource>(doc: &Value, patch: P) -> Value {
+    match (doc, patch.members_or_replacement()) {
+        (_, Err(replacement)) => replacement,
+        (Value::Object(target), Ok(members)) => Value::Object(apply_members_to(target, members)),
+        (_, Ok(members)) => Value::Object(apply_members_to(&Map::new(), members)),
+    }
+}
+
+fn apply_members_to<M: MemberSource>(target: &JsonObject, mut patch: M) -> JsonObject {
     let mut result = Map::new();
-    for (key, value) in doc {
-        match patch.get(key) {
+    for (key, value) in target {
+        match patch.take(key) {
             None => {
                 result.insert(key.clone(), value.clone());
             }
-            Some(Value::Null) => {}
+            Some(member_patch) if member_patch.is_null() => {}
             Some(member_patch) => {
-                result.insert(key.clone(), apply(value, member_patch));
+                result.insert(key.clone(), apply_patch(value, member_patch));
             }
         }
     }
-    for (key, member_patch) in patch {
-        if !doc.contains_key(key) && !member_patch.is_null() {
-            result.insert(key.clone(), apply(&Value::Null, member_patch));
-        }
+    for (key, member_patch) in patch.into_new_members(target) {
+        result.insert(key, apply_patch(&Value::Null, member_patch));
     }
     result
 }

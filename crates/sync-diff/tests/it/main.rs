@@ -2,6 +2,7 @@
 //! arbitrary input, the optimised code against its reference forms, and
 //! the three-way text merge.
 
+mod owned;
 mod properties;
 mod reference;
 mod rewrites;

@@ -4,43 +4,10 @@
 
 use proptest::prelude::*;
 use serde_json::Value;
-use sync_diff::{FieldDelta, FieldPath, delta, json_patch, merge_patch};
+use sync_diff::{delta, json_patch, merge_patch};
 
 use crate::reference;
-use crate::strategies::{document, key, value};
-
-/// Paths up to three keys deep from the strategies' small alphabet, so that
-/// they often name fields of the generated documents, and sometimes lie
-/// inside one another.
-fn path() -> impl Strategy<Value = FieldPath> {
-    proptest::collection::vec(key(), 0..4).prop_map(FieldPath::new)
-}
-
-/// Field deltas that may or may not fit a given document.
-fn any_delta() -> impl Strategy<Value = FieldDelta> {
-    (
-        proptest::collection::btree_map(path(), value(true), 0..4),
-        proptest::collection::btree_map(path(), value(true), 0..4),
-        proptest::collection::btree_set(path(), 0..4),
-    )
-        .prop_map(|(added, modified, removed)| FieldDelta {
-            added,
-            modified,
-            removed,
-        })
-}
-
-/// A document and an edit of it, sharing most of their structure.
-fn document_and_edit() -> impl Strategy<Value = (Value, Value)> {
-    (document(true), document(true), any::<bool>()).prop_map(|(a, b, merged)| {
-        if merged {
-            let edited = merge_patch::apply(&a, &b);
-            (a, edited)
-        } else {
-            (a, b)
-        }
-    })
-}
+use crate::strategies::{any_delta, document, document_and_edit, value};
 
 /// Two arrays with a common head and tail around differing middles, as
 /// JSON Patch diffs them.

@@ -2,6 +2,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
+use sync_diff::{FieldDelta, FieldPath, JsonPointer, PatchOperation, merge_patch};
 
 /// Keys from a small alphabet, so two random documents share many keys,
 /// including the pointer-escaping characters `/` and `~` and dots.
@@ -58,4 +59,61 @@ pub(crate) fn has_null_member(value: &Value) -> bool {
         Value::Array(items) => items.iter().any(has_null_member),
         _ => false,
     }
+}
+
+/// Paths up to three keys deep from the strategies' small alphabet, so that
+/// they often name fields of the generated documents, and sometimes lie
+/// inside one another.
+fn path() -> impl Strategy<Value = FieldPath> {
+    proptest::collection::vec(key(), 0..4).prop_map(FieldPath::new)
+}
+
+/// Field deltas that may or may not fit a given document.
+pub(crate) fn any_delta() -> impl Strategy<Value = FieldDelta> {
+    (
+        proptest::collection::btree_map(path(), value(true), 0..4),
+        proptest::collection::btree_map(path(), value(true), 0..4),
+        proptest::collection::btree_set(path(), 0..4),
+    )
+        .prop_map(|(added, modified, removed)| FieldDelta {
+            added,
+            modified,
+            removed,
+        })
+}
+
+/// A document and an edit of it, sharing most of their structure.
+pub(crate) fn document_and_edit() -> impl Strategy<Value = (Value, Value)> {
+    (document(true), document(true), any::<bool>()).prop_map(|(a, b, merged)| {
+        if merged {
+            let edited = merge_patch::apply(&a, &b);
+            (a, edited)
+        } else {
+            (a, b)
+        }
+    })
+}
+
+/// Pointers up to three tokens deep, from the keys and a few array indexes
+/// (and `-`), so that they often name values of the generated documents.
+pub(crate) fn pointer() -> impl Strategy<Value = JsonPointer> {
+    let token = prop_oneof![
+        3 => key(),
+        1 => Just("0".to_owned()),
+        1 => Just("1".to_owned()),
+        1 => Just("-".to_owned()),
+    ];
+    proptest::collection::vec(token, 0..4).prop_map(JsonPointer::from_segments)
+}
+
+/// Any JSON Patch operation; most fail on a given document, some apply.
+pub(crate) fn operation() -> impl Strategy<Value = PatchOperation> {
+    prop_oneof![
+        (pointer(), value(true)).prop_map(|(path, value)| PatchOperation::Add { path, value }),
+        pointer().prop_map(|path| PatchOperation::Remove { path }),
+        (pointer(), value(true)).prop_map(|(path, value)| PatchOperation::Replace { path, value }),
+        (pointer(), pointer()).prop_map(|(from, path)| PatchOperation::Move { from, path }),
+        (pointer(), pointer()).prop_map(|(from, path)| PatchOperation::Copy { from, path }),
+        (pointer(), value(true)).prop_map(|(path, value)| PatchOperation::Test { path, value }),
+    ]
 }
