@@ -12,6 +12,13 @@ use sync_diff::{FieldDeltaDiff, JsonPatchDiff, MergePatchDiff, text};
 
 mod documents;
 
+/// The server's allocator (see `sync-service`'s `main.rs`), as in the store
+/// benchmark. Under glibc's, the owned JSON Patch apply paid for
+/// `malloc_consolidate` once or twice per iteration, set off by which
+/// block happened to be freed last (see `docs/benchmarks.md`).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use documents::document;
 
 fn notes(edit_start: bool, edit_end: bool) -> String {

@@ -378,9 +378,7 @@ fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, Error> {
     wait_until_unlocked(path);
     // sled 0.34 has a `mode` setting (LowSpace, HighThroughput) that it
     // stores and never reads, so it is left at its default.
-    let config = sled::Config::new()
-        .path(path)
-        .cache_capacity(cache_bytes);
+    let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
     Ok(config.open()?)
 }
 
