@@ -55,7 +55,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     laptop
         .connection_state()
         .wait_for(|state| *state == ConnectionState::Connected)
-        .await?;
+        .await
+        .ok_or("the client stopped before it connected")?;
 
     let mut open = laptop
         .collection("todos")?

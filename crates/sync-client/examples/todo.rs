@@ -77,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 current = list;
                 show(&current);
             }
-            Ok(event) = events.recv() => match event {
+            Some(event) = events.recv() => match event {
                 SyncEvent::Connected { .. } => say("(online)"),
                 SyncEvent::Disconnected => say("(offline: changes are kept and sent later)"),
                 SyncEvent::Insert { .. } | SyncEvent::Update { .. } | SyncEvent::Delete { .. } => {

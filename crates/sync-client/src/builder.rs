@@ -15,7 +15,7 @@ use std::time::Duration;
 use sync_realtime::RootCertificate;
 
 use sync_core::{
-    Clock, CollectionName, ConnectionState, DeviceId, Namespace, Priority, SystemClock,
+    Clock, CollectionName, ConnectionState, DeviceId, Namespace, Priority, Publisher, SystemClock,
 };
 use sync_queue::{QueueConfig, SledQueue};
 use tokio::sync::{Mutex, Notify, broadcast, watch};
@@ -304,7 +304,7 @@ impl SyncClientBuilder {
             local,
             queue,
             events,
-            state: watch::Sender::new(ConnectionState::Disconnected),
+            state: Publisher::new(ConnectionState::Disconnected),
             changed: collections
                 .into_iter()
                 .map(|name| (name, watch::Sender::new(0)))

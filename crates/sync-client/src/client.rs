@@ -11,13 +11,15 @@ use std::sync::Arc;
 
 use std::sync::atomic::Ordering;
 use sync_core::queue::{QueueId, QueuedOp};
-use sync_core::{ConnectionState, DeviceId, JsonObject, OfflineQueue, Operation, SyncEntity};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use sync_core::{
+    ConnectionState, DeviceId, JsonObject, OfflineQueue, Operation, SyncEntity, Watch,
+};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::collection::Collection;
 use crate::engine::{self, Command};
 use crate::error::Error;
-use crate::events::{ConflictInfo, SyncEvent};
+use crate::events::{ConflictInfo, Events};
 use crate::shared::Shared;
 use crate::typed::TypedCollection;
 
@@ -72,15 +74,15 @@ impl SyncClient {
         &self.shared.device_id
     }
 
-    /// The background sync's events.
-    pub fn events(&self) -> broadcast::Receiver<SyncEvent> {
-        self.shared.events.subscribe()
+    /// The background sync's events from now on.
+    pub fn events(&self) -> Events {
+        Events::new(self.shared.events.subscribe())
     }
 
     /// The real-time connection's state (`disconnected`, `connecting`,
-    /// `connected`, `reconnecting`, `error`).
-    pub fn connection_state(&self) -> watch::Receiver<ConnectionState> {
-        self.shared.state.subscribe()
+    /// `connected`, `reconnecting`, `error`), to read or wait for.
+    pub fn connection_state(&self) -> Watch<ConnectionState> {
+        self.shared.state.watch()
     }
 
     /// Marks the link metered or slow (`true`) or not. While it is, writes

@@ -65,12 +65,13 @@ pub use builder::SyncClientBuilder;
 pub use client::SyncClient;
 pub use collection::{Collection, Query};
 pub use error::{BoxError, Error};
-pub use events::{ConflictInfo, SyncEvent};
+pub use events::{ConflictInfo, Events, SyncEvent};
 pub use logic::Order;
 pub use shared::ConflictHook;
 pub use sync_core::queue::{QueueId, QueuedOp};
 pub use sync_core::{
     Clock, ConnectionState, DocId, JsonObject, ManualClock, Priority, SyncEntity, SystemClock,
+    Watch,
 };
 pub use typed::TypedCollection;
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use sync_core::{
     Clock, CollectionName, ConnectionState, DeviceId, JsonObject, Namespace, Operation, Priority,
+    Publisher,
 };
 use sync_queue::SledQueue;
 use tokio::sync::{Mutex, Notify, broadcast, watch};
@@ -75,7 +76,7 @@ pub(crate) struct Shared {
     pub(crate) local: LocalStore,
     pub(crate) queue: SledQueue,
     pub(crate) events: broadcast::Sender<SyncEvent>,
-    pub(crate) state: watch::Sender<ConnectionState>,
+    pub(crate) state: Publisher<ConnectionState>,
     /// One generation counter per configured collection, bumped after every
     /// change of its local view; live queries wait on it.
     pub(crate) changed: HashMap<CollectionName, watch::Sender<u64>>,

@@ -5,7 +5,8 @@
 //! metadata, client [`Operation`]s, log [`Change`]s, opaque [`Cursor`]s, the
 //! hybrid logical clock ([`Hlc`]) and the traits each layer implements
 //! ([`DiffCalculator`], [`ConflictResolver`], [`OfflineQueue`],
-//! [`SyncStore`]). Only traits with more than one implementation or a
+//! [`SyncStore`]), and [`Watch`], how the SDK crates publish a value that
+//! changes (a connection's state, a queue's counts). Only traits with more than one implementation or a
 //! generic user live here; the WebSocket client, with one implementation,
 //! is a plain type in `sync-realtime`.
 //!
@@ -60,6 +61,7 @@ pub mod result;
 mod schema;
 pub mod store;
 pub mod timestamp;
+pub mod watch;
 
 pub use change::{Change, ChangeOp, RawChange};
 pub use clock::{Clock, Hlc, HlcClock, ManualClock, NodeId, SystemClock};
@@ -82,6 +84,7 @@ pub use store::{
     CommitObserver, CommitOutcome, StoreError, StoredDocument, SyncStore, Write, WriteEffect,
 };
 pub use timestamp::Timestamp;
+pub use watch::{Publisher, Watch};
 
 /// A JSON object: the body of every document and delta.
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;

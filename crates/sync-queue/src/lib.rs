@@ -123,7 +123,7 @@
 //!
 //! [`SledQueue::entries`], [`SledQueue::get`], [`SledQueue::len`] and
 //! [`SledQueue::counts`] read the in-memory index; [`SledQueue::watch_counts`]
-//! gives a `tokio::sync::watch` receiver of [`QueueCounts`] ("3 changes
+//! gives a [`Watch`](sync_core::Watch) of [`QueueCounts`] ("3 changes
 //! waiting, 1 failed").
 //!
 //! # Design

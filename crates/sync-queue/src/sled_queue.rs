@@ -16,8 +16,7 @@ use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sync_core::queue::{OfflineQueue, QueueError, QueueId, QueuedOp};
-use sync_core::{Operation, Priority};
-use tokio::sync::watch;
+use sync_core::{Operation, Priority, Publisher, Watch};
 
 use crate::coalesce::{Coalesced, coalesce};
 use crate::config::QueueConfig;
@@ -61,7 +60,7 @@ struct Inner {
     flushed: Mutex<u64>,
     /// Set by the first storage failure; the queue refuses work after it.
     poisoned: OnceLock<String>,
-    counts: watch::Sender<QueueCounts>,
+    counts: Publisher<QueueCounts>,
 }
 
 struct Locked {
@@ -122,7 +121,7 @@ impl SledQueue {
         for entry in entries {
             state.insert(entry);
         }
-        let counts = watch::Sender::new(state.counts());
+        let counts = Publisher::new(state.counts());
         Ok(SledQueue {
             inner: Arc::new(Inner {
                 db,
@@ -498,10 +497,10 @@ impl SledQueue {
             .collect()
     }
 
-    /// A receiver of the counts, updated on every change: what a UI shows
+    /// A watch of the counts, updated on every change: what a UI shows
     /// as "3 changes waiting, 1 failed".
-    pub fn watch_counts(&self) -> watch::Receiver<QueueCounts> {
-        self.inner.counts.subscribe()
+    pub fn watch_counts(&self) -> Watch<QueueCounts> {
+        self.inner.counts.watch()
     }
 
     /// Flushes and drops this handle. The directory is released once every
@@ -554,12 +553,7 @@ impl SledQueue {
     }
 
     fn publish(&self, state: &State) {
-        let counts = state.counts();
-        self.inner.counts.send_if_modified(|current| {
-            let changed = *current != counts;
-            *current = counts;
-            changed
-        });
+        self.inner.counts.set(state.counts());
     }
 }
 

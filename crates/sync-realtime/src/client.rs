@@ -8,7 +8,7 @@
 //! so the stream resumes without a gap, drops changes it already delivered
 //! (per subscription, by `seq`), follows the server's `resync` messages and
 //! reconnects with [`Backoff`](crate::Backoff) after a drop. Its state is
-//! published through a [`tokio::sync::watch`] channel; pushed changes come
+//! published as a [`Watch`](sync_core::Watch); pushed changes come
 //! out of [`RealtimeClient::next_event`].
 
 mod driver;
@@ -19,8 +19,8 @@ pub use tls::{RootCertificate, TlsError};
 use std::time::Duration;
 
 use sync_core::realtime::{RealTimeEvent, Subscription, TransportError};
-use sync_core::{ConnectionState, Cursor, DeviceId, OpResult, Operation};
-use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use sync_core::{ConnectionState, Cursor, DeviceId, OpResult, Operation, Publisher, Watch};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// How a [`RealtimeClient`] connects and reconnects.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ pub(crate) enum Command {
 pub struct RealtimeClient {
     commands: mpsc::UnboundedSender<Command>,
     events: Mutex<mpsc::Receiver<RealTimeEvent>>,
-    state: watch::Receiver<ConnectionState>,
+    state: Watch<ConnectionState>,
     request_timeout: Duration,
 }
 
@@ -125,7 +125,8 @@ impl RealtimeClient {
     pub fn connect(config: ClientConfig) -> RealtimeClient {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::channel(config.event_buffer.max(1));
-        let (state_tx, state) = watch::channel(ConnectionState::Connecting);
+        let state_tx = Publisher::new(ConnectionState::Connecting);
+        let state = state_tx.watch();
         let request_timeout = config.request_timeout;
         tokio::spawn(driver::run(config, command_rx, event_tx, state_tx));
         RealtimeClient {
@@ -138,11 +139,11 @@ impl RealtimeClient {
 
     /// The connection's current state.
     pub fn state(&self) -> ConnectionState {
-        *self.state.borrow()
+        self.state.get()
     }
 
-    /// A receiver of the connection's states, to wait for changes.
-    pub fn states(&self) -> watch::Receiver<ConnectionState> {
+    /// A watch of the connection's states, to wait for changes.
+    pub fn states(&self) -> Watch<ConnectionState> {
         self.state.clone()
     }
 
@@ -151,8 +152,8 @@ impl RealtimeClient {
     pub async fn wait_for(&self, wanted: ConnectionState) -> ConnectionState {
         let mut states = self.state.clone();
         match states.wait_for(|state| *state == wanted).await {
-            Ok(state) => *state,
-            Err(_) => *self.state.borrow(),
+            Some(state) => state,
+            None => self.state.get(),
         }
     }
 

@@ -109,10 +109,7 @@ pub(crate) async fn run(shared: Arc<Shared>, commands: mpsc::UnboundedReceiver<C
         realtime.close().await;
     }
     let _ = engine.shared().local.flush().await;
-    engine
-        .shared()
-        .state
-        .send_replace(ConnectionState::Disconnected);
+    engine.shared().state.replace(ConnectionState::Disconnected);
     if let Some(reply) = engine.closing.take() {
         let _ = reply.send(());
     }
@@ -138,13 +135,9 @@ impl Engine {
         let Some(rt) = self.realtime.as_mut() else {
             return;
         };
-        let state = *rt.states.borrow_and_update();
+        let state = rt.states.see();
         let shared = &self.remote.shared;
-        shared.state.send_if_modified(|current| {
-            let changed = *current != state;
-            *current = state;
-            changed
-        });
+        shared.state.set(state);
         if state != ConnectionState::Connected && self.was_connected {
             self.was_connected = false;
             shared.emit(SyncEvent::Disconnected);
@@ -180,7 +173,7 @@ impl Engine {
                 None => self.observe_state(),
             },
             changed = rt.states.changed() => {
-                if changed.is_err() {
+                if changed.is_none() {
                     self.realtime = None;
                     self.ws_retry_at = Some(Instant::now());
                 } else {

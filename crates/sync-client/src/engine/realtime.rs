@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sync_core::realtime::{RealTimeEvent, Subscription};
-use sync_core::{ConnectionState, Filter, OfflineQueue};
+use sync_core::{ConnectionState, Filter, OfflineQueue, Watch};
 use sync_realtime::{ClientConfig, RealtimeClient};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use super::remote::{Batch, Remote};
 use crate::error::Error;
@@ -28,7 +28,7 @@ const WS_BATCH: usize = 64;
 /// The real-time connection and what the engine knows about it.
 pub(super) struct Realtime {
     client: Arc<RealtimeClient>,
-    pub(super) states: watch::Receiver<ConnectionState>,
+    pub(super) states: Watch<ConnectionState>,
     pub(super) events: mpsc::UnboundedReceiver<RealTimeEvent>,
     /// Whether every collection is subscribed on this connection.
     pub(super) subscribed: bool,
@@ -64,7 +64,7 @@ impl Realtime {
                 }
             }
         });
-        shared.state.send_replace(*states.borrow());
+        shared.state.replace(states.get());
         Realtime {
             client,
             states,
@@ -76,7 +76,7 @@ impl Realtime {
 
     /// Whether the socket is up now.
     pub(super) fn is_connected(&self) -> bool {
-        *self.states.borrow() == ConnectionState::Connected
+        self.states.get() == ConnectionState::Connected
     }
 
     /// Subscribes every collection from its stored cursor.

@@ -154,7 +154,7 @@ async fn a_pending_conflict_goes_to_the_resolver_hook() {
     b.sync_now().await.unwrap();
     let mut pending = false;
     let mut resolved = false;
-    while let Ok(event) = events.try_recv() {
+    while let Some(event) = events.try_recv() {
         pending |= matches!(event, SyncEvent::ConflictPending(_));
         resolved |= matches!(event, SyncEvent::ConflictResolved { .. });
     }

@@ -66,7 +66,7 @@ async fn writes_on_a_appear_in_bs_watch_stream() {
     wait(&mut room, vec!["Buy oat milk"]).await;
 
     let mut saw_insert = false;
-    while let Ok(event) = events.try_recv() {
+    while let Some(event) = events.try_recv() {
         saw_insert |= matches!(event, SyncEvent::Insert { ref id, .. } if id == "fixed");
     }
     assert!(saw_insert, "B heard of A's insert");
@@ -104,7 +104,7 @@ async fn http_polling_carries_the_sync_when_there_is_no_websocket() {
     }
     a.sync_now().await.unwrap();
     let mut totals = Vec::new();
-    while let Ok(event) = progress.try_recv() {
+    while let Some(event) = progress.try_recv() {
         if let SyncEvent::SyncProgress { done, total } = event {
             totals.push((done, total));
         }

@@ -77,13 +77,13 @@ fn a_delete_cancels_the_unsent_create() {
         .push(create("a", "c1", json!({"title": "x"})))
         .unwrap();
     queue.push(update("a", "u1", json!({"n": 2}))).unwrap();
-    assert_eq!(counts.borrow_and_update().pending, 1);
+    assert_eq!(counts.see().pending, 1);
     assert_eq!(
         queue.push(delete("a", "d1")).unwrap(),
         Enqueued::Cancelled(QueueId(1))
     );
     assert!(queue.is_empty());
-    assert_eq!(counts.borrow_and_update().pending, 0);
+    assert_eq!(counts.see().pending, 0);
     // The id was consumed: the next entry gets a new one.
     assert_eq!(
         queue.push(create("a", "c2", json!({}))).unwrap(),

@@ -10,10 +10,10 @@ use futures::{SinkExt, StreamExt};
 use sync_core::realtime::{RealTimeEvent, Subscription, TransportError};
 use sync_core::{
     Action, Change, ChangeOp, ConnectionState, Cursor, DocId, ErrorBody, OpId, OpResult, OpStatus,
-    Operation, Seq,
+    Operation, Publisher, Seq,
 };
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header::AUTHORIZATION};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -34,7 +34,7 @@ pub(crate) async fn run(
     config: ClientConfig,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<RealTimeEvent>,
-    state: watch::Sender<ConnectionState>,
+    state: Publisher<ConnectionState>,
 ) {
     let backoff = Backoff::new(
         config.reconnect_delay,
@@ -151,7 +151,7 @@ struct Driver {
     config: ClientConfig,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<RealTimeEvent>,
-    state: watch::Sender<ConnectionState>,
+    state: Publisher<ConnectionState>,
     backoff: Backoff,
     subs: Vec<Sub>,
     closing: Option<oneshot::Sender<()>>,
@@ -163,11 +163,7 @@ struct Driver {
 
 impl Driver {
     fn set_state(&self, state: ConnectionState) {
-        self.state.send_if_modified(|current| {
-            let changed = *current != state;
-            *current = state;
-            changed
-        });
+        self.state.set(state);
     }
 
     async fn connect_loop(&mut self) -> ConnectionState {

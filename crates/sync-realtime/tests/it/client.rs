@@ -101,8 +101,7 @@ async fn a_subscriber_resumes_after_a_server_restart_with_exactly_what_it_missed
     let recorder = {
         let seen_states = Arc::clone(&seen_states);
         tokio::spawn(async move {
-            while states.changed().await.is_ok() {
-                let state = *states.borrow_and_update();
+            while let Some(state) = states.changed().await {
                 seen_states.lock().unwrap().push(state);
             }
         })
