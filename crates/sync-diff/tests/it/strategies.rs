@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use sync_diff::{FieldDelta, FieldPath, JsonPointer, PatchOperation, merge_patch};
+use sync_diff::{FieldDelta, FieldPath, JsonPointer, PatchOperation, delta, merge_patch};
 
 /// Keys from a small alphabet, so two random documents share many keys,
 /// including the pointer-escaping characters `/` and `~` and dots.
@@ -116,4 +116,16 @@ pub(crate) fn operation() -> impl Strategy<Value = PatchOperation> {
         (pointer(), pointer()).prop_map(|(from, path)| PatchOperation::Copy { from, path }),
         (pointer(), value(true)).prop_map(|(path, value)| PatchOperation::Test { path, value }),
     ]
+}
+
+/// A document and a field delta that mostly fits it: the diff to an edit
+/// of it, with random entries that may not fit added.
+pub(crate) fn document_and_mostly_fitting_delta() -> impl Strategy<Value = (Value, FieldDelta)> {
+    (document_and_edit(), any_delta()).prop_map(|((a, b), extra)| {
+        let mut delta = delta::diff(&a, &b);
+        delta.added.extend(extra.added);
+        delta.modified.extend(extra.modified);
+        delta.removed.extend(extra.removed);
+        (a, delta)
+    })
 }
