@@ -68,7 +68,7 @@ impl<T: Clone> Watch<T> {
     }
 
     /// Waits for a value not yet seen and returns it, noted as seen;
-    /// `None` once the publisher is gone.
+    /// `None` once the publisher is gone and its last value was seen.
     pub async fn changed(&mut self) -> Option<T> {
         self.0.changed().await.ok()?;
         Some(self.see())
