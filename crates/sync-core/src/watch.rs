@@ -111,5 +111,12 @@ mod tests {
         assert_eq!(watch.changed().await, None);
         assert_eq!(watch.wait_for(|n| *n > 5).await, None);
         assert_eq!(watch.get(), 5, "the last value stays");
+
+        let publisher = Publisher::new(0);
+        let mut watch = publisher.watch();
+        publisher.replace(1);
+        drop(publisher);
+        assert_eq!(watch.changed().await, Some(1), "the last value, unseen");
+        assert_eq!(watch.changed().await, None);
     }
 }
