@@ -19,12 +19,6 @@ impl<T> Publisher<T> {
         self.0.send_replace(value)
     }
 
-    /// Lets `modify` change the value in place; watchers are told only
-    /// when it returns `true`, which this returns too.
-    pub fn modify_if(&self, modify: impl FnOnce(&mut T) -> bool) -> bool {
-        self.0.send_if_modified(modify)
-    }
-
     /// A new watcher, which counts the current value as seen.
     pub fn watch(&self) -> Watch<T> {
         Watch(self.0.subscribe())
@@ -34,7 +28,7 @@ impl<T> Publisher<T> {
 impl<T: PartialEq> Publisher<T> {
     /// Publishes `value` if it differs from the current one; whether it did.
     pub fn set(&self, value: T) -> bool {
-        self.modify_if(|current| {
+        self.0.send_if_modified(|current| {
             let changed = *current != value;
             if changed {
                 *current = value;
