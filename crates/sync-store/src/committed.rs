@@ -6,14 +6,13 @@
 //! it holds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::Hash;
 
 use sync_core::store::{
     CommitOutcome, DeviceStats, StoreStats, StoredDocument, Write, WriteEffect,
 };
 use sync_core::{
     Change, ChangeOp, ConflictId, ConflictRecord, ConflictStatus, DeviceId, DocKey, Document, OpId,
-    OpResult, OpStatus, Seq, Strategy, Timestamp, Version,
+    OpResult, OpStatus, Seq, Strategy, Timestamp, UserId, Version,
 };
 
 use crate::error::Error;
@@ -217,24 +216,26 @@ impl Group {
     /// Decides `write` against the state the store and the group's earlier
     /// writes leave, and records its effects: a duplicate answers the first
     /// result, a version that moved or a conflict no longer pending changes
-    /// nothing, anything else commits at the next seq.
+    /// nothing, anything else commits at the next seq. The write's data
+    /// moves into the group.
     pub(crate) fn apply(
         &mut self,
-        write: &Write,
+        write: Write,
         source: &impl Source,
     ) -> Result<CommitOutcome, Error> {
         if let Some(first) = self.op_result(&write.op_id, source)? {
             return Ok(CommitOutcome::Duplicate(first.as_duplicate()));
         }
         let current = self.document(&write.key, source)?;
-        let current_version = current
-            .as_ref()
-            .map_or(Version::ZERO, |c| c.document.version);
+        let stored_version = current.map(|c| c.document.version);
+        let current_version = stored_version.unwrap_or(Version::ZERO);
         if current_version != write.expected_version {
             return Ok(CommitOutcome::VersionMismatch {
-                current: current.map(Box::new),
+                current: current.cloned().map(Box::new),
             });
         }
+        let was_live = current.is_some_and(|c| !c.document.deleted);
+        let previous_seq = current.map_or(Seq::ZERO, |c| c.document.seq);
         let resolving = match &write.resolves {
             Some(conflict_id) => match self.conflict(conflict_id, source)? {
                 Some(record) if record.status == ConflictStatus::Pending => Some(record),
@@ -243,34 +244,29 @@ impl Group {
             None => None,
         };
 
-        let mut result = write.result.clone();
-        if let Some((change, stored)) = committed(write, self.head.next(), current_version.next()) {
-            let was_live = current.as_ref().is_some_and(|c| !c.document.deleted);
-            match (was_live, stored.document.deleted) {
-                (false, false) => self.tally.live_documents += 1,
-                (true, true) => self.tally.live_documents -= 1,
-                _ => {}
-            }
-            self.head = change.seq;
-            result.version = Some(change.version);
-            result.seq = Some(change.seq);
-            self.changes.push(change);
-            self.previous_seqs
-                .push(current.as_ref().map_or(Seq::ZERO, |c| c.document.seq));
-            self.dirty_documents.insert(write.key.clone());
-            self.documents.insert(write.key.clone(), Some(stored));
-        } else if let Some(current) = &current {
-            result.version = Some(current.document.version);
-        }
-
-        if let Some(conflict) = &write.conflict {
+        let Write {
+            op_id,
+            key,
+            effect,
+            device_id,
+            user,
+            mut result,
+            conflict,
+            ..
+        } = write;
+        let synced_at = match &effect {
+            WriteEffect::Change { timestamp, .. } => Some(timestamp.timestamp()),
+            WriteEffect::ResultOnly => conflict.as_ref().map(|c| c.created_at),
+        };
+        let had_conflict = conflict.is_some();
+        if let Some(conflict) = conflict {
             *self.tally.conflicts.entry(conflict.strategy).or_default() += 1;
-            self.record_conflict(conflict.clone());
+            self.record_conflict(conflict);
         }
         if let Some(mut record) = resolving {
             record.status = ConflictStatus::Resolved;
             // Resolved when the resolving write was made.
-            record.resolved_at = Some(match &write.effect {
+            record.resolved_at = Some(match &effect {
                 WriteEffect::Change {
                     data, timestamp, ..
                 } => {
@@ -281,21 +277,47 @@ impl Group {
             });
             self.record_conflict(record);
         }
+        let seq = self.head.next();
+        let written = committed(
+            &key,
+            effect,
+            &op_id,
+            &device_id,
+            user,
+            seq,
+            current_version.next(),
+        );
+        if let Some((change, stored)) = written {
+            match (was_live, stored.document.deleted) {
+                (false, false) => self.tally.live_documents += 1,
+                (true, true) => self.tally.live_documents -= 1,
+                _ => {}
+            }
+            self.head = change.seq;
+            result.version = Some(change.version);
+            result.seq = Some(change.seq);
+            self.changes.push(change);
+            self.previous_seqs.push(previous_seq);
+            // Known since the document was read above.
+            if let Some(slot) = self.documents.get_mut(&key) {
+                *slot = Some(stored);
+            }
+            self.dirty_documents.insert(key);
+        } else if stored_version.is_some() {
+            result.version = stored_version;
+        }
+
         *self.tally.operations.entry(result.status).or_default() += 1;
-        if let Some(device) = &write.device_id {
-            let tally = self.tally.devices.entry(device.clone()).or_default();
-            let synced_at = match &write.effect {
-                WriteEffect::Change { timestamp, .. } => Some(timestamp.timestamp()),
-                WriteEffect::ResultOnly => write.conflict.as_ref().map(|c| c.created_at),
-            };
+        if let Some(device) = device_id {
+            let tally = self.tally.devices.entry(device).or_default();
             tally.last_sync = tally.last_sync.max(synced_at);
             *tally.operations.entry(result.status).or_default() += 1;
-            if write.conflict.is_some() {
+            if had_conflict {
                 tally.conflicts += 1;
             }
         }
-        self.ops.insert(write.op_id.clone(), Some(result.clone()));
-        self.results.push((write.op_id.clone(), result.clone()));
+        self.ops.insert(op_id.clone(), Some(result.clone()));
+        self.results.push((op_id, result.clone()));
         Ok(CommitOutcome::Committed(result))
     }
 
@@ -304,16 +326,32 @@ impl Group {
         self.conflicts.insert(record.id.clone(), Some(record));
     }
 
+    /// The first result of `op_id`, if it was applied before.
     fn op_result(&mut self, op_id: &OpId, source: &impl Source) -> Result<Option<OpResult>, Error> {
-        known_or_loaded(&mut self.ops, op_id, || source.op_result(op_id))
+        if let Some(known) = self.ops.get(op_id) {
+            return Ok(known.clone());
+        }
+        // An absent result is not remembered: the write records its own,
+        // or leaves nothing a later write of the group could find.
+        let loaded = source.op_result(op_id)?;
+        if let Some(result) = &loaded {
+            self.ops.insert(op_id.clone(), Some(result.clone()));
+        }
+        Ok(loaded)
     }
 
+    /// The document at `key` as the store and the group's earlier writes
+    /// leave it.
     fn document(
         &mut self,
         key: &DocKey,
         source: &impl Source,
-    ) -> Result<Option<StoredDocument>, Error> {
-        known_or_loaded(&mut self.documents, key, || source.document(key))
+    ) -> Result<Option<&StoredDocument>, Error> {
+        if !self.documents.contains_key(key) {
+            let loaded = source.document(key)?;
+            self.documents.insert(key.clone(), loaded);
+        }
+        Ok(self.documents.get(key).and_then(Option::as_ref))
     }
 
     fn conflict(
@@ -321,52 +359,50 @@ impl Group {
         id: &ConflictId,
         source: &impl Source,
     ) -> Result<Option<ConflictRecord>, Error> {
-        known_or_loaded(&mut self.conflicts, id, || source.conflict(id))
+        if let Some(known) = self.conflicts.get(id) {
+            return Ok(known.clone());
+        }
+        let loaded = source.conflict(id)?;
+        self.conflicts.insert(id.clone(), loaded.clone());
+        Ok(loaded)
     }
 }
 
-/// What the group knows of `key` (absence included), else what `load`
-/// reads, remembered.
-fn known_or_loaded<K: Clone + Eq + Hash, V: Clone>(
-    known: &mut HashMap<K, Option<V>>,
-    key: &K,
-    load: impl FnOnce() -> Result<Option<V>, Error>,
-) -> Result<Option<V>, Error> {
-    if let Some(value) = known.get(key) {
-        return Ok(value.clone());
-    }
-    let loaded = load()?;
-    known.insert(key.clone(), loaded.clone());
-    Ok(loaded)
-}
-
-/// The change and document `write` makes when committed at `seq` with
-/// `version`; `None` for a write that changes no document.
-fn committed(write: &Write, seq: Seq, version: Version) -> Option<(Change, StoredDocument)> {
+/// The change and document a write's `effect` on `key` makes when
+/// committed at `seq` with `version`; `None` for an effect that changes no
+/// document.
+fn committed(
+    key: &DocKey,
+    effect: WriteEffect,
+    op_id: &OpId,
+    device_id: &Option<DeviceId>,
+    user: Option<UserId>,
+    seq: Seq,
+    version: Version,
+) -> Option<(Change, StoredDocument)> {
     let WriteEffect::Change {
         op,
         delta,
         data,
         field_clocks,
         timestamp,
-    } = &write.effect
+    } = effect
     else {
         return None;
     };
-    let deleted = *op == ChangeOp::Delete;
-    let key = &write.key;
+    let deleted = op == ChangeOp::Delete;
     let change = Change {
         seq,
         namespace: key.namespace.clone(),
         collection: key.collection.clone(),
         id: key.id.clone(),
-        op: *op,
-        delta: delta.clone(),
+        op,
+        delta,
         version,
-        timestamp: *timestamp,
-        op_id: write.op_id.clone(),
-        device_id: write.device_id.clone(),
-        user: write.user.clone(),
+        timestamp,
+        op_id: op_id.clone(),
+        device_id: device_id.clone(),
+        user,
         data: (!deleted).then(|| data.clone()),
     };
     let stored = StoredDocument {
@@ -374,17 +410,13 @@ fn committed(write: &Write, seq: Seq, version: Version) -> Option<(Change, Store
             id: key.id.clone(),
             namespace: key.namespace.clone(),
             collection: key.collection.clone(),
-            data: if deleted {
-                Default::default()
-            } else {
-                data.clone()
-            },
+            data: if deleted { Default::default() } else { data },
             version,
             seq,
-            updated_at: *timestamp,
+            updated_at: timestamp,
             deleted,
         },
-        field_clocks: field_clocks.clone(),
+        field_clocks,
     };
     Some((change, stored))
 }

@@ -232,7 +232,7 @@ impl Committer {
         for (writes, _) in requests {
             let mut answers = Vec::with_capacity(writes.len());
             for write in writes {
-                answers.push(group.apply(write, &Preloaded)?);
+                answers.push(group.apply(write.clone(), &Preloaded)?);
             }
             outcomes.push(answers);
         }
