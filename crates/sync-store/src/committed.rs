@@ -5,7 +5,9 @@
 //! counters. A store only loads what a [`Group`] asks for and persists what
 //! it holds.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashMap, HashMapExt};
 
 use sync_core::store::{
     CommitOutcome, DeviceStats, StoreStats, StoredDocument, Write, WriteEffect,
@@ -155,17 +157,18 @@ pub(crate) struct Group {
 }
 
 impl Group {
-    /// An empty group whose first change takes the seq after `head`.
-    pub(crate) fn new(head: Seq) -> Group {
+    /// An empty group whose first change takes the seq after `head`, with
+    /// room for `writes` writes.
+    pub(crate) fn new(head: Seq, writes: usize) -> Group {
         Group {
             head,
-            documents: HashMap::new(),
-            ops: HashMap::new(),
+            documents: HashMap::with_capacity(writes),
+            ops: HashMap::with_capacity(writes),
             conflicts: HashMap::new(),
-            changes: Vec::new(),
-            previous_seqs: Vec::new(),
+            changes: Vec::with_capacity(writes),
+            previous_seqs: Vec::with_capacity(writes),
             dirty_documents: BTreeSet::new(),
-            results: Vec::new(),
+            results: Vec::with_capacity(writes),
             dirty_conflicts: BTreeSet::new(),
             tally: Tally::default(),
         }

@@ -445,7 +445,7 @@ fn loaded_group(
     document_rows: &[Row],
     conflict_rows: &[Row],
 ) -> Result<Group, Error> {
-    let mut group = Group::new(head);
+    let mut group = Group::new(head, names.keys.len());
     for row in op_rows {
         let op_id: OpId = parse_name("op_results", get(row, "op_results", 0)?)?;
         group.known_op(op_id, decode("op_results", get(row, "op_results", 1)?)?);

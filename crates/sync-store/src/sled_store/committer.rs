@@ -44,7 +44,7 @@ impl Committer {
             // mid-write would leave sled failing until reopened.
             let result = self.shared.disk.check().and_then(|()| {
                 let started = std::time::Instant::now();
-                let committed = self.commit_group(&mut requests);
+                let committed = self.commit_group(&mut requests, queued);
                 *self.shared.last_failure() = committed.as_ref().err().cloned();
                 if let (Ok(_), Some(observer)) = (&committed, &self.config.commit_observer) {
                     observer.committed(queued, started.elapsed());
@@ -69,7 +69,11 @@ impl Committer {
 
     /// Decides every request's writes in order, stores what the group holds
     /// in one atomic batch, flushes once and advances the durable head.
-    fn commit_group(&self, requests: &mut [Request]) -> Result<Vec<Vec<CommitOutcome>>, Error> {
+    fn commit_group(
+        &self,
+        requests: &mut [Request],
+        writes: usize,
+    ) -> Result<Vec<Vec<CommitOutcome>>, Error> {
         // The committer is the only writer of the records a group reads but
         // for a snapshot load, which holds the gate too.
         let _gate = self.shared.commit_gate();
@@ -77,7 +81,7 @@ impl Committer {
         let source = TreeSource {
             shared: &self.shared,
         };
-        let mut group = Group::new(start);
+        let mut group = Group::new(start, writes);
         let mut all = Vec::with_capacity(requests.len());
         for (writes, _) in requests {
             let mut outcomes = Vec::with_capacity(writes.len());

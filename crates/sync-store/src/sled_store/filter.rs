@@ -10,9 +10,11 @@
 //! stored before the store opened are added by a scan in the background;
 //! until it is through, every key may be present.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{PoisonError, RwLock};
+
+use foldhash::quality::RandomState;
 
 /// Keys the first layer holds at its false-positive rate; each further
 /// layer holds twice the one before.
@@ -84,7 +86,7 @@ impl Layer {
 impl Default for KeyFilter {
     fn default() -> Self {
         KeyFilter {
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
             layers: RwLock::new(vec![Layer::new(0)]),
             newest_keys: AtomicUsize::new(0),
             complete: AtomicBool::new(false),
