@@ -67,12 +67,13 @@ impl Committer {
         let _ = self.shared.db.flush();
     }
 
-    /// Decides every request's writes in order, stores what the group holds
-    /// in one atomic batch, flushes once and advances the durable head.
+    /// Takes every request's writes and decides them in order (`queued` of
+    /// them in all), stores what the group holds in one atomic batch,
+    /// flushes once and advances the durable head.
     fn commit_group(
         &self,
         requests: &mut [Request],
-        writes: usize,
+        queued: usize,
     ) -> Result<Vec<Vec<CommitOutcome>>, Error> {
         // The committer is the only writer of the records a group reads but
         // for a snapshot load, which holds the gate too.
@@ -81,7 +82,7 @@ impl Committer {
         let source = TreeSource {
             shared: &self.shared,
         };
-        let mut group = Group::new(start, writes);
+        let mut group = Group::new(start, queued);
         let mut all = Vec::with_capacity(requests.len());
         for (writes, _) in requests {
             let mut outcomes = Vec::with_capacity(writes.len());
