@@ -7,6 +7,7 @@
 //! storage key without escaping.
 
 use std::fmt;
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -105,9 +106,10 @@ macro_rules! name_type {
         check = $check:ident, rule = $rule:literal, pattern = $pattern:literal
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        ///
+        /// Shared, not copied: a clone costs a reference count.
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// The longest value accepted, in characters (of each part, for
@@ -118,7 +120,13 @@ macro_rules! name_type {
             pub fn new(value: impl Into<String>) -> Result<Self, CoreError> {
                 let value = value.into();
                 $check($kind, &value, $max, $allowed, $rule)?;
-                Ok($name(value))
+                Ok($name(Arc::from(value)))
+            }
+
+            /// Validates a borrowed `value`, copying it once.
+            fn from_checked_str(value: &str) -> Result<Self, CoreError> {
+                $check($kind, value, $max, $allowed, $rule)?;
+                Ok($name(Arc::from(value)))
             }
 
             /// The name as a string slice.
@@ -128,7 +136,29 @@ macro_rules! name_type {
 
             /// The name as an owned string.
             pub fn into_string(self) -> String {
-                self.0
+                String::from(&*self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct NameVisitor;
+                impl serde::de::Visitor<'_> for NameVisitor {
+                    type Value = $name;
+                    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        formatter.write_str("a string")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<$name, E> {
+                        $name::from_checked_str(value).map_err(E::custom)
+                    }
+                }
+                deserializer.deserialize_str(NameVisitor)
             }
         }
 
@@ -155,7 +185,7 @@ macro_rules! name_type {
 
         impl From<$name> for String {
             fn from(name: $name) -> String {
-                name.0
+                name.into_string()
             }
         }
 
@@ -179,13 +209,13 @@ macro_rules! name_type {
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                &*self.0 == other
             }
         }
 
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
+                &*self.0 == *other
             }
         }
 
@@ -269,7 +299,9 @@ impl Namespace {
 
     /// The `default` namespace.
     pub fn default_namespace() -> Namespace {
-        Namespace(Self::DEFAULT.to_owned())
+        static DEFAULT: LazyLock<Namespace> =
+            LazyLock::new(|| Namespace(Arc::from(Namespace::DEFAULT)));
+        DEFAULT.clone()
     }
 }
 
@@ -283,7 +315,7 @@ impl CollectionName {
     /// The collection a branch address belongs to; a plain name itself.
     pub fn base(&self) -> CollectionName {
         match self.0.split_once(BRANCH_SEPARATOR) {
-            Some((base, _)) => CollectionName(base.to_owned()),
+            Some((base, _)) => CollectionName(Arc::from(base)),
             None => self.clone(),
         }
     }
@@ -299,7 +331,7 @@ impl CollectionName {
     pub fn branch(&self) -> Option<BranchName> {
         self.0
             .split_once(BRANCH_SEPARATOR)
-            .map(|(_, branch)| BranchName(branch.to_owned()))
+            .map(|(_, branch)| BranchName(Arc::from(branch)))
     }
 
     /// Whether this is a branch address rather than a plain collection.
@@ -310,35 +342,44 @@ impl CollectionName {
     /// The address of branch `branch` of this collection's documents (of
     /// the base collection's, for a branch address).
     pub fn with_branch(&self, branch: &BranchName) -> CollectionName {
-        CollectionName(format!("{}{BRANCH_SEPARATOR}{branch}", self.base_str()))
+        CollectionName(Arc::from(format!(
+            "{}{BRANCH_SEPARATOR}{branch}",
+            self.base_str()
+        )))
     }
+}
+
+/// A fresh, time-ordered UUIDv7 in its hyphenated lower-case text.
+fn fresh_uuid() -> Arc<str> {
+    let mut text = uuid::Uuid::encode_buffer();
+    Arc::from(&*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text))
 }
 
 impl DocId {
     /// A fresh, time-ordered id (UUIDv7) for a document created without one.
     pub fn generate() -> DocId {
-        DocId(uuid::Uuid::now_v7().to_string())
+        DocId(fresh_uuid())
     }
 }
 
 impl OpId {
     /// A fresh, time-ordered operation id (UUIDv7).
     pub fn generate() -> OpId {
-        OpId(uuid::Uuid::now_v7().to_string())
+        OpId(fresh_uuid())
     }
 }
 
 impl DeviceId {
     /// A fresh device id (UUIDv7), made once per install and persisted.
     pub fn generate() -> DeviceId {
-        DeviceId(uuid::Uuid::now_v7().to_string())
+        DeviceId(fresh_uuid())
     }
 }
 
 impl ConflictId {
     /// A fresh conflict id (UUIDv7).
     pub fn generate() -> ConflictId {
-        ConflictId(uuid::Uuid::now_v7().to_string())
+        ConflictId(fresh_uuid())
     }
 }
 
@@ -348,7 +389,7 @@ impl UserId {
 
     /// The `anonymous` user.
     pub fn anonymous() -> UserId {
-        UserId(Self::ANONYMOUS.to_owned())
+        UserId(Arc::from(Self::ANONYMOUS))
     }
 }
 
