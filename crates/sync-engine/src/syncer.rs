@@ -13,7 +13,9 @@
 //! that document; operations on other documents keep their commit.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -129,7 +131,9 @@ enum Slot {
 /// What one operation does, decided against the document as it is.
 struct Decided {
     write: Write,
-    after: StoredDocument,
+    /// The document after the write, when a later operation of the round
+    /// writes it too.
+    after: Option<StoredDocument>,
     conflict: Option<ConflictRecord>,
 }
 
@@ -429,9 +433,7 @@ impl Syncer {
     }
 
     fn check_size(&self, data: &JsonObject) -> Result<(), EngineError> {
-        let bytes = serde_json::to_vec(data)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let bytes = json_len(data);
         if bytes > self.document_bytes_max {
             return Err(EngineError::TooLarge {
                 message: format!(
@@ -451,20 +453,31 @@ impl Syncer {
         context: &BatchContext<'_>,
         slots: &mut [Slot],
     ) -> Result<bool, EngineError> {
-        let mut overlay: HashMap<DocKey, Option<StoredDocument>> = HashMap::new();
+        // How many of the round's operations write each document: only a
+        // document written more than once needs its state after each write,
+        // kept in the overlay for the next operation on it.
+        let mut writers: HashMap<&DocKey, usize> = HashMap::with_capacity(slots.len());
+        for slot in slots.iter() {
+            if let Slot::Pending(prepared) = slot {
+                *writers.entry(&prepared.key).or_default() += 1;
+            }
+        }
+        let mut overlay: HashMap<DocKey, StoredDocument> = HashMap::new();
         let mut writes = Vec::new();
         let mut decided: Vec<(usize, DocKey, Result<WriteIndex, EngineError>)> = Vec::new();
         for (index, slot) in slots.iter().enumerate() {
             let Slot::Pending(prepared) = slot else {
                 continue;
             };
-            let touched = overlay.contains_key(&prepared.key);
-            let current = match overlay.get(&prepared.key) {
-                Some(current) => current.clone(),
+            let shared = writers.get(&prepared.key).is_some_and(|&count| count > 1);
+            let earlier = overlay.remove(&prepared.key);
+            let touched = earlier.is_some();
+            let current = match earlier {
+                Some(earlier) => Some(earlier),
                 None => self.store.get(&prepared.key).await?,
             };
             let decision = self
-                .decide(context, prepared, current.as_ref(), touched)
+                .decide(context, prepared, current.as_ref(), touched, shared)
                 .await;
             let entry = match decision {
                 Ok(Decided {
@@ -472,11 +485,18 @@ impl Syncer {
                     after,
                     conflict,
                 }) => {
-                    overlay.insert(prepared.key.clone(), Some(after));
+                    if let Some(after) = after {
+                        overlay.insert(prepared.key.clone(), after);
+                    }
                     writes.push(write);
                     Ok((writes.len() - 1, conflict))
                 }
-                Err(error) => Err(error),
+                Err(error) => {
+                    if let Some(current) = current.filter(|_| touched) {
+                        overlay.insert(prepared.key.clone(), current);
+                    }
+                    Err(error)
+                }
             };
             decided.push((index, prepared.key.clone(), entry));
         }
@@ -530,13 +550,16 @@ impl Syncer {
         Ok(!stale.is_empty())
     }
 
-    /// Decides what one operation does to `current`.
+    /// Decides what one operation does to `current`; `shared` when a later
+    /// operation of the round writes the same document and needs the
+    /// document as this one leaves it.
     async fn decide(
         &self,
         context: &BatchContext<'_>,
         prepared: &Prepared,
         current: Option<&StoredDocument>,
         touched: bool,
+        shared: bool,
     ) -> Result<Decided, EngineError> {
         let op = &prepared.op;
         let key = &prepared.key;
@@ -563,11 +586,25 @@ impl Syncer {
             }
             (Action::Create | Action::Upsert, None) => {
                 let data = op.data.clone().unwrap_or_default();
-                self.insert(context, prepared, current, data, client_time, stamp)
+                self.insert(
+                    context,
+                    prepared,
+                    current,
+                    data,
+                    (client_time, stamp),
+                    shared,
+                )
             }
             (Action::Create | Action::Upsert, Some(stored)) if !live(stored) => {
                 let data = op.data.clone().unwrap_or_default();
-                self.insert(context, prepared, current, data, client_time, stamp)
+                self.insert(
+                    context,
+                    prepared,
+                    current,
+                    data,
+                    (client_time, stamp),
+                    shared,
+                )
             }
             (Action::Update | Action::Delete, None) => {
                 return Err(EngineError::NotFound(format!(
@@ -598,7 +635,7 @@ impl Syncer {
                     strategy: context.strategy,
                 });
                 self.check_size(&outcome.data)?;
-                self.resolved(context, prepared, stored, outcome, stamp)
+                self.resolved(context, prepared, stored, outcome, stamp, shared)
             }
         };
         decided.write.result.op_id = Some(prepared.op_id.clone());
@@ -613,27 +650,29 @@ impl Syncer {
         prepared: &Prepared,
         current: Option<&StoredDocument>,
         data: JsonObject,
-        client_time: Hlc,
-        stamp: Hlc,
+        (client_time, stamp): (Hlc, Hlc),
+        shared: bool,
     ) -> Decided {
         let expected = current.map_or(Version::ZERO, |stored| stored.document.version);
         let field_clocks: FieldClocks = data.keys().map(|k| (k.clone(), client_time)).collect();
+        let after = shared.then(|| {
+            projected(
+                &prepared.key,
+                current,
+                expected.next(),
+                data.clone(),
+                false,
+                stamp,
+                field_clocks.clone(),
+            )
+        });
         let effect = WriteEffect::Change {
             op: ChangeOp::Insert,
             delta: data.clone(),
-            data: data.clone(),
-            field_clocks: field_clocks.clone(),
+            data,
+            field_clocks,
             timestamp: stamp,
         };
-        let after = projected(
-            &prepared.key,
-            current,
-            expected.next(),
-            data,
-            false,
-            stamp,
-            field_clocks,
-        );
         Decided {
             write: self.write(
                 context,
@@ -655,6 +694,7 @@ impl Syncer {
         stored: &StoredDocument,
         outcome: Outcome,
         stamp: Hlc,
+        shared: bool,
     ) -> Decided {
         let document = &stored.document;
         let conflict = outcome.conflict_record(
@@ -687,29 +727,31 @@ impl Syncer {
             (false, false) => Some(ChangeOp::Update),
         };
         let (effect, after) = match op {
-            None => (WriteEffect::ResultOnly, stored.clone()),
+            None => (WriteEffect::ResultOnly, shared.then(|| stored.clone())),
             Some(op) => {
                 let delta = match op {
                     ChangeOp::Insert => outcome.data.clone(),
                     ChangeOp::Update => merge_patch::diff_objects(&document.data, &outcome.data),
                     ChangeOp::Delete => JsonObject::new(),
                 };
+                let after = shared.then(|| {
+                    projected(
+                        &prepared.key,
+                        Some(stored),
+                        document.version.next(),
+                        outcome.data.clone(),
+                        outcome.deleted,
+                        stamp,
+                        outcome.field_clocks.clone(),
+                    )
+                });
                 let effect = WriteEffect::Change {
                     op,
                     delta,
-                    data: outcome.data.clone(),
-                    field_clocks: outcome.field_clocks.clone(),
+                    data: outcome.data,
+                    field_clocks: outcome.field_clocks,
                     timestamp: stamp,
                 };
-                let after = projected(
-                    &prepared.key,
-                    Some(stored),
-                    document.version.next(),
-                    outcome.data,
-                    outcome.deleted,
-                    stamp,
-                    outcome.field_clocks,
-                );
                 (effect, after)
             }
         };
@@ -906,6 +948,25 @@ impl Syncer {
     /// Checks a document's size against the limit.
     pub(crate) fn check_document(&self, data: &JsonObject) -> Result<(), EngineError> {
         self.check_size(data)
+    }
+}
+
+/// The length of `data`'s JSON text, counted without writing it out.
+fn json_len(data: &JsonObject) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, data) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
     }
 }
 

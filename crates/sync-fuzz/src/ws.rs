@@ -1,6 +1,7 @@
 //! `ws_client_message`: a WebSocket text frame as the server reads it (the
-//! size limit, the depth check on the raw bytes, then serde into
-//! [`ClientMessage`], as `sync_service::ws` does), and the same text as a
+//! size limit, the depth check on the raw bytes, then
+//! [`ClientMessage::from_json`], as `sync_service::ws` does, which must
+//! agree with serde's derived reader), and the same text as a
 //! [`ServerMessage`], as `sync_realtime::RealtimeClient` reads what a
 //! server sends.
 
@@ -29,7 +30,15 @@ pub fn ws_client_message(data: &[u8]) {
     if !depth_ok {
         return;
     }
-    match serde_json::from_str::<ClientMessage>(text) {
+    let read = ClientMessage::from_json(text);
+    assert_eq!(
+        read.as_ref().map_err(ToString::to_string),
+        serde_json::from_str::<ClientMessage>(text)
+            .as_ref()
+            .map_err(ToString::to_string),
+        "the write reader and the derived reader disagree on {text}"
+    );
+    match read {
         Ok(message) => client_round_trip(&message),
         Err(_) => {
             // The error answer names the write when it can.
@@ -66,7 +75,7 @@ fn client_round_trip(message: &ClientMessage) {
         ClientMessage::Delete(write) => (write, Action::Delete),
         _ => return,
     };
-    let operation = write.to_operation(action);
+    let operation = write.clone().into_operation(action);
     let _ = operation.validate();
     crate::sync_request::operation_round_trip(&operation);
 }

@@ -4,7 +4,9 @@
 //! pin them, including the minimal messages of clients that send no
 //! `hello`.
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize, de};
 use serde_json::value::RawValue;
 use sync_core::{
     Action, BranchName, Change, ChangeOp, CollectionName, ConflictRecord, Cursor, DeviceId, DocId,
@@ -48,16 +50,16 @@ impl WriteMessage {
     /// The operation this message asks for. An `insert` is an upsert: a
     /// client that saves a document it created offline writes it whether
     /// or not the server has it already.
-    pub fn to_operation(&self, action: Action) -> Operation {
+    pub fn into_operation(self, action: Action) -> Operation {
         let mut op = Operation::new(action);
-        op.op_id = self.op_id.clone();
-        op.collection = Some(self.collection.clone());
-        op.branch = self.branch.clone();
-        op.namespace = self.namespace.clone();
-        op.id = self.record_id.clone();
+        op.op_id = self.op_id;
+        op.collection = Some(self.collection);
+        op.branch = self.branch;
+        op.namespace = self.namespace;
+        op.id = self.record_id;
         op.base_version = self.base_version;
         op.timestamp = self.timestamp;
-        op.data = self.data.clone();
+        op.data = self.data;
         op.priority = self.priority;
         op
     }
@@ -121,6 +123,108 @@ pub enum ClientMessage {
     Delete(WriteMessage),
     /// Asks for a `pong`.
     Ping,
+}
+
+impl ClientMessage {
+    /// Reads one message's JSON text. A write whose `type` is its first
+    /// key, as clients send it, is read in one pass; any other message, and
+    /// any text that pass refuses, is read by the derived reader, whose
+    /// answer (and error) is the message's.
+    pub fn from_json(text: &str) -> Result<ClientMessage, serde_json::Error> {
+        match serde_json::from_str::<WriteTypeFirst>(text) {
+            Ok(WriteTypeFirst(message)) => Ok(message),
+            Err(_) => serde_json::from_str(text),
+        }
+    }
+}
+
+/// A write message whose `type` comes first, read without buffering it
+/// whole as the derived reader of an internally tagged enum does. Refuses
+/// everything else, without reading further than the first key.
+struct WriteTypeFirst(ClientMessage);
+
+impl<'de> Deserialize<'de> for WriteTypeFirst {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(WriteTypeFirstVisitor)
+    }
+}
+
+struct WriteTypeFirstVisitor;
+
+impl<'de> de::Visitor<'de> for WriteTypeFirstVisitor {
+    type Value = WriteTypeFirst;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a write message with its type first")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<WriteTypeFirst, A::Error> {
+        let not_a_write = || de::Error::custom("not a write message with its type first");
+        match map.next_key::<Text<'de>>()? {
+            Some(Text(key)) if key == "type" => {}
+            _ => return Err(not_a_write()),
+        }
+        let Text(kind) = map.next_value()?;
+        let variant: fn(WriteMessage) -> ClientMessage = match &*kind {
+            "insert" => ClientMessage::Insert,
+            "update" => ClientMessage::Update,
+            "delete" => ClientMessage::Delete,
+            _ => return Err(not_a_write()),
+        };
+        let write =
+            WriteMessage::deserialize(de::value::MapAccessDeserializer::new(WriteFields(map)))?;
+        Ok(WriteTypeFirst(variant(write)))
+    }
+}
+
+/// A string borrowed from the message's text where it has no escapes.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> de::Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(value)))
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(value.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// The keys after a write's `type`, where a second `type` is refused as
+/// the derived reader refuses it.
+struct WriteFields<A>(A);
+
+impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for WriteFields<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        match self.0.next_key::<Text<'de>>()? {
+            None => Ok(None),
+            Some(Text(key)) if key == "type" => Err(de::Error::duplicate_field("type")),
+            Some(Text(key)) => seed
+                .deserialize(de::value::CowStrDeserializer::new(key))
+                .map(Some),
+        }
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        self.0.next_value_seed(seed)
+    }
 }
 
 /// Where a change came from.
@@ -436,7 +540,7 @@ mod tests {
         })) else {
             panic!("not an insert");
         };
-        let op = insert.to_operation(Action::Upsert);
+        let op = insert.into_operation(Action::Upsert);
         assert_eq!(op.id.unwrap(), "t1");
         assert_eq!(op.data.unwrap()["text"], "Buy groceries");
         assert!(matches!(
@@ -516,7 +620,94 @@ mod tests {
             .prop_map(|map| map.into_iter().collect())
     }
 
+    /// One member of a generated client message: its key and value as JSON
+    /// text, drawn from the write fields, their look-alikes and bad values.
+    fn message_member() -> impl Strategy<Value = (String, String)> {
+        let member = |keys: &'static [&'static str], values: &'static [&'static str]| {
+            (
+                proptest::sample::select(keys),
+                proptest::sample::select(values),
+            )
+                .prop_map(|(key, value)| (key.to_owned(), value.to_owned()))
+        };
+        prop_oneof![
+            member(
+                &[r#""type""#, r#""\u0074ype""#],
+                &[
+                    r#""insert""#,
+                    r#""update""#,
+                    r#""delete""#,
+                    r#""ping""#,
+                    r#""subscribe""#,
+                    r#""Insert""#,
+                    "5"
+                ],
+            ),
+            member(
+                &[r#""collection""#, r#""coll\u0065ction""#],
+                &[
+                    r#""todos""#,
+                    r#""todos@draft""#,
+                    r#""to dos""#,
+                    "null",
+                    "[]"
+                ],
+            ),
+            member(
+                &[
+                    r#""recordId""#,
+                    r#""id""#,
+                    r#""opId""#,
+                    r#""namespace""#,
+                    r#""branch""#
+                ],
+                &[r#""doc-1""#, r#""bad id""#, r#""""#, "7", "null"],
+            ),
+            member(
+                &[
+                    r#""baseVersion""#,
+                    r#""priority""#,
+                    r#""timestamp""#,
+                    r#""localId""#
+                ],
+                &[
+                    "3",
+                    "-1",
+                    r#""high""#,
+                    r#""2023-12-01T10:30:00.000Z""#,
+                    "null",
+                    "{}"
+                ],
+            ),
+            json_value().prop_map(|value| (r#""data""#.to_owned(), value.to_string())),
+        ]
+    }
+
     proptest! {
+        /// The one-pass reader of writes answers every text as the derived
+        /// reader does: the same message, or the same error.
+        #[test]
+        fn the_write_reader_agrees_with_the_derived_reader(
+            write in proptest::sample::select(&["insert", "update", "delete"][..]),
+            members in proptest::collection::vec(message_member(), 0..7),
+            type_first in any::<bool>(),
+        ) {
+            let mut all: Vec<String> = members
+                .iter()
+                .map(|(key, value)| format!("{key}:{value}"))
+                .collect();
+            if type_first {
+                all.insert(0, format!(r#""type":"{write}""#));
+            }
+            let text = format!("{{{}}}", all.join(","));
+            let derived = serde_json::from_str::<ClientMessage>(&text).map_err(|e| e.to_string());
+            prop_assert_eq!(
+                ClientMessage::from_json(&text).map_err(|e| e.to_string()),
+                derived,
+                "{}", text
+            );
+        }
+
         /// The catch-up passes a stored change's document and delta on as
         /// text: its message must be the one the decoded change gives.
         #[test]

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use crate::api::QueryPairs;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::metrics::Door;
+use crate::metrics::{Door, MessageKind};
 use crate::realtime::{Connection, Outbound, SubscribeRequest};
 use crate::state::{AppState, SyncRequestInfo, Transport};
 use sync_engine::{BatchContext, SyncPoint};
@@ -217,15 +217,15 @@ async fn finish(
 }
 
 /// The metrics label of a client message: its `type`.
-fn kind_of(message: &ClientMessage) -> &'static str {
+fn kind_of(message: &ClientMessage) -> MessageKind {
     match message {
-        ClientMessage::Ping => "ping",
-        ClientMessage::Hello { .. } => "hello",
-        ClientMessage::Subscribe { .. } => "subscribe",
-        ClientMessage::Unsubscribe { .. } => "unsubscribe",
-        ClientMessage::Insert(_) => "insert",
-        ClientMessage::Update(_) => "update",
-        ClientMessage::Delete(_) => "delete",
+        ClientMessage::Ping => MessageKind::Ping,
+        ClientMessage::Hello { .. } => MessageKind::Hello,
+        ClientMessage::Subscribe { .. } => MessageKind::Subscribe,
+        ClientMessage::Unsubscribe { .. } => MessageKind::Unsubscribe,
+        ClientMessage::Insert(_) => MessageKind::Insert,
+        ClientMessage::Update(_) => MessageKind::Update,
+        ClientMessage::Delete(_) => MessageKind::Delete,
     }
 }
 
@@ -271,7 +271,7 @@ impl Session {
             self.error(error, None).await;
             return true;
         }
-        let message = match serde_json::from_str::<ClientMessage>(text) {
+        let message = match ClientMessage::from_json(text) {
             Ok(message) => message,
             Err(error) => {
                 let op_id = serde_json::from_str::<serde_json::Value>(text)
@@ -443,7 +443,8 @@ impl Session {
 
     async fn write(&mut self, write: WriteMessage, action: Action) -> bool {
         let started = Instant::now();
-        let mut op: Operation = write.to_operation(action);
+        let collection = write.collection.clone();
+        let mut op: Operation = write.into_operation(action);
         // An operation without an opId gets the one it would get over HTTP,
         // so the same write sent again through either door is a replay.
         let op_id = op.op_id.clone().unwrap_or_else(|| {
@@ -451,7 +452,7 @@ impl Session {
                 &self.principal.user,
                 self.device.as_ref(),
                 &op.namespace.clone().unwrap_or_default(),
-                &write.collection,
+                &collection,
                 &op,
             )
         });
