@@ -35,12 +35,75 @@ pub enum Door {
 }
 
 impl Door {
+    /// Every door, in the order of [`Door::index`].
+    const ALL: [Door; 2] = [Door::Http, Door::WebSocket];
+
     fn label(self) -> &'static str {
         match self {
             Door::Http => "http",
             Door::WebSocket => "websocket",
         }
     }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The type of a client's WebSocket message, the label of its timings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// `ping`.
+    Ping,
+    /// `hello`.
+    Hello,
+    /// `subscribe`.
+    Subscribe,
+    /// `unsubscribe`.
+    Unsubscribe,
+    /// `insert`.
+    Insert,
+    /// `update`.
+    Update,
+    /// `delete`.
+    Delete,
+}
+
+impl MessageKind {
+    /// Every type, in the order of [`MessageKind::index`].
+    const ALL: [MessageKind; 7] = [
+        MessageKind::Ping,
+        MessageKind::Hello,
+        MessageKind::Subscribe,
+        MessageKind::Unsubscribe,
+        MessageKind::Insert,
+        MessageKind::Update,
+        MessageKind::Delete,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            MessageKind::Ping => "ping",
+            MessageKind::Hello => "hello",
+            MessageKind::Subscribe => "subscribe",
+            MessageKind::Unsubscribe => "unsubscribe",
+            MessageKind::Insert => "insert",
+            MessageKind::Update => "update",
+            MessageKind::Delete => "delete",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One door's series, looked up once: recording a request finds no label.
+#[derive(Debug)]
+struct DoorSeries {
+    ok: Counter,
+    error: Counter,
+    seconds: Histogram,
 }
 
 /// The label set of one label.
@@ -62,9 +125,10 @@ pub struct Metrics {
     syncs: AtomicU64,
     failed_syncs: AtomicU64,
     durations_us: Mutex<FineHistogram<u64>>,
-    requests: Family<[(&'static str, &'static str); 2], Counter>,
-    request_seconds: Histograms,
-    message_seconds: Histograms,
+    /// By [`Door::index`].
+    doors: [DoorSeries; 2],
+    /// By [`MessageKind::index`].
+    message_seconds: [Histogram; 7],
     delivery_delay_seconds: Histogram,
     commit_seconds: Histogram,
     commit_writes: Histogram,
@@ -77,14 +141,27 @@ impl Default for Metrics {
     fn default() -> Self {
         let requests = Family::<[(&'static str, &'static str); 2], Counter>::default();
         let request_seconds = Histograms::new_with_constructor(duration_buckets);
-        // Every door's series from zero, so that rates start at once.
-        for door in [Door::Http, Door::WebSocket] {
-            for outcome in ["ok", "error"] {
-                let _ = requests.get_or_create(&[("door", door.label()), ("outcome", outcome)]);
+        // Every series from zero, so that rates start at once.
+        let doors = Door::ALL.map(|door| {
+            let series = |outcome| {
+                requests
+                    .get_or_create(&[("door", door.label()), ("outcome", outcome)])
+                    .clone()
+            };
+            DoorSeries {
+                ok: series("ok"),
+                error: series("error"),
+                seconds: request_seconds
+                    .get_or_create(&[("door", door.label())])
+                    .clone(),
             }
-            let _ = request_seconds.get_or_create(&[("door", door.label())]);
-        }
-        let message_seconds = Histograms::new_with_constructor(duration_buckets);
+        });
+        let message_families = Histograms::new_with_constructor(duration_buckets);
+        let message_seconds = MessageKind::ALL.map(|kind| {
+            message_families
+                .get_or_create(&[("type", kind.label())])
+                .clone()
+        });
         let delivery_delay_seconds = duration_buckets();
         let commit_seconds = duration_buckets();
         // 1 to 4,096 writes, doubling: up to the largest group.
@@ -110,7 +187,7 @@ impl Default for Metrics {
             "sync_websocket_message_duration",
             "Time to handle a client's WebSocket message, by message type.",
             Unit::Seconds,
-            message_seconds.clone(),
+            message_families,
         );
         registry.register_with_unit(
             "sync_fanout_delay",
@@ -153,8 +230,7 @@ impl Default for Metrics {
                 FineHistogram::new_with_bounds(1, 600_000_000, 3)
                     .expect("constant histogram bounds are valid"),
             ),
-            requests,
-            request_seconds,
+            doors,
             message_seconds,
             delivery_delay_seconds,
             commit_seconds,
@@ -202,25 +278,18 @@ impl Metrics {
         if !ok {
             self.failed_syncs.fetch_add(1, Ordering::Relaxed);
         }
-        let outcome = if ok { "ok" } else { "error" };
-        self.requests
-            .get_or_create(&[("door", door.label()), ("outcome", outcome)])
-            .inc();
-        self.request_seconds
-            .get_or_create(&[("door", door.label())])
-            .observe(duration.as_secs_f64());
+        let series = &self.doors[door.index()];
+        if ok { &series.ok } else { &series.error }.inc();
+        series.seconds.observe(duration.as_secs_f64());
         let micros = (duration.as_micros() as u64).clamp(1, 600_000_000);
         if let Ok(mut histogram) = self.durations_us.lock() {
             let _ = histogram.record(micros);
         }
     }
 
-    /// Records the handling of one WebSocket message of `kind` (one of a
-    /// fixed set of message types).
-    pub fn record_message(&self, kind: &'static str, duration: Duration) {
-        self.message_seconds
-            .get_or_create(&[("type", kind)])
-            .observe(duration.as_secs_f64());
+    /// Records the handling of one WebSocket message of `kind`.
+    pub fn record_message(&self, kind: MessageKind, duration: Duration) {
+        self.message_seconds[kind.index()].observe(duration.as_secs_f64());
     }
 
     /// Records a change handed to a subscriber's connection `delay` after
