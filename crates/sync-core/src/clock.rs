@@ -258,10 +258,11 @@ impl Hlc {
 /// `-` and 16 hex digits.
 const HLC_TEXT_LEN: usize = TEXT_LEN + 26;
 
-impl fmt::Display for Hlc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `<time>-<counter, 8 hex digits>-<node, 16 hex digits>`, written
-        // without a formatter: every stored change holds one.
+impl Hlc {
+    /// Hands `use_text` the clock's text: `<time>-<counter, 8 hex
+    /// digits>-<node, 16 hex digits>`, written without a formatter, as
+    /// every stored change holds one.
+    pub fn with_text<R>(&self, use_text: impl FnOnce(&str) -> R) -> R {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = [b'-'; HLC_TEXT_LEN];
         out[..TEXT_LEN].copy_from_slice(&self.timestamp().text());
@@ -272,7 +273,13 @@ impl fmt::Display for Hlc {
         };
         put_hex(TEXT_LEN + 1, 8, u64::from(self.logical));
         put_hex(TEXT_LEN + 10, 16, self.node.0);
-        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+        use_text(crate::ascii(&out))
+    }
+}
+
+impl fmt::Display for Hlc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.with_text(|text| f.write_str(text))
     }
 }
 
@@ -283,7 +290,7 @@ impl std::str::FromStr for Hlc {
     }
 }
 
-crate::serde_as_string!(Hlc);
+crate::serde_as_string!(Hlc, with_text);
 
 /// One node's hybrid logical clock: the send and receive rules of Kulkarni
 /// et al., with the skew clamp. Pure state; the caller passes wall time in

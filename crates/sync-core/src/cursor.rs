@@ -76,10 +76,11 @@ impl Cursor {
     }
 }
 
-impl fmt::Display for Cursor {
-    /// `c1.`, the log id in 16 lowercase hex digits, `.` and the seq in
-    /// decimal; written by hand, as every change message carries one.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Cursor {
+    /// Hands `use_text` the cursor's text: `c1.`, the log id in 16
+    /// lowercase hex digits, `.` and the seq in decimal; written by hand,
+    /// as every change message carries one.
+    pub fn with_text<R>(&self, use_text: impl FnOnce(&str) -> R) -> R {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut text = [0u8; 3 + 16 + 1 + 20];
         text[..3].copy_from_slice(Self::PREFIX.as_bytes());
@@ -100,7 +101,13 @@ impl fmt::Display for Cursor {
         }
         let end = 20 + digits.len() - start;
         text[20..end].copy_from_slice(&digits[start..]);
-        f.write_str(std::str::from_utf8(&text[..end]).map_err(|_| fmt::Error)?)
+        use_text(crate::ascii(&text[..end]))
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.with_text(|text| f.write_str(text))
     }
 }
 
@@ -111,7 +118,7 @@ impl std::str::FromStr for Cursor {
     }
 }
 
-crate::serde_as_string!(Cursor);
+crate::serde_as_string!(Cursor, with_text);
 
 #[cfg(test)]
 mod tests {

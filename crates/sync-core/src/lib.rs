@@ -24,6 +24,10 @@
 /// `Display` and `FromStr`: the type travels as its printed string, and a
 /// string that does not parse is a deserialisation error. The calling
 /// crate must depend on `serde`.
+///
+/// `serde_as_string!(T, with_text)` serialises through the type's own
+/// `with_text(&self, impl FnOnce(&str) -> R) -> R` instead, for a type that
+/// writes its text into a buffer of its own without a formatter.
 #[macro_export]
 macro_rules! serde_as_string {
     ($type:ty) => {
@@ -33,6 +37,18 @@ macro_rules! serde_as_string {
             }
         }
 
+        $crate::serde_as_string!(@deserialize $type);
+    };
+    ($type:ty, with_text) => {
+        impl serde::Serialize for $type {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.with_text(|text| serializer.serialize_str(text))
+            }
+        }
+
+        $crate::serde_as_string!(@deserialize $type);
+    };
+    (@deserialize $type:ty) => {
         impl<'de> serde::Deserialize<'de> for $type {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let text =
@@ -41,6 +57,12 @@ macro_rules! serde_as_string {
             }
         }
     };
+}
+
+/// Text written byte by byte from ASCII digits and letters, as a `str`.
+fn ascii(bytes: &[u8]) -> &str {
+    debug_assert!(bytes.is_ascii());
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 pub mod change;

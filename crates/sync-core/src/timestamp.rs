@@ -175,9 +175,17 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+impl Timestamp {
+    /// Hands `use_text` the time's ISO-8601 text, written without a
+    /// formatter.
+    pub fn with_text<R>(&self, use_text: impl FnOnce(&str) -> R) -> R {
+        use_text(crate::ascii(&self.text()))
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(std::str::from_utf8(&self.text()).map_err(|_| fmt::Error)?)
+        self.with_text(|text| f.write_str(text))
     }
 }
 
@@ -188,7 +196,7 @@ impl std::str::FromStr for Timestamp {
     }
 }
 
-crate::serde_as_string!(Timestamp);
+crate::serde_as_string!(Timestamp, with_text);
 
 #[cfg(test)]
 mod tests {
