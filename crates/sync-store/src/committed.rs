@@ -146,8 +146,8 @@ pub(crate) struct Group {
     pub(crate) changes: Vec<Change>,
     /// For each of `changes`, the seq of its document's change before it.
     previous_seqs: Vec<Seq>,
-    /// The documents the changes wrote.
-    dirty_documents: BTreeSet<DocKey>,
+    /// The documents the changes wrote, once for each change.
+    dirty_documents: Vec<DocKey>,
     /// The results of the operations the group recorded, in order.
     pub(crate) results: Vec<(OpId, OpResult)>,
     /// The conflicts created or resolved.
@@ -167,7 +167,7 @@ impl Group {
             conflicts: HashMap::new(),
             changes: Vec::with_capacity(writes),
             previous_seqs: Vec::with_capacity(writes),
-            dirty_documents: BTreeSet::new(),
+            dirty_documents: Vec::with_capacity(writes),
             results: Vec::with_capacity(writes),
             dirty_conflicts: BTreeSet::new(),
             tally: Tally::default(),
@@ -194,11 +194,15 @@ impl Group {
         self.results.is_empty()
     }
 
-    /// The documents the group writes, each in its final state.
-    pub(crate) fn documents(&self) -> impl Iterator<Item = &StoredDocument> {
-        self.dirty_documents
-            .iter()
+    /// The documents the group writes, each once in its final state, in
+    /// key order: the same order on every node.
+    pub(crate) fn documents(&self) -> Vec<&StoredDocument> {
+        let mut keys: Vec<&DocKey> = self.dirty_documents.iter().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
             .filter_map(|key| self.documents.get(key)?.as_ref())
+            .collect()
     }
 
     /// The new log entries, each with the seq of its document's change
@@ -305,7 +309,7 @@ impl Group {
             if let Some(slot) = self.documents.get_mut(&key) {
                 *slot = Some(stored);
             }
-            self.dirty_documents.insert(key);
+            self.dirty_documents.push(key);
         } else if stored_version.is_some() {
             result.version = stored_version;
         }
