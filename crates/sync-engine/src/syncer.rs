@@ -576,6 +576,17 @@ impl Syncer {
             }
         };
         let live = |stored: &StoredDocument| !stored.document.deleted;
+        let insert_whole = || {
+            let data = op.data.clone().unwrap_or_default();
+            self.insert(
+                context,
+                prepared,
+                current,
+                data,
+                (client_time, stamp),
+                shared,
+            )
+        };
         let mut decided = match (op.action, current) {
             (Action::Create, Some(stored)) if live(stored) => {
                 return Err(EngineError::Conflict(format!(
@@ -583,28 +594,8 @@ impl Syncer {
                     key.id.as_str()
                 )));
             }
-            (Action::Create | Action::Upsert, None) => {
-                let data = op.data.clone().unwrap_or_default();
-                self.insert(
-                    context,
-                    prepared,
-                    current,
-                    data,
-                    (client_time, stamp),
-                    shared,
-                )
-            }
-            (Action::Create | Action::Upsert, Some(stored)) if !live(stored) => {
-                let data = op.data.clone().unwrap_or_default();
-                self.insert(
-                    context,
-                    prepared,
-                    current,
-                    data,
-                    (client_time, stamp),
-                    shared,
-                )
-            }
+            (Action::Create | Action::Upsert, None) => insert_whole(),
+            (Action::Create | Action::Upsert, Some(stored)) if !live(stored) => insert_whole(),
             (Action::Update | Action::Delete, None) => {
                 return Err(EngineError::NotFound(format!(
                     "no document {:?} in {}/{}",
