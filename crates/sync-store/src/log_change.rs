@@ -8,6 +8,7 @@ use sync_core::{Change, RawChange, Seq};
 /// A [`Change`] or a [`RawChange`], decoded from the change's JSON.
 pub(crate) trait LogChange: DeserializeOwned {
     /// Its position in the log.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     fn seq(&self) -> Seq;
     /// Whether it passes `filter`.
     fn passes(&self, filter: &ChangeFilter) -> bool;
