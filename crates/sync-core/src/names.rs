@@ -118,9 +118,7 @@ macro_rules! name_type {
 
             #[doc = concat!("Validates `value` as a ", $kind, ": ", $rule, ".")]
             pub fn new(value: impl Into<String>) -> Result<Self, CoreError> {
-                let value = value.into();
-                $check($kind, &value, $max, $allowed, $rule)?;
-                Ok($name(Arc::from(value)))
+                Self::from_checked_str(&value.into())
             }
 
             /// Validates a borrowed `value`, copying it once.
