@@ -433,6 +433,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_series_array_is_in_the_order_of_its_index() {
+        for (at, door) in Door::ALL.into_iter().enumerate() {
+            assert_eq!(door.index(), at, "{door:?}");
+        }
+        for (at, kind) in MessageKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind.index(), at, "{kind:?}");
+        }
+    }
+
+    #[test]
     fn summarises_and_renders() {
         let metrics = Metrics::default();
         assert_eq!(metrics.summary().success_rate, 1.0);
