@@ -186,20 +186,25 @@ impl Shared {
     }
 
     /// The local view of one document.
+    ///
+    /// The queue is read before the known state: an acknowledgement stores
+    /// the known state before it removes the queue entry, so a read between
+    /// the two sees the operation, the new state or both, never neither.
     pub(crate) fn view(
         &self,
         collection: &CollectionName,
         id: &str,
     ) -> Result<Option<JsonObject>, Error> {
+        let pending = self.pending_ops(collection).remove(id).unwrap_or_default();
         let server = self
             .local
             .server_doc(&self.settings.namespace, collection, id)?;
-        let pending = self.pending_ops(collection).remove(id).unwrap_or_default();
         let refs: Vec<&Operation> = pending.iter().collect();
         Ok(logic::local_view(server.as_ref(), &refs))
     }
 
-    /// The local view of every document of a collection, each with its id.
+    /// The local view of every document of a collection, each with its id;
+    /// the queue is read first, as in [`view`](Self::view).
     pub(crate) fn view_all(&self, collection: &CollectionName) -> Result<Vec<JsonObject>, Error> {
         let mut pending = self.pending_ops(collection);
         let mut docs = Vec::new();

@@ -158,3 +158,61 @@ async fn wait(
     .await
     .expect("the live query caught up")
 }
+
+/// A document saved is in the local view at once and stays there while its
+/// acknowledgement moves it from the queue to the known state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_document_stays_visible_while_its_ack_lands() {
+    let node = Node::start(None).await;
+    let root = tempfile::tempdir().unwrap();
+    let a = client(&node.url(), &data_dir(&root, "a")).await;
+    let mut state = a.connection_state();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        state.wait_for(|s| *s == ConnectionState::Connected),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let todos = a.collection("todos").unwrap();
+    let (saved, mut latest) = tokio::sync::watch::channel(None::<String>);
+    // Reads the latest saved document without pause, racing the engine as
+    // it stores each acknowledgement.
+    let reader = tokio::spawn({
+        let todos = todos.clone();
+        async move {
+            let mut reads = 0u64;
+            loop {
+                let id = latest.borrow_and_update().clone();
+                match id {
+                    Some(id) if id == "done" => return reads,
+                    Some(id) => {
+                        let found = todos.get(&id).await.unwrap();
+                        assert!(found.is_some(), "{id} vanished after {reads} reads");
+                        reads += 1;
+                    }
+                    None => latest.changed().await.unwrap(),
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    for n in 0..300 {
+        let id = format!("v{n:03}");
+        todos.save(obj(json!({"id": id, "n": n}))).await.unwrap();
+        saved.send_replace(Some(id));
+        let acked = async {
+            while a.pending_count().await.unwrap() > 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), acked)
+            .await
+            .expect("the save is acknowledged");
+    }
+    saved.send_replace(Some("done".to_owned()));
+    let reads = reader.await.unwrap();
+    assert!(reads > 300, "the reader read {reads} times");
+    assert_eq!(todos.list().await.unwrap().len(), 300);
+    a.close().await.unwrap();
+}
