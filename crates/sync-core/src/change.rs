@@ -61,8 +61,10 @@ pub struct Change {
     pub id: DocId,
     /// What happened.
     pub op: ChangeOp,
-    /// The changed fields only (see the type's docs).
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// The changed fields only (see the type's docs). Always sent; a store
+    /// may leave an insert's out and put it back on reading.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object, required = true))]
     pub delta: JsonObject,
     /// The document's version after this change.
     pub version: Version,
@@ -110,7 +112,9 @@ pub struct RawChange {
     pub id: DocId,
     /// As in [`Change`].
     pub op: ChangeOp,
-    /// The changed fields, as JSON text.
+    /// The changed fields, as JSON text (`null` when absent, as a store may
+    /// leave an insert's out).
+    #[serde(default)]
     pub delta: Box<RawValue>,
     /// As in [`Change`].
     pub version: Version,

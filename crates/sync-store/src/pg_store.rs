@@ -72,8 +72,8 @@ use tokio_postgres::{IsolationLevel, NoTls};
 use self::commit::{Committer, Request};
 use self::head::{Settler, advance, read_head};
 use self::rows::{
-    DOCUMENT_COLUMNS, decode, document_from_row, encode, from_name, get, get_u64, key_params,
-    limit_param, pg, pool, to_db,
+    DOCUMENT_COLUMNS, decode, decode_change, document_from_row, encode, from_name, get, get_u64,
+    key_params, limit_param, pg, pool, to_db,
 };
 use crate::committed::CommitWatch;
 use crate::error::Error;
@@ -369,7 +369,7 @@ impl PgStore {
                 .map_err(pg)?;
             for row in &rows {
                 after = get(row, "changes", 0)?;
-                let change: Change = decode("changes", get(row, "changes", 1)?)?;
+                let change: Change = decode_change(get(row, "changes", 1)?)?;
                 by_document.entry(change.key()).or_default().push(change);
             }
             if rows.len() < 10_000 {
@@ -483,7 +483,7 @@ impl PgStore {
             if seq > head {
                 break;
             }
-            let change: C = decode("changes", get(row, "changes", 2)?)?;
+            let change: C = decode_change(get(row, "changes", 2)?)?;
             if change.seq() != seq {
                 return Err(Error::Corrupt {
                     tree: "changes",
@@ -524,7 +524,7 @@ impl PgStore {
             .await?;
         let changes = rows
             .iter()
-            .map(|row| decode("changes", get(row, "changes", 0)?))
+            .map(|row| decode_change(get(row, "changes", 0)?))
             .collect::<Result<Vec<Change>, Error>>()?;
         self.settler
             .settle_past(changes.iter().map(|change| change.seq).max())

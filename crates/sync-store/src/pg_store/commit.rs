@@ -101,6 +101,7 @@ use super::rows::{
 };
 use crate::committed::{CommitWatch, Group, Preloaded};
 use crate::error::Error;
+use crate::log_change;
 
 /// Where a caller of `apply` is answered.
 pub(super) type Reply = oneshot::Sender<Result<Vec<CommitOutcome>, Error>>;
@@ -486,7 +487,7 @@ async fn store(
         change_collections.push(change.collection.as_str());
         change_ids.push(change.id.as_str());
         change_versions.push(to_db(change.version.get())?);
-        change_bodies.push(encode("changes", change)?);
+        change_bodies.push(log_change::encode(change));
     }
 
     let mut doc_namespaces = Vec::new();

@@ -16,6 +16,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::FromSql;
 
 use crate::error::Error;
+use crate::log_change::{self, LogChange};
 
 /// Maps a driver error, keeping the server's message and SQLSTATE.
 pub(super) fn pg(error: tokio_postgres::Error) -> Error {
@@ -99,6 +100,11 @@ pub(super) fn encode<T: Serialize>(table: &'static str, value: &T) -> Result<Str
 /// A record from its JSON text.
 pub(super) fn decode<T: DeserializeOwned>(table: &'static str, text: &str) -> Result<T, Error> {
     serde_json::from_str(text).map_err(|error| corrupt(table, error))
+}
+
+/// A change from its stored JSON text, as [`log_change`] reads it.
+pub(super) fn decode_change<C: LogChange>(text: &str) -> Result<C, Error> {
+    log_change::decode(text.as_bytes()).map_err(|error| corrupt("changes", error))
 }
 
 /// The wire name of a unit enum (`OpStatus::Success` is `success`).

@@ -9,8 +9,11 @@ use sync_core::store::StoreSnapshot;
 use sync_core::{Change, LogId, OpId, Seq};
 use tokio_postgres::{IsolationLevel, Transaction};
 
-use super::rows::{DOCUMENT_COLUMNS, decode, document_from_row, encode, get, name_of, pg, to_db};
+use super::rows::{
+    DOCUMENT_COLUMNS, decode, decode_change, document_from_row, encode, get, name_of, pg, to_db,
+};
 use crate::error::Error;
+use crate::log_change;
 
 /// Rows read per query while reading the change log.
 const CHANGES_PAGE_ROWS: i64 = 10_000;
@@ -44,7 +47,7 @@ pub(super) async fn read(client: &mut tokio_postgres::Client) -> Result<StoreSna
             .map_err(pg)?;
         for row in &rows {
             after = get(row, "changes", 0)?;
-            let change: Change = decode("changes", get(row, "changes", 1)?)?;
+            let change: Change = decode_change(get(row, "changes", 1)?)?;
             snapshot.changes.push(change);
         }
         if (rows.len() as i64) < CHANGES_PAGE_ROWS {
@@ -163,7 +166,7 @@ pub(super) async fn load(
                 &change.collection.as_str(),
                 &change.id.as_str(),
                 &to_db(change.version.get())?,
-                &encode("changes", change)?,
+                &log_change::encode(change),
             ],
         )
         .await

@@ -52,7 +52,7 @@ const BRANCH: u8 = b'B';
 const DEVICE_STATS: u8 = b'S';
 
 /// The format this build writes; see `migrate` for the ones before.
-pub(crate) const FORMAT: u64 = 5;
+pub(crate) const FORMAT: u64 = 6;
 
 /// `M format`: the layout's version; written last by a migration.
 pub(crate) const FORMAT_KEY: &[u8] = b"Mformat";

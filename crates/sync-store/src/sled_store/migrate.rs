@@ -12,6 +12,9 @@
 //! `records`); their JSON records of format 4 are read as they are and
 //! replaced as they are rewritten, so that step writes only the format
 //! record (it keeps a build that reads only JSON from opening the store).
+//! Format 6 stores an insert's change without its delta, which is its
+//! document (see `log_change`); changes of format 5 read as they are, so
+//! that step too writes only the format record.
 //!
 //! The migration from format 1 copies every record into the new tree, then
 //! moves the devices' counters and writes the format record in one atomic
@@ -72,8 +75,9 @@ pub(super) fn to_current(
     if format < 4 {
         paginate_log(tree, codec)?;
     }
-    if format < 5 {
-        tree.insert(layout::FORMAT_KEY, &layout::encode_u64(5))?;
+    if format < layout::FORMAT {
+        // Formats 5 and 6 read the records of the format before as they are.
+        tree.insert(layout::FORMAT_KEY, &layout::encode_u64(layout::FORMAT))?;
     }
     db.flush()?;
     for name in FORMAT_1_TREES {

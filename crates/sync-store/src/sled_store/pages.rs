@@ -6,7 +6,7 @@
 //! A page is the byte [`PAGE_TAG`], then its entries in seq order, each
 //! its seq and the seq of its document's previous change (8 bytes each,
 //! big-endian), the length of its change (4 bytes, big-endian) and the
-//! change (JSON).
+//! change (its JSON as [`log_change`](crate::log_change) stores it).
 //!
 //! Keyed by its last seq, the last page's key is the head, and the page
 //! holding a seq is the first at or after it. Compaction drops entries
@@ -14,11 +14,11 @@
 //! consecutive, but every entry of a page is at or before the page's key
 //! and after the previous page's key.
 
-use serde::de::DeserializeOwned;
 use sync_core::{Change, Seq};
 
 use super::layout;
 use crate::error::Error;
+use crate::log_change::{self, LogChange};
 
 /// The first byte of a page. Format 3's one-change log records start with
 /// the high byte of their previous seq, which is zero.
@@ -48,8 +48,8 @@ impl Entry<'_> {
     }
 
     /// The change, as a [`Change`] or a [`RawChange`](sync_core::RawChange).
-    pub(crate) fn decode_as<C: DeserializeOwned>(&self) -> Result<C, Error> {
-        serde_json::from_slice(self.change).map_err(|error| corrupt(error.to_string()))
+    pub(crate) fn decode_as<C: LogChange>(&self) -> Result<C, Error> {
+        log_change::decode(self.change).map_err(|error| corrupt(error.to_string()))
     }
 }
 
@@ -127,10 +127,7 @@ pub(crate) struct Paginator {
 impl Paginator {
     /// Adds a change; returns the page it closed to make room, if any.
     pub(crate) fn push(&mut self, seq: Seq, previous: Seq, change: &Change) -> Option<Page> {
-        self.push_with(seq, previous, |out| {
-            // Plain data with string keys: writing to a vector cannot fail.
-            let _ = serde_json::to_writer(out, change);
-        })
+        self.push_with(seq, previous, |out| log_change::encode_into(out, change))
     }
 
     /// Adds a change already encoded; returns the page it closed to make
