@@ -61,8 +61,9 @@ pub struct Change {
     pub id: DocId,
     /// What happened.
     pub op: ChangeOp,
-    /// The changed fields only (see the type's docs). Always sent; a store
-    /// may leave an insert's out and put it back on reading.
+    /// The changed fields only (see the type's docs).
+    // Always sent; the default lets a store leave an insert's out and put
+    // it back on reading.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Object, required = true))]
     pub delta: JsonObject,
