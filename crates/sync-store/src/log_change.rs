@@ -36,10 +36,11 @@ impl LogChange for Change {
     }
 
     fn restore_delta(&mut self) {
-        if self.op == ChangeOp::Insert && self.delta.is_empty() {
-            if let Some(data) = &self.data {
-                self.delta.clone_from(data);
-            }
+        if self.op == ChangeOp::Insert
+            && self.delta.is_empty()
+            && let Some(data) = &self.data
+        {
+            self.delta.clone_from(data);
         }
     }
 }
@@ -55,10 +56,11 @@ impl LogChange for RawChange {
 
     fn restore_delta(&mut self) {
         // A missing delta reads as JSON `null`; a stored one is an object.
-        if self.op == ChangeOp::Insert && self.delta.get() == "null" {
-            if let Some(data) = &self.data {
-                self.delta.clone_from(data);
-            }
+        if self.op == ChangeOp::Insert
+            && self.delta.get() == "null"
+            && let Some(data) = &self.data
+        {
+            self.delta.clone_from(data);
         }
     }
 }
