@@ -95,6 +95,62 @@ pub(crate) async fn writes_are_readable_with_metadata(store: &dyn SyncStore) {
     );
 }
 
+/// Every reader of the log sees each change with its delta, an insert's
+/// being its whole document, and a snapshot carries them as they are.
+pub(crate) async fn every_reader_sees_each_change_with_its_delta(store: &dyn SyncStore) {
+    let todo = key("default", "todos", "t1");
+    let empty = key("default", "todos", "t2");
+    store
+        .apply(vec![
+            insert("op-1", &todo, json!({"text": "milk", "n": 1})),
+            write(
+                "op-2",
+                &todo,
+                1,
+                ChangeOp::Update,
+                json!({"n": null}),
+                json!({"text": "milk"}),
+            ),
+            insert("op-3", &empty, json!({})),
+            write("op-4", &todo, 2, ChangeOp::Delete, json!({}), json!({})),
+        ])
+        .await
+        .unwrap();
+    let deltas = vec![
+        obj(json!({"text": "milk", "n": 1})),
+        obj(json!({"n": null})),
+        obj(json!({})),
+        obj(json!({})),
+    ];
+    let page = changes_after(store, Seq::ZERO, &ChangeFilter::default(), 10).await;
+    let read: Vec<_> = page.changes.iter().map(|c| c.delta.clone()).collect();
+    assert_eq!(read, deltas);
+    let raw = store
+        .raw_changes_after(Seq::ZERO, &ChangeFilter::default(), 10)
+        .await
+        .unwrap();
+    let raw_deltas: Vec<serde_json::Value> = raw
+        .changes
+        .iter()
+        .map(|c| serde_json::from_str(c.delta.get()).unwrap())
+        .collect();
+    let want: Vec<serde_json::Value> = deltas.iter().cloned().map(Into::into).collect();
+    assert_eq!(raw_deltas, want);
+    let history: Vec<_> = store
+        .history(&todo)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.delta)
+        .collect();
+    assert_eq!(
+        history,
+        vec![deltas[0].clone(), deltas[1].clone(), deltas[3].clone()]
+    );
+    let snapshot = store.snapshot().await.unwrap();
+    assert_eq!(snapshot.changes, page.changes);
+}
+
 pub(crate) async fn stale_versions_are_refused_and_change_nothing(store: &dyn SyncStore) {
     let todo = key("default", "todos", "t1");
     store
@@ -1055,6 +1111,7 @@ macro_rules! conformance_suite {
     (@checks [$($factory:tt)*]) => {
         conformance_suite!($($factory)*;
             writes_are_readable_with_metadata,
+            every_reader_sees_each_change_with_its_delta,
             stale_versions_are_refused_and_change_nothing,
             replayed_op_ids_return_the_first_result,
             a_batch_applies_in_order,
