@@ -15,8 +15,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sync_core::{
-    Clock, CollectionName, ConnectionState, DeviceId, JsonObject, Namespace, Operation, Priority,
-    Publisher,
+    Clock, CollectionName, ConnectionState, DeviceId, DocId, JsonObject, Namespace, Operation,
+    Priority, Publisher,
 };
 use sync_queue::SledQueue;
 use tokio::sync::{Mutex, Notify, broadcast, watch};
@@ -195,7 +195,16 @@ impl Shared {
         collection: &CollectionName,
         id: &str,
     ) -> Result<Option<JsonObject>, Error> {
-        let pending = self.pending_ops(collection).remove(id).unwrap_or_default();
+        // An id that is not a valid document id has no operations either.
+        let pending: Vec<Operation> = match DocId::new(id) {
+            Ok(doc) => self
+                .queue
+                .entries_of(&self.settings.namespace, collection, &doc)
+                .into_iter()
+                .map(|entry| entry.queued.op)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         let server = self
             .local
             .server_doc(&self.settings.namespace, collection, id)?;

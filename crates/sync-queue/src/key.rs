@@ -2,7 +2,7 @@
 //! and of coalescing.
 
 use sync_core::queue::QueueId;
-use sync_core::{Namespace, Operation};
+use sync_core::{CollectionName, DocId, Namespace, Operation};
 
 /// The document an operation targets. Two operations with the same key go
 /// out in the order they were enqueued, one at a time.
@@ -27,6 +27,19 @@ enum Target {
 }
 
 impl DocumentKey {
+    /// The key of document `id` of `collection` in `namespace`.
+    pub(crate) fn document(
+        namespace: &Namespace,
+        collection: &CollectionName,
+        id: &DocId,
+    ) -> DocumentKey {
+        DocumentKey {
+            namespace: namespace.as_str().to_owned(),
+            collection: Some(collection.as_str().to_owned()),
+            target: Target::Id(id.as_str().to_owned()),
+        }
+    }
+
     /// The key of `op`, stored at `id`. A missing namespace is `default`,
     /// as on the server.
     pub(crate) fn of(op: &Operation, id: QueueId) -> DocumentKey {

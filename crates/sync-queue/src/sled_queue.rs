@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sync_core::queue::{OfflineQueue, QueueError, QueueId, QueuedOp};
-use sync_core::{Operation, Priority, Publisher, Watch};
+use sync_core::{CollectionName, DocId, Namespace, Operation, Priority, Publisher, Watch};
 
 use crate::coalesce::{Coalesced, coalesce};
 use crate::config::QueueConfig;
@@ -449,6 +449,24 @@ impl SledQueue {
         lock(&self.inner.locked)
             .state
             .iter()
+            .map(Entry::snapshot)
+            .collect()
+    }
+
+    /// A snapshot of the entries of one document, oldest first: those whose
+    /// operation names document `id` of `collection` in `namespace` (by its
+    /// `id` or `serverId`). Costs what the document's entries cost, not the
+    /// queue's.
+    pub fn entries_of(
+        &self,
+        namespace: &Namespace,
+        collection: &CollectionName,
+        id: &DocId,
+    ) -> Vec<QueueEntry> {
+        let key = DocumentKey::document(namespace, collection, id);
+        lock(&self.inner.locked)
+            .state
+            .of_document(&key)
             .map(Entry::snapshot)
             .collect()
     }

@@ -106,6 +106,15 @@ impl State {
         self.entries.values()
     }
 
+    /// The entries of the document `key`, oldest first.
+    pub(crate) fn of_document(&self, key: &DocumentKey) -> impl Iterator<Item = &Entry> {
+        self.documents
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.entries.get(id))
+    }
+
     /// Adds an entry; its id must be new.
     pub(crate) fn insert(&mut self, entry: Entry) {
         let id = entry.queued.id;

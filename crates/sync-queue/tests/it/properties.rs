@@ -17,6 +17,8 @@ use sync_queue::{Enqueued, EntryState, FailureOutcome, QueueConfig, QueueCounts,
 use crate::support::op;
 
 const MAX_ENTRIES: usize = 10;
+/// The documents the steps write to (`d0`, `d1`, ...).
+const DOCUMENTS: u8 = 3;
 
 /// Whether a merge patch removes a member anywhere.
 fn removes_something(patch: &sync_core::JsonObject) -> bool {
@@ -99,7 +101,7 @@ fn step() -> impl Strategy<Value = Step> {
         Action::Upsert,
     ]);
     prop_oneof![
-        6 => (0..3u8, action, data()).prop_map(|(doc, action, data)| Step::Enqueue { doc, action, data }),
+        6 => (0..DOCUMENTS, action, data()).prop_map(|(doc, action, data)| Step::Enqueue { doc, action, data }),
         3 => (1..4usize).prop_map(|max| Step::Ready { max }),
         2 => prop::collection::vec(0..12usize, 1..3).prop_map(|picks| Step::Ack { picks }),
         2 => (0..12usize).prop_map(|pick| Step::Fail { pick }),
@@ -292,6 +294,23 @@ fn check_agree(queue: &SledQueue, model: &Model) -> Result<(), TestCaseError> {
     prop_assert_eq!(failed, expected);
     let blocked: Vec<QueueId> = queue.blocked_entries().iter().map(|q| q.id).collect();
     prop_assert_eq!(blocked, model.blocked());
+    let namespace = sync_core::Namespace::default_namespace();
+    let todos: sync_core::CollectionName = "todos".parse().expect("collection");
+    // One document more than the steps write to, which has no entries.
+    for doc in 0..=DOCUMENTS {
+        let id: sync_core::DocId = format!("d{doc}").parse().expect("id");
+        let of_document: Vec<QueueId> = queue
+            .entries_of(&namespace, &todos, &id)
+            .iter()
+            .map(|e| e.queued.id)
+            .collect();
+        let expected: Vec<QueueId> = entries
+            .iter()
+            .filter(|e| e.queued.op.id.as_ref() == Some(&id))
+            .map(|e| e.queued.id)
+            .collect();
+        prop_assert_eq!(of_document, expected);
+    }
     Ok(())
 }
 
