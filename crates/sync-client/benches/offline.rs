@@ -6,10 +6,8 @@
 //! entry, so the queue's rate is the ceiling; a save or a read should not
 //! slow down as the queue grows.
 //!
-//! Results are printed and written as JSON records to
-//! `$SYNC_BENCH_OUT/client.json` for `cargo xtask bench`.
-
-#![allow(clippy::print_stdout)]
+//! Results are printed and written to `client.json` for `cargo xtask
+//! bench` (see `sync_testkit::bench`).
 
 use std::time::Instant;
 
@@ -17,6 +15,7 @@ use serde_json::{Value, json};
 use sync_client::{Collection, SyncClient};
 use sync_core::{Action, Operation};
 use sync_queue::{QueueConfig, SledQueue};
+use sync_testkit::bench::{record, write_records};
 
 /// Saves timed in each phase.
 fn saves_per_phase(quick: bool) -> usize {
@@ -26,17 +25,6 @@ fn saves_per_phase(quick: bool) -> usize {
 /// Edits queued before the second phase.
 fn queued_before(quick: bool) -> usize {
     if quick { 1_000 } else { 5_000 }
-}
-
-fn record(
-    name: &str,
-    value: f64,
-    unit: &str,
-    budget: Option<f64>,
-    higher_is_better: bool,
-) -> Value {
-    println!("{name}: {value:.1} {unit}");
-    json!({"name": name, "value": value, "unit": unit, "budget": budget, "higher_is_better": higher_is_better})
 }
 
 /// A URL nothing listens on: the client stays offline.
@@ -108,31 +96,31 @@ async fn main() {
     let fresh = save_rate(&todos, 0, per_phase).await;
     let first = format!("the first {per_phase} saves");
     records.push(record(
-        &format!("client offline: saves, {first}"),
+        &format!("client offline: {first}"),
         fresh,
         "saves/s",
         None,
         true,
     ));
     records.push(record(
-        &format!("client offline: saves, {first} / the queue alone"),
+        &format!("client offline: {first} / the queue alone"),
         fresh / ceiling,
         "x",
         None,
         true,
     ));
     save_rate(&todos, per_phase, queued - per_phase).await;
-    let label = format!("{queued} edits queued");
+    let label = format!("with {queued} edits queued");
     let loaded = save_rate(&todos, queued, per_phase).await;
     records.push(record(
-        &format!("client offline: saves, {label}"),
+        &format!("client offline: saves {label}"),
         loaded,
         "saves/s",
         None,
         true,
     ));
     records.push(record(
-        &format!("client offline: saves with {label} / {first}"),
+        &format!("client offline: saves {label} / {first}"),
         loaded / fresh,
         "x",
         None,
@@ -146,7 +134,7 @@ async fn main() {
         assert!(todos.get(&id).await.expect("get").is_some(), "{id}");
     }
     records.push(record(
-        &format!("client offline: local reads of queued documents, {label}"),
+        &format!("client offline: reads of queued documents {label}"),
         reads as f64 / started.elapsed().as_secs_f64(),
         "reads/s",
         None,
@@ -154,9 +142,5 @@ async fn main() {
     ));
     client.close().await.expect("close");
 
-    if let Some(out) = std::env::var_os("SYNC_BENCH_OUT") {
-        let path = std::path::Path::new(&out).join("client.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(&records).expect("json"))
-            .expect("write results");
-    }
+    write_records("client.json", &records);
 }

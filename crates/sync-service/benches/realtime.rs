@@ -36,11 +36,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sync_loadgen::chart::{self, Series};
 use sync_loadgen::ws::Protocol;
 use sync_loadgen::{bulk, catchup, fanout, idle, latency, memory, reconnect, writes};
 use sync_testkit::ChildServer;
+use sync_testkit::bench::{output_dir, record, write_records};
 
 /// The server's settings for the benchmark: defaults, except the limits a
 /// single-user load would hit.
@@ -218,17 +219,6 @@ fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("a free port")
-}
-
-fn record(
-    name: &str,
-    value: f64,
-    unit: &str,
-    budget: Option<f64>,
-    higher_is_better: bool,
-) -> Value {
-    println!("{name}: {value:.3} {unit}");
-    json!({"name": name, "value": value, "unit": unit, "budget": budget, "higher_is_better": higher_is_better})
 }
 
 fn show(label: &str, result: &impl serde::Serialize) {
@@ -747,11 +737,7 @@ async fn main() {
         }
     };
     println!("realtime: load average before: {}", load_average());
-    let out = std::env::var_os("SYNC_BENCH_OUT").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-results"),
-        PathBuf::from,
-    );
-    std::fs::create_dir_all(&out).expect("bench output dir");
+    let out = output_dir();
     // Scenario names on the command line (`cargo bench -p sync-service
     // --bench realtime -- --quick reconnect`) run only the scenarios whose
     // names contain one of them; none runs them all.
@@ -824,9 +810,5 @@ async fn main() {
         acked_writes(&plan, &postgres, &mut records).await;
     }
     println!("realtime: load average after: {}", load_average());
-    std::fs::write(
-        out.join("realtime.json"),
-        serde_json::to_vec_pretty(&records).expect("json"),
-    )
-    .expect("write results");
+    write_records("realtime.json", &records);
 }

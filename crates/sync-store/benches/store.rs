@@ -35,6 +35,7 @@ use sync_core::{
 use sync_store::{
     Compression, Durability, Encryption, EncryptionKey, PgConfig, PgStore, SledStore, StoreConfig,
 };
+use sync_testkit::bench::{record, write_records};
 
 /// The server's allocator (see `sync-service`'s `main.rs`), so the store
 /// is measured as the server runs it: under glibc's allocator the same
@@ -129,17 +130,6 @@ fn write_document(op_id: String, id: String, data: JsonObject, version: Version)
         conflict: None,
         resolves: None,
     }
-}
-
-fn record(
-    name: &str,
-    value: f64,
-    unit: &str,
-    budget: Option<f64>,
-    higher_is_better: bool,
-) -> Value {
-    println!("{name}: {value:.1} {unit}");
-    json!({"name": name, "value": value, "unit": unit, "budget": budget, "higher_is_better": higher_is_better})
 }
 
 /// Acknowledged writes per second of `writers` durable writers, and the
@@ -612,14 +602,5 @@ async fn main() {
         None => println!("store (postgres): skipped, SYNC_BENCH_DATABASE_URL is not set"),
     }
 
-    let out = std::env::var_os("SYNC_BENCH_OUT").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-results"),
-        std::path::PathBuf::from,
-    );
-    std::fs::create_dir_all(&out).expect("bench output dir");
-    std::fs::write(
-        out.join("store.json"),
-        serde_json::to_vec_pretty(&records).expect("json"),
-    )
-    .expect("write results");
+    write_records("store.json", &records);
 }

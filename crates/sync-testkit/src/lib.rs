@@ -10,9 +10,11 @@
 //! - [`ws`]: a WebSocket client written by hand, for frames of any shape
 //!   and a client that never answers;
 //! - [`run_aside`]: async clean-up (dropping a test's database schema)
-//!   from a `Drop`.
+//!   from a `Drop`;
+//! - [`bench`]: the figures a benchmark hands to `cargo xtask bench`.
 
 mod aside;
+pub mod bench;
 mod child;
 mod random;
 mod server;

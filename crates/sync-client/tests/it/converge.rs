@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
-use sync_client::{ConnectionState, Order, SyncEvent};
+use sync_client::{Order, SyncEvent};
 
-use crate::support::{Node, client, data_dir, local_todos, obj};
+use crate::support::{Node, client, connected, data_dir, local_todos, obj};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_on_a_appear_in_bs_watch_stream() {
@@ -15,14 +15,7 @@ async fn writes_on_a_appear_in_bs_watch_stream() {
     let a = client(&node.url(), &data_dir(&root, "a")).await;
     let b = client(&node.url(), &data_dir(&root, "b")).await;
     let mut events = b.events();
-    let mut state = b.connection_state();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        state.wait_for(|s| *s == ConnectionState::Connected),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    connected(&b, 10).await;
 
     let mut room = b
         .collection("todos")
@@ -166,14 +159,7 @@ async fn a_saved_document_stays_visible_while_its_ack_lands() {
     let node = Node::start(None).await;
     let root = tempfile::tempdir().unwrap();
     let a = client(&node.url(), &data_dir(&root, "a")).await;
-    let mut state = a.connection_state();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        state.wait_for(|s| *s == ConnectionState::Connected),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    connected(&a, 10).await;
     let todos = a.collection("todos").unwrap();
     let (saved, mut latest) = tokio::sync::watch::channel(None::<String>);
     // Reads the latest saved document without pause, racing the engine as

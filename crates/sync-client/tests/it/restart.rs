@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use serde_json::json;
-use sync_client::ConnectionState;
 
-use crate::support::{Node, client, data_dir, eventually, local_todos, obj};
+use crate::support::{Node, client, connected, data_dir, eventually, local_todos, obj};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_resume_after_a_server_restart() {
@@ -14,14 +13,7 @@ async fn clients_resume_after_a_server_restart() {
     let root = tempfile::tempdir().unwrap();
     let a = client(&node.url(), &data_dir(&root, "a")).await;
     let b = client(&node.url(), &data_dir(&root, "b")).await;
-    let mut state = a.connection_state();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        state.wait_for(|s| *s == ConnectionState::Connected),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    connected(&a, 10).await;
 
     let writer = {
         let todos = a.collection("todos").unwrap();
@@ -50,13 +42,7 @@ async fn clients_resume_after_a_server_restart() {
         .await
         .unwrap();
 
-    tokio::time::timeout(
-        Duration::from_secs(15),
-        state.wait_for(|s| *s == ConnectionState::Connected),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    connected(&a, 15).await;
     eventually(20, "everything reaches the server and B", || async {
         a.pending_count().await.unwrap() == 0
             && b.pending_count().await.unwrap() == 0

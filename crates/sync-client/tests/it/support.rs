@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use sync_client::{JsonObject, SyncClient};
+use sync_client::{ConnectionState, JsonObject, SyncClient};
 use sync_core::Strategy;
 use sync_service::config::{CollectionSettings, DurabilityMode};
 use sync_service::{Config, Server, ServerBuilder};
@@ -143,6 +143,19 @@ pub(crate) async fn client(url: &str, dir: &Path) -> SyncClient {
         .build()
         .await
         .unwrap()
+}
+
+/// Waits until `client` is connected, at most `secs` seconds.
+pub(crate) async fn connected(client: &SyncClient, secs: u64) {
+    tokio::time::timeout(
+        Duration::from_secs(secs),
+        client
+            .connection_state()
+            .wait_for(|state| *state == ConnectionState::Connected),
+    )
+    .await
+    .expect("connected in time")
+    .unwrap();
 }
 
 pub(crate) fn data_dir(root: &TempDir, name: &str) -> PathBuf {

@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
-use sync_client::{ConnectionState, SyncClient};
+use sync_client::SyncClient;
 use sync_service::config::DurabilityMode;
 use sync_service::{Config, ServerBuilder};
 
-use crate::support::{data_dir, eventually, local_todos};
+use crate::support::{connected, data_dir, eventually, local_todos};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_and_its_pushed_change_go_over_wss() {
@@ -48,15 +48,7 @@ async fn a_write_and_its_pushed_change_go_over_wss() {
     let writer = trusting("writer").build().await.unwrap();
     let reader = trusting("reader").build().await.unwrap();
     for client in [&writer, &reader] {
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            client
-                .connection_state()
-                .wait_for(|state| *state == ConnectionState::Connected),
-        )
-        .await
-        .expect("connected over wss")
-        .unwrap();
+        connected(client, 10).await;
     }
 
     let id = writer
