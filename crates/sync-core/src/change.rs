@@ -62,10 +62,7 @@ pub struct Change {
     /// What happened.
     pub op: ChangeOp,
     /// The changed fields only (see the type's docs).
-    // Always sent; the default lets a store leave an insert's out and put
-    // it back on reading.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object, required = true))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub delta: JsonObject,
     /// The document's version after this change.
     pub version: Version,
@@ -113,9 +110,7 @@ pub struct RawChange {
     pub id: DocId,
     /// As in [`Change`].
     pub op: ChangeOp,
-    /// The changed fields, as JSON text (`null` when absent, as a store may
-    /// leave an insert's out).
-    #[serde(default)]
+    /// The changed fields, as JSON text.
     pub delta: Box<RawValue>,
     /// As in [`Change`].
     pub version: Version,

@@ -2,31 +2,37 @@
 //! with its delta and document left as JSON text for readers that pass them
 //! on unread.
 //!
-//! The stored JSON is the [`Change`]'s, except that an insert's delta, which
-//! is its whole document, is left out: the document is there already as
-//! `data`. Reading puts it back, so nothing outside this module sees the
-//! difference. A change stored with its delta reads as it is.
+//! The stored JSON is the [`Change`]'s, except that an insert whose delta
+//! is its whole document (every insert the engine makes) leaves the delta
+//! out: the document is there already as `data`. Reading puts it back, so
+//! nothing outside this module sees the difference. A change stored with
+//! its delta reads as it is; any other change without one is corrupt.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sync_core::store::ChangeFilter;
 use sync_core::{
     Change, ChangeOp, CollectionName, DeviceId, DocId, Hlc, JsonObject, Namespace, OpId, RawChange,
     Seq, UserId, Version,
 };
 
-/// A [`Change`] or a [`RawChange`], decoded from the change's JSON.
-pub(crate) trait LogChange: DeserializeOwned {
+/// A [`Change`] or a [`RawChange`], decoded from the change's stored JSON.
+pub(crate) trait LogChange: Sized {
+    /// How it holds its delta and document: built, or as JSON text.
+    type Payload: DeserializeOwned + Clone;
     /// Its position in the log.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     fn seq(&self) -> Seq;
     /// Whether it passes `filter`.
     fn passes(&self, filter: &ChangeFilter) -> bool;
-    /// Puts back the delta of an insert stored without it.
-    fn restore_delta(&mut self);
+    /// The change `stored` describes, with `delta`.
+    fn from_stored(stored: Stored<Self::Payload>, delta: Self::Payload) -> Self;
 }
 
 impl LogChange for Change {
+    type Payload = JsonObject;
+
     fn seq(&self) -> Seq {
         self.seq
     }
@@ -35,17 +41,27 @@ impl LogChange for Change {
         filter.matches(self)
     }
 
-    fn restore_delta(&mut self) {
-        if self.op == ChangeOp::Insert
-            && self.delta.is_empty()
-            && let Some(data) = &self.data
-        {
-            self.delta.clone_from(data);
+    fn from_stored(stored: Stored<JsonObject>, delta: JsonObject) -> Change {
+        Change {
+            seq: stored.seq,
+            namespace: stored.namespace,
+            collection: stored.collection,
+            id: stored.id,
+            op: stored.op,
+            delta,
+            version: stored.version,
+            timestamp: stored.timestamp,
+            op_id: stored.op_id,
+            device_id: stored.device_id,
+            user: stored.user,
+            data: stored.data,
         }
     }
 }
 
 impl LogChange for RawChange {
+    type Payload = Box<RawValue>;
+
     fn seq(&self) -> Seq {
         self.seq
     }
@@ -54,28 +70,39 @@ impl LogChange for RawChange {
         filter.admits(&self.namespace, &self.collection)
     }
 
-    fn restore_delta(&mut self) {
-        // A missing delta reads as JSON `null`; a stored one is an object.
-        if self.op == ChangeOp::Insert
-            && self.delta.get() == "null"
-            && let Some(data) = &self.data
-        {
-            self.delta.clone_from(data);
+    fn from_stored(stored: Stored<Box<RawValue>>, delta: Box<RawValue>) -> RawChange {
+        RawChange {
+            seq: stored.seq,
+            namespace: stored.namespace,
+            collection: stored.collection,
+            id: stored.id,
+            op: stored.op,
+            delta,
+            version: stored.version,
+            timestamp: stored.timestamp,
+            op_id: stored.op_id,
+            device_id: stored.device_id,
+            user: stored.user,
+            data: stored.data,
         }
     }
 }
 
 /// A change read from its stored JSON.
 pub(crate) fn decode<C: LogChange>(json: &[u8]) -> serde_json::Result<C> {
-    let mut change: C = serde_json::from_slice(json)?;
-    change.restore_delta();
-    Ok(change)
+    let mut stored: Stored<C::Payload> = serde_json::from_slice(json)?;
+    let delta = match (stored.delta.take(), stored.op, &stored.data) {
+        (Some(delta), _, _) => delta,
+        (None, ChangeOp::Insert, Some(data)) => data.clone(),
+        (None, _, _) => return Err(serde_json::Error::missing_field("delta")),
+    };
+    Ok(C::from_stored(stored, delta))
 }
 
 /// Appends `change`'s stored JSON to `out`.
 pub(crate) fn encode_into(out: &mut Vec<u8>, change: &Change) {
     // Plain data with string keys: writing to a vector cannot fail.
-    let _ = serde_json::to_writer(out, &Stored::of(change));
+    let _ = serde_json::to_writer(out, &StoredRef::of(change));
 }
 
 /// `change`'s stored JSON.
@@ -87,10 +114,31 @@ pub(crate) fn encode(change: &Change) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// The fields of a [`Change`] as stored, in its order and with its names.
+/// A change as read from its stored JSON, its delta and document held as
+/// `P`; the delta is `None` where it was left out.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Stored<P> {
+    seq: Seq,
+    namespace: Namespace,
+    collection: CollectionName,
+    id: DocId,
+    op: ChangeOp,
+    delta: Option<P>,
+    version: Version,
+    timestamp: Hlc,
+    op_id: OpId,
+    device_id: Option<DeviceId>,
+    user: Option<UserId>,
+    data: Option<P>,
+}
+
+/// A [`Change`] as it is stored, borrowed from it: its fields in its order
+/// and with its names, the delta left out of an insert that holds its
+/// whole document.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Stored<'a> {
+struct StoredRef<'a> {
     seq: Seq,
     namespace: &'a Namespace,
     collection: &'a CollectionName,
@@ -109,10 +157,10 @@ struct Stored<'a> {
     data: Option<&'a JsonObject>,
 }
 
-impl<'a> Stored<'a> {
-    fn of(change: &'a Change) -> Stored<'a> {
+impl<'a> StoredRef<'a> {
+    fn of(change: &'a Change) -> StoredRef<'a> {
         let whole = change.op == ChangeOp::Insert && change.data.as_ref() == Some(&change.delta);
-        Stored {
+        StoredRef {
             seq: change.seq,
             namespace: &change.namespace,
             collection: &change.collection,
@@ -164,6 +212,8 @@ mod tests {
                 Some(json!({"a": 1, "b": "x"})),
             ),
             change(ChangeOp::Insert, json!({}), Some(json!({}))),
+            // Not an insert the engine makes, but one the log must keep.
+            change(ChangeOp::Insert, json!({}), Some(json!({"a": 1}))),
             change(
                 ChangeOp::Update,
                 json!({"a": null}),
@@ -190,11 +240,11 @@ mod tests {
     }
 
     #[test]
-    fn only_an_inserts_delta_is_left_out() {
+    fn only_the_delta_of_an_insert_of_its_whole_document_is_left_out() {
         for written in every_kind() {
             let stored: Value = serde_json::from_str(&encode(&written)).expect("json");
             let whole: Value = serde_json::to_value(&written).expect("json");
-            if written.op == ChangeOp::Insert {
+            if written.op == ChangeOp::Insert && written.data.as_ref() == Some(&written.delta) {
                 let mut without = whole.clone();
                 without.as_object_mut().expect("object").remove("delta");
                 assert_eq!(stored, without);
@@ -209,6 +259,28 @@ mod tests {
         for written in every_kind() {
             let stored = serde_json::to_vec(&written).expect("json");
             assert_eq!(decode::<Change>(&stored).expect("change"), written);
+        }
+    }
+
+    #[test]
+    fn a_change_other_than_an_insert_without_its_delta_is_corrupt() {
+        for written in every_kind() {
+            let mut stored = serde_json::to_value(&written).expect("json");
+            stored.as_object_mut().expect("object").remove("delta");
+            let stored = serde_json::to_vec(&stored).expect("json");
+            let read = decode::<Change>(&stored);
+            let raw = decode::<RawChange>(&stored);
+            if written.op == ChangeOp::Insert {
+                let read = read.expect("an insert reads without its delta");
+                assert_eq!(Some(&read.delta), written.data.as_ref());
+                let raw = raw.expect("a raw insert reads without its delta");
+                assert_eq!(
+                    Some(raw.delta.get()),
+                    raw.data.as_ref().map(|data| data.get())
+                );
+            } else {
+                assert!(read.is_err() && raw.is_err(), "{written:?}");
+            }
         }
     }
 }
