@@ -56,6 +56,8 @@ struct Step {
     dir: PathBuf,
     env: Vec<(&'static str, String)>,
     runner: Runner,
+    /// Run just before the program.
+    before: Option<fn() -> Result<()>>,
 }
 
 impl Step {
@@ -67,6 +69,7 @@ impl Step {
             dir: workspace_root(),
             env: vec![],
             runner: Runner::None,
+            before: None,
         }
     }
 
@@ -82,6 +85,7 @@ impl Step {
             dir: workspace_root(),
             env: vec![],
             runner: Runner::None,
+            before: None,
         }
     }
 
@@ -99,6 +103,7 @@ impl Step {
                 ("NO_COLOR", "1".to_owned()),
             ],
             runner: Runner::None,
+            before: None,
         }
     }
 
@@ -115,6 +120,11 @@ impl Step {
 
     fn counted(mut self, runner: Runner) -> Step {
         self.runner = runner;
+        self
+    }
+
+    fn before(mut self, action: fn() -> Result<()>) -> Step {
+        self.before = Some(action);
         self
     }
 }
@@ -153,11 +163,17 @@ const LIBRARY_EXAMPLES: [&str; 8] = [
 /// feature or a dependency that only the workspace's feature unification
 /// supplied shows up in one or the other.
 fn library_steps() -> Vec<Step> {
-    let mut package = vec!["package", "--allow-dirty", "--quiet"];
+    let mut package = vec![
+        "package",
+        "--allow-dirty",
+        "--quiet",
+        "--target-dir",
+        PACKAGE_TARGET_DIR,
+    ];
     for name in LIBRARY_CRATES {
         package.extend(["-p", name]);
     }
-    let mut steps = vec![Step::cargo("package", package)];
+    let mut steps = vec![Step::cargo("package", package).before(forget_earlier_packages)];
     for name in LIBRARY_CRATES {
         steps.push(Step::cargo(
             step_name(format!("alone {name} --no-default-features")),
@@ -172,6 +188,64 @@ fn library_steps() -> Vec<Step> {
         ));
     }
     steps
+}
+
+/// Where `cargo package` builds: a directory of its own, so that
+/// [`forget_earlier_packages`] can clear what it must without touching the
+/// other steps' builds.
+const PACKAGE_TARGET_DIR: &str = "target/package-verify";
+
+/// `cargo package` checks each crate against the others as packed in this
+/// run, from a local registry. cargo takes a registry crate of a given
+/// version to be the same forever, so the sources it unpacked
+/// (`$CARGO_HOME/registry/src`, the local registry's directory starts with
+/// `-`) and what it built from them in an earlier run of the same version
+/// would stand in for this run's: a crate using another's new API would
+/// fail to build, or an old one pass. Both are removed first.
+fn forget_earlier_packages() -> Result<()> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let ours = |file: &str| {
+        LIBRARY_CRATES.iter().any(|name| {
+            let under = name.replace('-', "_");
+            [
+                format!("{name}-"),
+                format!("{under}-"),
+                format!("lib{under}-"),
+            ]
+            .iter()
+            .any(|prefix| file.starts_with(prefix.as_str()))
+        })
+    };
+    let mut dirs = Vec::new();
+    if let Some(home) = cargo_home {
+        for registry in std::fs::read_dir(home.join("registry").join("src"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if registry.file_name().to_string_lossy().starts_with('-') {
+                dirs.push(registry.path());
+            }
+        }
+    }
+    let built = workspace_root().join(PACKAGE_TARGET_DIR).join("debug");
+    dirs.extend([built.join(".fingerprint"), built.join("deps")]);
+    for dir in dirs {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if !ours(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The example binaries, built by the `examples-build` step.
@@ -194,6 +268,7 @@ fn example_steps() -> Vec<Step> {
             dir: root.clone(),
             env: vec![],
             runner: Runner::None,
+            before: None,
         })
         .collect()
 }
@@ -303,6 +378,13 @@ pub(crate) fn run() -> Result<bool> {
                  or later with npm on PATH (SYNC_CI_SKIP_TS=1 skips them)."
             );
             eprintln!("xtask ci: == {} FAILED", step.name);
+            failed_steps.push(step.name);
+            continue;
+        }
+        if let Some(before) = step.before
+            && let Err(error) = before()
+        {
+            eprintln!("xtask ci: == {} FAILED before it ran: {error:#}", step.name);
             failed_steps.push(step.name);
             continue;
         }
