@@ -22,7 +22,9 @@
 //! Readers of the change log never see past the durable head, so nobody is
 //! told of a change a crash could take back.
 
-// Shared by both stores: with one of them alone, parts of it go unused.
+// Shared by both stores: with one of them alone, parts of it go unused,
+// and with neither, only its configuration types are.
+#[cfg_attr(not(any(feature = "sled", feature = "postgres")), allow(dead_code))]
 mod codec;
 #[cfg(any(feature = "sled", feature = "postgres"))]
 #[cfg_attr(not(all(feature = "sled", feature = "postgres")), allow(dead_code))]

@@ -11,7 +11,7 @@
 //!   and a client that never answers;
 //! - [`run_aside`]: async clean-up (dropping a test's database schema)
 //!   from a `Drop`;
-//! - [`bench`]: the figures a benchmark hands to `cargo xtask bench`.
+//! - [`bench`](mod@bench): the figures a benchmark hands to `cargo xtask bench`.
 
 mod aside;
 pub mod bench;
