@@ -17,6 +17,28 @@ use sync_core::{
     Seq, UserId, Version,
 };
 
+/// `$change` (a [`Change`] or a [`RawChange`]) from its stored form and its
+/// delta: the two hold the same fields.
+macro_rules! from_stored {
+    ($change:ident, $stored:expr, $delta:expr) => {{
+        let stored = $stored;
+        $change {
+            seq: stored.seq,
+            namespace: stored.namespace,
+            collection: stored.collection,
+            id: stored.id,
+            op: stored.op,
+            delta: $delta,
+            version: stored.version,
+            timestamp: stored.timestamp,
+            op_id: stored.op_id,
+            device_id: stored.device_id,
+            user: stored.user,
+            data: stored.data,
+        }
+    }};
+}
+
 /// A [`Change`] or a [`RawChange`], decoded from the change's stored JSON.
 pub(crate) trait LogChange: Sized {
     /// How it holds its delta and document: built, or as JSON text.
@@ -42,20 +64,7 @@ impl LogChange for Change {
     }
 
     fn from_stored(stored: Stored<JsonObject>, delta: JsonObject) -> Change {
-        Change {
-            seq: stored.seq,
-            namespace: stored.namespace,
-            collection: stored.collection,
-            id: stored.id,
-            op: stored.op,
-            delta,
-            version: stored.version,
-            timestamp: stored.timestamp,
-            op_id: stored.op_id,
-            device_id: stored.device_id,
-            user: stored.user,
-            data: stored.data,
-        }
+        from_stored!(Change, stored, delta)
     }
 }
 
@@ -71,20 +80,7 @@ impl LogChange for RawChange {
     }
 
     fn from_stored(stored: Stored<Box<RawValue>>, delta: Box<RawValue>) -> RawChange {
-        RawChange {
-            seq: stored.seq,
-            namespace: stored.namespace,
-            collection: stored.collection,
-            id: stored.id,
-            op: stored.op,
-            delta,
-            version: stored.version,
-            timestamp: stored.timestamp,
-            op_id: stored.op_id,
-            device_id: stored.device_id,
-            user: stored.user,
-            data: stored.data,
-        }
+        from_stored!(RawChange, stored, delta)
     }
 }
 
