@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sync_client::{Collection, SyncClient};
 use sync_core::{Action, Operation};
 use sync_queue::{QueueConfig, SledQueue};
-use sync_testkit::bench::{record, write_records};
+use sync_testkit::bench::{quick, record, write_records};
 
 /// Saves timed in each phase.
 fn saves_per_phase(quick: bool) -> usize {
@@ -70,7 +70,7 @@ fn queue_rate(count: usize) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let quick = std::env::var_os("SYNC_BENCH_QUICK").is_some();
+    let quick = quick();
     let per_phase = saves_per_phase(quick);
     let queued = queued_before(quick);
     let mut records = Vec::new();

@@ -41,7 +41,7 @@ use sync_loadgen::chart::{self, Series};
 use sync_loadgen::ws::Protocol;
 use sync_loadgen::{bulk, catchup, fanout, idle, latency, memory, reconnect, writes};
 use sync_testkit::ChildServer;
-use sync_testkit::bench::{output_dir, record, write_records};
+use sync_testkit::bench::{output_dir, quick, record, write_records};
 
 /// The server's settings for the benchmark: defaults, except the limits a
 /// single-user load would hit.
@@ -713,8 +713,7 @@ fn thousands(value: u64) -> String {
 
 #[tokio::main]
 async fn main() {
-    let quick = std::env::var_os("SYNC_BENCH_QUICK").is_some()
-        || std::env::args().any(|arg| arg == "--quick");
+    let quick = quick();
     let plan = if quick {
         Plan {
             seconds: 2.0,

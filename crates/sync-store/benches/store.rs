@@ -35,7 +35,7 @@ use sync_core::{
 use sync_store::{
     Compression, Durability, Encryption, EncryptionKey, PgConfig, PgStore, SledStore, StoreConfig,
 };
-use sync_testkit::bench::{record, write_records};
+use sync_testkit::bench::{quick, record, write_records};
 
 /// The server's allocator (see `sync-service`'s `main.rs`), so the store
 /// is measured as the server runs it: under glibc's allocator the same
@@ -468,7 +468,7 @@ async fn postgres(url: &str, run_for: Duration, records: &mut Vec<Value>) {
 
 #[tokio::main]
 async fn main() {
-    let quick = std::env::var_os("SYNC_BENCH_QUICK").is_some();
+    let quick = quick();
     let run_for = Duration::from_secs(if quick { 1 } else { 3 });
     let mut records = Vec::new();
     let ceiling = raw_sled_ceiling(run_for);

@@ -7,6 +7,12 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+/// Whether this is a quick run (`cargo xtask bench --quick`, which sets
+/// `SYNC_BENCH_QUICK` and passes `--quick`): shorter runs, smaller counts.
+pub fn quick() -> bool {
+    std::env::var_os("SYNC_BENCH_QUICK").is_some() || std::env::args().any(|arg| arg == "--quick")
+}
+
 /// One figure, printed as it is recorded.
 pub fn record(
     name: &str,
